@@ -5,10 +5,9 @@
  * else cpu. `TFJS_BACKEND=wasm|cpu|tensorflow` forces one. Everything imports `tf` from here so that there is
  * exactly one tfjs engine in the process.
  */
-import * as tfjs from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
 
-export type Tf = typeof tfjs;
-export const tf: Tf = tfjs;
+export { tf };
 
 let ready: Promise<string> | undefined;
 

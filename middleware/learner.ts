@@ -1,0 +1,138 @@
+/**
+ * The learner adapter: what tayguard needs from an online learner, and the built-in adapter for a tfjs
+ * LayersModel. Library users wrap their own model with `new TfjsLearner(model, featurizer)`; the sidecar builds
+ * one from config (src/model/).
+ */
+import { tf } from '../src/tf';
+import type { Featurizer, Payload } from './featurize';
+import { encodeBatch } from './featurize';
+import { TayguardError } from '../src/errors';
+
+export interface WeightsSnapshot {
+  /** tfjs weight specs (name, shape, dtype), in model.weights order. */
+  readonly specs: tf.io.WeightsManifestEntry[];
+  readonly data: Buffer;
+}
+
+export interface Learner {
+  readonly featurizer: Featurizer;
+  readonly numClasses: number;
+  readonly model: tf.LayersModel;
+  /** Class probabilities for each payload. */
+  predict(payloads: readonly Payload[]): number[][];
+  /** Inputs and one-hot targets for a batch. Caller disposes. */
+  batch(payloads: readonly Payload[], labels: readonly number[]): { x: tf.Tensor2D; y: tf.Tensor2D };
+  /** Mean softmax cross-entropy loss of a batch, without updating (for held-out evaluation and gates). */
+  loss(payloads: readonly Payload[], labels: readonly number[]): number;
+  /** One plain (non-private) SGD step on the mean loss. Returns the loss before the step. */
+  sgdStep(x: tf.Tensor2D, y: tf.Tensor2D): number;
+  /** Apply already-computed gradients (the privatize stage's clipped, noised average). */
+  applyGradients(grads: tf.NamedTensorMap): void;
+  snapshot(): WeightsSnapshot;
+  restore(snapshot: WeightsSnapshot): void;
+}
+
+/** Softmax cross-entropy from probabilities, clamped so that log(0) cannot appear. */
+function crossEntropy(probs: tf.Tensor, y: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => tf.neg(tf.mean(tf.sum(tf.mul(y, tf.log(tf.clipByValue(probs, 1e-7, 1))), 1))) as tf.Scalar);
+}
+
+const PREDICT_CHUNK = 128;
+
+export class TfjsLearner implements Learner {
+  readonly numClasses: number;
+  private readonly optimizer: tf.SGDOptimizer;
+
+  constructor(
+    readonly model: tf.LayersModel,
+    readonly featurizer: Featurizer,
+    options: { learningRate: number },
+  ) {
+    const inShape = model.inputs[0]?.shape;
+    const outShape = model.outputs[0]?.shape;
+    if (model.inputs.length !== 1 || model.outputs.length !== 1 || inShape?.length !== 2 || outShape?.length !== 2) {
+      throw new TayguardError('MODEL_INVALID', 'the model must have one input [batch, features] and one output [batch, classes]');
+    }
+    if (inShape[1] !== featurizer.dim) {
+      throw new TayguardError(
+        'MODEL_INVALID',
+        `the model reads ${inShape[1]} inputs but the ${featurizer.kind} featurizer makes ${featurizer.dim} (set ${featurizer.kind === 'text' ? 'TEXT_HASH_DIM' : 'FEATURE_DIM'}=${inShape[1]})`,
+      );
+    }
+    this.numClasses = outShape[1] as number;
+    this.optimizer = tf.train.sgd(options.learningRate);
+  }
+
+  batch(payloads: readonly Payload[], labels: readonly number[]) {
+    const x = tf.tensor2d(encodeBatch(this.featurizer, payloads), [payloads.length, this.featurizer.dim]);
+    const y = tf.tidy(() => tf.oneHot(tf.tensor1d(labels as number[], 'int32'), this.numClasses).toFloat() as tf.Tensor2D);
+    return { x, y };
+  }
+
+  predict(payloads: readonly Payload[]): number[][] {
+    const rows: number[][] = [];
+    // Chunked: a dense [n, 2^14] input for a large request would otherwise allocate n × 64 KB at once.
+    for (let i = 0; i < payloads.length; i += PREDICT_CHUNK) {
+      const part = payloads.slice(i, i + PREDICT_CHUNK);
+      const x = tf.tensor2d(encodeBatch(this.featurizer, part), [part.length, this.featurizer.dim]);
+      const probs = this.model.predict(x) as tf.Tensor2D;
+      rows.push(...probs.arraySync());
+      probs.dispose();
+      x.dispose();
+    }
+    return rows;
+  }
+
+  loss(payloads: readonly Payload[], labels: readonly number[]): number {
+    const { x, y } = this.batch(payloads, labels);
+    try {
+      return tf.tidy(() => crossEntropy(this.model.predict(x) as tf.Tensor, y).dataSync()[0]);
+    } finally {
+      x.dispose();
+      y.dispose();
+    }
+  }
+
+  sgdStep(x: tf.Tensor2D, y: tf.Tensor2D): number {
+    const cost = this.optimizer.minimize(() => crossEntropy(this.model.apply(x, { training: true }) as tf.Tensor, y), true);
+    const value = cost ? cost.dataSync()[0] : NaN;
+    cost?.dispose();
+    return value;
+  }
+
+  applyGradients(grads: tf.NamedTensorMap): void {
+    this.optimizer.applyGradients(grads);
+  }
+
+  snapshot(): WeightsSnapshot {
+    const specs: tf.io.WeightsManifestEntry[] = [];
+    const parts: Buffer[] = [];
+    for (const w of this.model.weights) {
+      const values = w.read().dataSync() as Float32Array;
+      specs.push({ name: w.name, shape: w.shape as number[], dtype: 'float32' });
+      parts.push(Buffer.from(values.buffer, values.byteOffset, values.byteLength));
+    }
+    return { specs, data: Buffer.concat(parts) };
+  }
+
+  restore(snapshot: WeightsSnapshot): void {
+    const weights = this.model.weights;
+    if (snapshot.specs.length !== weights.length) {
+      throw new TayguardError('CHECKPOINT_CORRUPT', `checkpoint holds ${snapshot.specs.length} weight tensors but the model has ${weights.length}: was the model configuration changed? Point CHECKPOINT_DIR elsewhere to start fresh.`);
+    }
+    let offset = 0;
+    const tensors = snapshot.specs.map((spec, i) => {
+      const expected = weights[i].shape.join('x');
+      if (spec.shape.join('x') !== expected) {
+        throw new TayguardError('CHECKPOINT_CORRUPT', `checkpoint weight ${spec.name} has shape ${spec.shape.join('x')}, the model expects ${expected}: was the model configuration changed?`);
+      }
+      const size = spec.shape.reduce((a, b) => a * b, 1);
+      const values = new Float32Array(size);
+      Buffer.from(values.buffer).set(snapshot.data.subarray(offset, offset + size * 4));
+      offset += size * 4;
+      return tf.tensor(values, spec.shape, 'float32');
+    });
+    this.model.setWeights(tensors);
+    tensors.forEach((t) => t.dispose());
+  }
+}

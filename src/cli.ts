@@ -1,0 +1,157 @@
+/**
+ * `tayguard` command line: serve, demo, replay, predict, broker (and the privacy calculators).
+ * Exit codes: 0 ok, 1 runtime failure, 2 bad usage or configuration.
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { loadConfig } from './config';
+import { TayguardError } from './errors';
+import { createLogger } from './logger';
+import { Sidecar } from './sidecar';
+import { createKafka, createProducer } from './kafka/client';
+import { startLocalBroker } from './dev/broker';
+import { runDemo } from './demo';
+
+const positiveInt = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive integer');
+  return n;
+};
+
+function fail(e: unknown): never {
+  if (TayguardError.is(e)) {
+    process.stderr.write(`tayguard: ${e.code}: ${e.message}\n`);
+    process.exit(e.code === 'CONFIG_INVALID' || e.code === 'ARGUMENT_INVALID' ? 2 : 1);
+  }
+  process.stderr.write(`tayguard: ${(e as Error)?.stack ?? String(e)}\n`);
+  process.exit(1);
+}
+
+async function serve(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger(config.logLevel);
+  const sidecar = new Sidecar({ config, logger });
+  let exiting = false;
+  const shutdown = (signal: string) => {
+    if (exiting) return;
+    exiting = true;
+    logger.info({ signal }, 'stopping: no more fetching, final checkpoint, commit, disconnect');
+    const hard = setTimeout(() => process.exit(1), 30_000);
+    hard.unref();
+    sidecar.stop().then(
+      () => process.exit(0),
+      (e) => {
+        logger.error({ err: e }, 'stop failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  await sidecar.start();
+  logger.info({ port: sidecar.port }, 'tayguard serving');
+}
+
+async function replay(file: string, opts: { brokers?: string; topic?: string; rate?: number }): Promise<void> {
+  const brokers = (opts.brokers ?? process.env.KAFKA_BROKERS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  if (brokers.length === 0) throw new TayguardError('ARGUMENT_INVALID', 'no brokers: pass --brokers host:port or set KAFKA_BROKERS');
+  const topic = opts.topic ?? `${process.env.TOPIC_PREFIX || 'tayguard'}.records`;
+  const producer = await createProducer(createKafka({ brokers, clientId: 'tayguard-replay' }));
+  const lines = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
+  let chunk: { key: string | null; value: string }[] = [];
+  let sent = 0;
+  const started = Date.now();
+  const flush = async () => {
+    await producer.send(topic, chunk);
+    sent += chunk.length;
+    chunk = [];
+    if (opts.rate) {
+      const ahead = (sent / opts.rate) * 1000 - (Date.now() - started);
+      if (ahead > 0) await new Promise((r) => setTimeout(r, ahead));
+    }
+  };
+  for await (const line of lines) {
+    if (line.trim() === '') continue;
+    let key: string | null = null;
+    try {
+      const source = JSON.parse(line)?.source;
+      if (typeof source === 'string') key = source;
+    } catch {
+      // Malformed lines are produced as they are: the sidecar quarantines them, which is what a replay should show.
+    }
+    chunk.push({ key, value: line });
+    if (chunk.length >= (opts.rate ? Math.max(1, Math.min(500, opts.rate / 10)) : 500)) await flush();
+  }
+  if (chunk.length > 0) await flush();
+  await producer.disconnect();
+  process.stdout.write(`${JSON.stringify({ topic, produced: sent, seconds: (Date.now() - started) / 1000 })}\n`);
+}
+
+async function predict(opts: { url: string; text?: string[]; features?: string[] }): Promise<void> {
+  const records = [
+    ...(opts.text ?? []).map((text) => ({ text })),
+    ...(opts.features ?? []).map((f) => ({ features: f.split(',').map(Number) })),
+  ];
+  if (records.length === 0) throw new TayguardError('ARGUMENT_INVALID', 'nothing to predict: pass --text "…" or --features 0.1,0.2,… (repeatable)');
+  const res = await fetch(new URL('/v1/predict', opts.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ records }) }).catch((e) => {
+    throw new TayguardError('BROKER_UNAVAILABLE', `cannot reach the sidecar at ${opts.url} (${(e as Error).message}); is \`tayguard serve\` running?`);
+  });
+  const body = await res.text();
+  process.stdout.write(`${body}\n`);
+  if (!res.ok) process.exit(1);
+}
+
+async function broker(opts: { brokers: number }): Promise<void> {
+  const b = await startLocalBroker({ brokers: opts.brokers });
+  process.stdout.write(`KAFKA_BROKERS=${b.bootstrap}\n`);
+  process.stderr.write('local Kafka-protocol broker (librdkafka mock cluster via kcat) running; Ctrl-C stops it\n');
+  const stop = () => void b.stop().then(() => process.exit(0));
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  b.process.once('exit', () => process.exit(1));
+}
+
+export function buildProgram(): Command {
+  const program = new Command('tayguard')
+    .description('Screens a Kafka training stream for poisoning and trains a TensorFlow.js model with differential privacy')
+    .showHelpAfterError('(run with --help for usage)');
+  program
+    .command('serve')
+    .description('run the sidecar (configuration from the environment; see README)')
+    .action(() => serve().catch(fail));
+  program
+    .command('demo')
+    .description('start a local broker and the sidecar, stream the SpamAssassin corpus through them, print progress')
+    .option('--records <n>', 'how many mails to stream (default: all 6,046)', positiveInt)
+    .option('--rate <n>', 'records per second to produce', positiveInt, 400)
+    .action((opts) =>
+      runDemo(opts).catch(fail),
+    );
+  program
+    .command('replay <file>')
+    .description('produce the lines of a JSONL file as records (malformed lines too, to exercise quarantine)')
+    .option('--brokers <list>', 'bootstrap brokers (default: KAFKA_BROKERS)')
+    .option('--topic <name>', 'topic (default: <TOPIC_PREFIX>.records)')
+    .option('--rate <n>', 'records per second (default: as fast as possible)', positiveInt)
+    .action((file, opts) => replay(file, opts).catch(fail));
+  program
+    .command('predict')
+    .description('ask a running sidecar for predictions')
+    .option('--url <url>', 'sidecar base URL', `http://127.0.0.1:${process.env.PORT || 8080}`)
+    .option('--text <text...>', 'text record(s)')
+    .option('--features <csv...>', 'feature record(s), comma-separated numbers')
+    .action((opts) => predict(opts).catch(fail));
+  program
+    .command('broker')
+    .description('run the local Kafka-protocol broker (kcat mock cluster) and print KAFKA_BROKERS')
+    .option('--brokers <n>', 'number of mock brokers', positiveInt, 3)
+    .action((opts) => broker(opts).catch(fail));
+  return program;
+}
+
+export function main(argv: readonly string[] = process.argv): void {
+  buildProgram().parseAsync([...argv]).catch(fail);
+}
+
+if (require.main === module) main();

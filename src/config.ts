@@ -1,0 +1,124 @@
+/**
+ * Configuration from the environment (lightship style): optional input merged with defaults into a readonly
+ * config, relationships between settings checked, and one clear line per problem when it fails.
+ */
+import { z } from 'zod';
+import { TayguardError } from './errors';
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+/** Each key is the environment variable that sets it; the README's table documents the same list. */
+export const configSchema = z.object({
+  KAFKA_BROKERS: z
+    .string({ error: 'required: comma-separated host:port list of Kafka brokers (for a local broker: npm run broker)' })
+    .min(1)
+    .transform((s) => s.split(',').map((b) => b.trim()).filter(Boolean))
+    .pipe(z.array(z.string().regex(/^[^:\s]+:\d{1,5}$/, 'each broker must be host:port')).min(1)),
+  KAFKA_CLIENT_ID: z.string().min(1).default('tayguard'),
+  TOPIC_PREFIX: z.string().regex(/^[A-Za-z0-9._-]{1,200}$/, 'letters, digits, ".", "_" and "-" only').default('tayguard'),
+  GROUP_ID: z.string().min(1).default('tayguard'),
+  PORT: int(0, 65535).default(8080),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  CHECKPOINT_DIR: z.string().min(1).default('.tayguard/checkpoints'),
+  MODEL_DIR: z.string().min(1).optional(),
+  CHECKPOINT_EVERY_RECORDS: int(1).default(2000),
+  CHECKPOINT_INTERVAL_MS: int(100).default(5000),
+  CHECKPOINTS_KEPT: int(1, 1000).default(3),
+  MODEL: z.enum(['text', 'dense']).default('text'),
+  MODEL_PATH: z.string().min(1).optional(),
+  NUM_CLASSES: int(2, 100000).default(2),
+  FEATURE_DIM: int(1, 10_000_000).optional(),
+  TEXT_HASH_DIM: int(16, 1 << 22).default(1 << 14),
+  HIDDEN_UNITS: int(0, 100000).default(0),
+  BATCH_SIZE: int(1, 100000).default(64),
+  LEARNING_RATE: z.coerce.number().positive().max(100).optional(),
+  MAX_TEXT_CHARS: int(1).default(20000),
+  MAX_MESSAGE_BYTES: int(64).default(256 * 1024),
+  DEDUP_IDS_KEPT: int(0).default(200000),
+  HTTP_BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)$/i, 'like 1mb or 100kb').default('1mb'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  SEED: z.string().min(1).optional(),
+  FROM_BEGINNING: bool.default(true),
+});
+
+type Parsed = z.infer<typeof configSchema>;
+
+export interface Config {
+  readonly kafka: { readonly brokers: readonly string[]; readonly clientId: string; readonly groupId: string; readonly fromBeginning: boolean };
+  readonly topics: { readonly records: string; readonly quarantine: string };
+  readonly http: { readonly port: number; readonly host: string; readonly bodyLimit: string };
+  readonly checkpoint: { readonly dir: string; readonly modelDir: string; readonly everyRecords: number; readonly intervalMs: number; readonly kept: number };
+  readonly model: {
+    readonly kind: 'text' | 'dense';
+    readonly path?: string;
+    readonly numClasses: number;
+    /** Input width: FEATURE_DIM for dense, TEXT_HASH_DIM for text. */
+    readonly inputDim: number;
+    readonly hiddenUnits: number;
+  };
+  readonly training: { readonly batchSize: number; readonly learningRate: number; readonly seed?: string };
+  readonly limits: { readonly maxTextChars: number; readonly maxMessageBytes: number; readonly dedupIdsKept: number };
+  readonly logLevel: Parsed['LOG_LEVEL'];
+}
+
+export type Env = Record<string, string | undefined>;
+
+function problems(error: z.ZodError): string[] {
+  return error.issues.map((i) => `${i.path.join('.') || '(config)'}: ${i.message}`);
+}
+
+/** Parse and check the environment; throws CONFIG_INVALID listing every problem, one per line. */
+export function loadConfig(env: Env = process.env): Config {
+  const input: Env = {};
+  for (const key of Object.keys(configSchema.shape)) {
+    const value = env[key];
+    if (value !== undefined && value !== '') input[key] = value;
+  }
+  const result = configSchema.safeParse(input);
+  // Rules between settings are checked on the raw input too, so one run reports every problem at once.
+  const issues = result.success ? [] : problems(result.error);
+  if (input.MODEL === 'dense' && input.FEATURE_DIM === undefined && input.MODEL_PATH === undefined) {
+    issues.push('FEATURE_DIM: required when MODEL=dense (the length of every record\'s "features" array)');
+  }
+  if (!result.success) throw configError(issues);
+  const c = result.data;
+  if (c.CHECKPOINT_EVERY_RECORDS < c.BATCH_SIZE) {
+    issues.push(`CHECKPOINT_EVERY_RECORDS (${c.CHECKPOINT_EVERY_RECORDS}) must be at least BATCH_SIZE (${c.BATCH_SIZE})`);
+  }
+  if (issues.length > 0) throw configError(issues);
+  const prefix = c.TOPIC_PREFIX;
+  return Object.freeze({
+    kafka: { brokers: c.KAFKA_BROKERS, clientId: c.KAFKA_CLIENT_ID, groupId: c.GROUP_ID, fromBeginning: c.FROM_BEGINNING },
+    topics: { records: `${prefix}.records`, quarantine: `${prefix}.quarantine` },
+    http: { port: c.PORT, host: c.HOST, bodyLimit: c.HTTP_BODY_LIMIT },
+    checkpoint: {
+      dir: c.CHECKPOINT_DIR,
+      modelDir: c.MODEL_DIR ?? `${c.CHECKPOINT_DIR.replace(/\/+$/, '')}/models`,
+      everyRecords: c.CHECKPOINT_EVERY_RECORDS,
+      intervalMs: c.CHECKPOINT_INTERVAL_MS,
+      kept: c.CHECKPOINTS_KEPT,
+    },
+    model: {
+      kind: c.MODEL,
+      path: c.MODEL_PATH,
+      numClasses: c.NUM_CLASSES,
+      inputDim: c.MODEL === 'dense' ? (c.FEATURE_DIM ?? 0) : c.TEXT_HASH_DIM,
+      hiddenUnits: c.HIDDEN_UNITS,
+    },
+    // Hashed-text logistic regression sees L2-normalised sparse rows and needs a larger step than an MLP
+    // (measured on SpamAssassin: one pass at 0.5 → 81% held-out accuracy, at 5 → 96%).
+    training: { batchSize: c.BATCH_SIZE, learningRate: c.LEARNING_RATE ?? (c.MODEL === 'text' && c.HIDDEN_UNITS === 0 ? 5 : 0.5), seed: c.SEED },
+    limits: { maxTextChars: c.MAX_TEXT_CHARS, maxMessageBytes: c.MAX_MESSAGE_BYTES, dedupIdsKept: c.DEDUP_IDS_KEPT },
+    logLevel: c.LOG_LEVEL,
+  });
+}
+
+function configError(lines: string[]): TayguardError {
+  return new TayguardError(
+    'CONFIG_INVALID',
+    `invalid configuration (fix these environment variables; see README "Configuration"):\n  ${lines.join('\n  ')}`,
+  );
+}

@@ -1,0 +1,107 @@
+/**
+ * HTTP API (express + helmet). /livez never touches Kafka; /readyz reports consumer + model; everything else
+ * reads the sidecar's in-memory state. Routes are documented in README "HTTP API".
+ */
+import express, { type Request, type Response } from 'express';
+import helmet from 'helmet';
+import { z } from 'zod';
+import type { Config } from '../config';
+import type { Logger } from '../logger';
+import type { Metrics } from '../metrics';
+import type { SidecarStatus } from '../sidecar';
+import type { Payload } from '../../middleware/featurize';
+import { TayguardError } from '../errors';
+import { errorHandler } from './errors';
+
+/** What the HTTP layer needs from the sidecar; tests can pass a real Sidecar that has only run init(). */
+export interface SidecarView {
+  readonly metrics: Metrics;
+  status(): SidecarStatus;
+  predict(payloads: readonly Payload[]): { modelVersion: number; probabilities: number[][] };
+  budget?(): unknown;
+}
+
+const MAX_PREDICT_RECORDS = 1000;
+
+function predictSchema(config: Config) {
+  const record =
+    config.model.kind === 'text'
+      ? z.object({ text: z.string().max(config.limits.maxTextChars) }).strict()
+      : z.object({ features: z.array(z.number().finite()).length(config.model.inputDim) }).strict();
+  return z.object({ records: z.array(record).min(1).max(MAX_PREDICT_RECORDS) }).strict();
+}
+
+export function createApp(sidecar: SidecarView, config: Config, logger: Logger): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(helmet());
+  app.use(express.json({ limit: config.http.bodyLimit }));
+
+  app.get('/livez', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  app.get('/readyz', (_req, res) => {
+    const s = sidecar.status();
+    res.status(s.ready ? 200 : 503).json({ status: s.ready ? 'ready' : 'not ready', joined: s.joined, modelLoaded: s.modelLoaded, stopping: s.stopping });
+  });
+
+  app.get('/metrics', async (_req, res) => {
+    res.set('Content-Type', sidecar.metrics.registry.contentType);
+    res.send(await sidecar.metrics.registry.metrics());
+  });
+
+  app.get('/v1/model', (_req, res) => {
+    const s = sidecar.status();
+    res.json({
+      version: s.modelVersion,
+      task: config.model.kind,
+      backend: s.backend,
+      inputDim: config.model.kind === 'dense' ? config.model.inputDim : config.model.inputDim,
+      numClasses: config.model.numClasses,
+      checkpointSeq: s.checkpointSeq,
+      lastCheckpointAt: s.lastCheckpointAt,
+      records: s.counts,
+    });
+  });
+
+  const schema = predictSchema(config);
+  app.post('/v1/predict', (req: Request, res: Response) => {
+    const parsed = schema.safeParse(req.body);
+    if (!parsed.success) {
+      const first = parsed.error.issues[0];
+      const field = first ? `${first.path.join('.') || 'body'}: ${first.message}` : 'invalid body';
+      throw new TayguardError(
+        'REQUEST_INVALID',
+        `${field}. Send {"records":[{"${config.model.kind === 'text' ? 'text' : 'features'}": …}]} with 1 to ${MAX_PREDICT_RECORDS} records`,
+      );
+    }
+    const { modelVersion, probabilities } = sidecar.predict(parsed.data.records as Payload[]);
+    res.json({
+      modelVersion,
+      predictions: probabilities.map((p) => ({ label: p.indexOf(Math.max(...p)), probabilities: p })),
+    });
+  });
+
+  app.get('/v1/privacy/budget', (_req, res) => {
+    res.json(
+      sidecar.budget?.() ?? {
+        unit: 'record',
+        adjacency: null,
+        delta: null,
+        accountant: null,
+        mechanism: 'none',
+        epsilon: null,
+        note: 'training is not differentially private in this version: no DP step runs, so no ε is reported (a made-up number would be worse than none)',
+        screening: [],
+        updatedAt: new Date().toISOString(),
+      },
+    );
+  });
+
+  app.use((req, res) => {
+    res.status(404).json({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.path}; see README "HTTP API"` } });
+  });
+  app.use(errorHandler(logger));
+  return app;
+}

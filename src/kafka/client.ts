@@ -1,0 +1,130 @@
+/**
+ * The small Kafka interface the rest of tayguard uses, and its kafkajs implementation. Kept narrow on purpose:
+ * kafkajs is in maintenance limbo, and @confluentinc/kafka-javascript offers a KafkaJS-compatible API that
+ * can slot in here without touching ingest.
+ */
+import { Kafka, logLevel, type Consumer, type Producer, type LogEntry } from 'kafkajs';
+import type { Logger } from 'pino';
+import type { RawMessage } from '../record';
+
+export interface ConsumedBatch {
+  readonly topic: string;
+  readonly partition: number;
+  readonly highWatermark: string;
+  readonly messages: readonly RawMessage[];
+}
+
+export interface BatchControl {
+  heartbeat(): Promise<void>;
+  /** Move the fetch position past this offset (in memory only: committing is a separate, later act). */
+  resolve(offset: string): void;
+  /** False once the consumer is stopping or the batch was revoked: stop handling messages. */
+  shouldContinue(): boolean;
+}
+
+export interface TopicOffset {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+}
+
+export interface RecordConsumer {
+  subscribe(topic: string, fromBeginning: boolean): Promise<void>;
+  run(handlers: {
+    onBatch(batch: ConsumedBatch, control: BatchControl): Promise<void>;
+    onAssigned(assignment: Record<string, number[]>): void;
+    onCrash(error: Error): void;
+  }): Promise<void>;
+  seek(to: TopicOffset): void;
+  commit(offsets: readonly TopicOffset[]): Promise<void>;
+  pauseAll(topic: string): void;
+  disconnect(): Promise<void>;
+}
+
+export interface RecordProducer {
+  send(topic: string, messages: readonly { key: string | null; value: string | Buffer }[]): Promise<void>;
+  disconnect(): Promise<void>;
+}
+
+export interface KafkaOptions {
+  readonly brokers: readonly string[];
+  readonly clientId: string;
+  readonly logger?: Logger;
+}
+
+function logCreator(logger: Logger | undefined) {
+  return () => (entry: LogEntry) => {
+    if (!logger) return;
+    const { message, ...extra } = entry.log;
+    const fields = { kafka: entry.namespace, ...extra };
+    if (entry.level === logLevel.ERROR) logger.error(fields, message);
+    else if (entry.level === logLevel.WARN) logger.warn(fields, message);
+    else logger.debug(fields, message);
+  };
+}
+
+export function createKafka(o: KafkaOptions): Kafka {
+  return new Kafka({
+    clientId: o.clientId,
+    brokers: [...o.brokers],
+    logLevel: logLevel.WARN,
+    logCreator: logCreator(o.logger),
+    retry: { retries: 8, initialRetryTime: 200 },
+    connectionTimeout: 3000,
+  });
+}
+
+export async function createProducer(kafka: Kafka): Promise<RecordProducer> {
+  const producer: Producer = kafka.producer({ allowAutoTopicCreation: true });
+  await producer.connect();
+  return {
+    async send(topic, messages) {
+      if (messages.length === 0) return;
+      // acks -1: the quarantine is a durable outcome only once all in-sync replicas have it.
+      await producer.send({ topic, acks: -1, messages: messages.map((m) => ({ key: m.key, value: m.value })) });
+    },
+    disconnect: () => producer.disconnect(),
+  };
+}
+
+export async function createConsumer(kafka: Kafka, groupId: string): Promise<RecordConsumer> {
+  const consumer: Consumer = kafka.consumer({
+    groupId,
+    allowAutoTopicCreation: true,
+    sessionTimeout: 30000,
+    heartbeatInterval: 3000,
+    maxBytesPerPartition: 1024 * 1024,
+    // Return a fetch within 1 s even when little data is waiting: a sidecar should not sit on a short tail.
+    maxWaitTimeInMs: 1000,
+  });
+  await consumer.connect();
+  return {
+    subscribe: (topic, fromBeginning) => consumer.subscribe({ topics: [topic], fromBeginning }),
+    async run(h) {
+      consumer.on(consumer.events.GROUP_JOIN, (e) => h.onAssigned(e.payload.memberAssignment as Record<string, number[]>));
+      consumer.on(consumer.events.CRASH, (e) => h.onCrash(e.payload.error));
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: 1,
+        eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset }) => {
+          const messages: RawMessage[] = batch.messages.map((m) => ({
+            topic: batch.topic,
+            partition: batch.partition,
+            offset: m.offset,
+            key: m.key ?? null,
+            value: m.value ?? null,
+          }));
+          await h.onBatch(
+            { topic: batch.topic, partition: batch.partition, highWatermark: batch.highWatermark, messages },
+            { heartbeat, resolve: resolveOffset, shouldContinue: () => isRunning() && !isStale() },
+          );
+        },
+      });
+    },
+    seek: (to) => consumer.seek({ topic: to.topic, partition: to.partition, offset: to.offset }),
+    commit: (offsets) => consumer.commitOffsets(offsets.map((o) => ({ ...o }))),
+    pauseAll: (topic) => consumer.pause([{ topic }]),
+    disconnect: () => consumer.disconnect(),
+  };
+}

@@ -1,0 +1,29 @@
+/**
+ * Prometheus metrics. One registry per sidecar (no global state, so tests can run several in one process).
+ * Names and labels are part of the public contract (README "Metrics").
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type Outcome = 'trained' | 'quarantined' | 'skipped';
+
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'tayguard_' });
+  const m = {
+    registry,
+    records: new Counter({ name: 'tayguard_records_total', help: 'Records by final outcome (lifetime, restored from the checkpoint)', labelNames: ['outcome'] as const, registers: [registry] }),
+    quarantined: new Counter({ name: 'tayguard_records_quarantined_total', help: 'Quarantine reasons (a record with several reasons counts under each)', labelNames: ['reason'] as const, registers: [registry] }),
+    skipped: new Counter({ name: 'tayguard_records_skipped_total', help: 'Skipped records by reason', labelNames: ['reason'] as const, registers: [registry] }),
+    redeliveries: new Counter({ name: 'tayguard_redeliveries_total', help: 'Messages Kafka delivered again that were already handled (at or below the offset watermark); not new outcomes', registers: [registry] }),
+    stepSeconds: new Histogram({ name: 'tayguard_step_duration_seconds', help: 'Wall time of one training step', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry] }),
+    checkpointSeconds: new Histogram({ name: 'tayguard_checkpoint_duration_seconds', help: 'Wall time to write a checkpoint and publish the model', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [registry] }),
+    checkpoints: new Counter({ name: 'tayguard_checkpoints_total', help: 'Checkpoints written by this process', registers: [registry] }),
+    lag: new Gauge({ name: 'tayguard_consumer_lag', help: 'Messages behind the partition high watermark at the last fetched batch', labelNames: ['topic', 'partition'] as const, registers: [registry] }),
+    loss: new Gauge({ name: 'tayguard_training_loss', help: 'Mean loss of the last training step', registers: [registry] }),
+    modelVersion: new Gauge({ name: 'tayguard_model_version', help: 'Version number of the last published model', registers: [registry] }),
+    steps: new Counter({ name: 'tayguard_training_steps_total', help: 'Training steps taken by this process', registers: [registry] }),
+  };
+  return m;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

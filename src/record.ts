@@ -1,0 +1,24 @@
+/** The record contract on `<prefix>.records` (README "Record contract"). Key: the source. */
+export interface TrainingRecord {
+  readonly id: string;
+  readonly source: string;
+  readonly ts?: number;
+  readonly label: number;
+  readonly text?: string;
+  readonly features?: readonly number[];
+}
+
+/** Where a message came from: enough to find it again and to commit past it. */
+export interface RecordOrigin {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+}
+
+/** A message as consumed, before anything is known about its contents. */
+export interface RawMessage extends RecordOrigin {
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
+}
+
+export const MAX_ID_LENGTH = 128;

@@ -1,0 +1,327 @@
+/**
+ * The sidecar: wires config, model, checkpoint store, pipeline, Kafka ingest and HTTP together, and owns the
+ * one ordering rule everything else relies on (ARCHITECTURE.md invariant 1):
+ *   train buffered records → flush quarantine (acked) → write checkpoint (fsync) → publish model → commit offsets.
+ * Batch handling and checkpoints never interleave: both run under one lock.
+ */
+import type { Server } from 'node:http';
+import { once } from 'node:events';
+import type { Config } from './config';
+import { createLogger, type Logger } from './logger';
+import { createMetrics, type Metrics } from './metrics';
+import { initTf } from './tf';
+import { createLearner } from './model/build';
+import type { TfjsLearner } from '../middleware/learner';
+import { CheckpointStore, type CheckpointHeader } from './checkpoint/store';
+import { ModelPublisher } from './checkpoint/publish';
+import { Deduplicator, type DedupState } from './dedup';
+import { OutcomeTally, type OutcomeCounts } from './counts';
+import { Pipeline, type QuarantineSink } from './pipeline';
+import { createConsumer, createKafka, createProducer, type RecordConsumer, type RecordProducer, type ConsumedBatch, type BatchControl } from './kafka/client';
+import { createApp } from './http/app';
+import { TayguardError } from './errors';
+import type { Payload } from '../middleware/featurize';
+
+export interface SidecarOptions {
+  readonly config: Config;
+  readonly logger?: Logger;
+}
+
+export interface SidecarStatus {
+  readonly ready: boolean;
+  readonly joined: boolean;
+  readonly modelLoaded: boolean;
+  readonly stopping: boolean;
+  readonly modelVersion: number;
+  readonly checkpointSeq: number;
+  readonly backend: string;
+  readonly counts: OutcomeCounts;
+  readonly lastCheckpointAt: string | null;
+  readonly lastCheckpointError: string | null;
+}
+
+const STOP_DEADLINE_MS = 25_000;
+
+export class Sidecar {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  learner!: TfjsLearner;
+  pipeline!: Pipeline;
+  private dedup!: Deduplicator;
+  private tally!: OutcomeTally;
+  private readonly store: CheckpointStore;
+  private readonly publisher: ModelPublisher;
+  private consumer?: RecordConsumer;
+  private producer?: RecordProducer;
+  private server?: Server;
+  private timer?: NodeJS.Timeout;
+  private lock: Promise<unknown> = Promise.resolve();
+  private backend = 'unknown';
+  private seq = 0;
+  private modelVersion = 0;
+  private joined = false;
+  private modelLoaded = false;
+  private stopping = false;
+  private stopped?: Promise<void>;
+  private lastCheckpointAt: string | null = null;
+  private lastCheckpointError: string | null = null;
+
+  constructor(o: SidecarOptions) {
+    this.config = o.config;
+    this.logger = o.logger ?? createLogger(o.config.logLevel);
+    this.metrics = createMetrics();
+    this.store = new CheckpointStore(o.config.checkpoint.dir, o.config.checkpoint.kept);
+    this.publisher = new ModelPublisher(o.config.checkpoint.modelDir);
+  }
+
+  /** Run `fn` exclusively with respect to batch handling and checkpoints. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn, fn);
+    this.lock = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Load the model and resume from the newest checkpoint. No Kafka needed. */
+  async init(): Promise<void> {
+    this.backend = await initTf();
+    await this.store.init();
+    await this.publisher.init();
+    this.learner = await createLearner(this.config);
+    const latest = await this.store.latest();
+    let counts: OutcomeCounts | undefined;
+    let dedupState: DedupState | undefined;
+    if (latest) {
+      const h = latest.header;
+      const want = this.modelIdentity();
+      if (h.model.task !== want.task || h.model.inputDim !== want.inputDim || h.model.numClasses !== want.numClasses) {
+        throw new TayguardError(
+          'CONFIG_INVALID',
+          `the checkpoint in ${this.config.checkpoint.dir} is for a ${h.model.task} model with ${h.model.inputDim} inputs and ${h.model.numClasses} classes, but the configuration asks for ${want.task}/${want.inputDim}/${want.numClasses}: restore the old settings or use a new CHECKPOINT_DIR`,
+        );
+      }
+      this.learner.restore({ specs: h.weightSpecs, data: latest.weights });
+      this.seq = h.seq;
+      this.modelVersion = Number(h.extra.modelVersion ?? 0);
+      counts = h.counts as OutcomeCounts;
+      dedupState = h.dedup as DedupState;
+      this.lastCheckpointAt = h.createdAt;
+      this.logger.info({ checkpoint: latest.file, seq: h.seq, offsets: h.offsets }, 'resumed from checkpoint');
+    }
+    this.dedup = Deduplicator.fromJSON(dedupState, this.config.limits.dedupIdsKept);
+    this.tally = new OutcomeTally(this.metrics, counts);
+    this.metrics.modelVersion.set(this.modelVersion);
+    this.modelLoaded = true;
+  }
+
+  private modelIdentity() {
+    return { task: this.config.model.kind, inputDim: this.learner.featurizer.dim, numClasses: this.learner.numClasses };
+  }
+
+  /** Build the pipeline around a quarantine sink (the Kafka producer in production). */
+  private buildPipeline(sink: QuarantineSink): void {
+    const c = this.config;
+    this.pipeline = new Pipeline({
+      learner: this.learner,
+      limits: {
+        numClasses: c.model.numClasses,
+        featureDim: c.model.kind === 'dense' ? this.learner.featurizer.dim : undefined,
+        task: c.model.kind,
+        maxTextChars: c.limits.maxTextChars,
+        maxMessageBytes: c.limits.maxMessageBytes,
+      },
+      batchSize: c.training.batchSize,
+      dedup: this.dedup,
+      tally: this.tally,
+      metrics: this.metrics,
+      quarantine: sink,
+    });
+  }
+
+  async start(): Promise<void> {
+    if (!this.modelLoaded) await this.init();
+    await this.listen();
+    const c = this.config;
+    const kafka = createKafka({ brokers: c.kafka.brokers, clientId: c.kafka.clientId, logger: this.logger });
+    try {
+      this.producer = await createProducer(kafka);
+      this.consumer = await createConsumer(kafka, c.kafka.groupId);
+    } catch (e) {
+      throw new TayguardError('BROKER_UNAVAILABLE', `cannot reach Kafka at ${c.kafka.brokers.join(',')}: ${(e as Error).message}. Check KAFKA_BROKERS (for a local broker: npm run broker)`, { cause: e, retriable: true });
+    }
+    const producer = this.producer;
+    this.buildPipeline({ send: (messages) => producer.send(c.topics.quarantine, messages) });
+    const consumer = this.consumer;
+    await consumer.subscribe(c.topics.records, c.kafka.fromBeginning);
+    await consumer.run({
+      onBatch: (batch, control) => this.exclusive(() => this.handleBatch(batch, control)),
+      onAssigned: (assignment) => this.onAssigned(assignment),
+      onCrash: (error) => {
+        this.joined = false;
+        this.logger.error({ err: error }, 'Kafka consumer crashed');
+      },
+    });
+    this.timer = setInterval(() => {
+      if (this.pipeline.handledSinceCheckpoint > 0 && !this.stopping) void this.checkpoint().catch(() => undefined);
+    }, c.checkpoint.intervalMs);
+    this.timer.unref();
+    this.logger.info({ topic: c.topics.records, brokers: c.kafka.brokers, backend: this.backend }, 'consuming');
+  }
+
+  private onAssigned(assignment: Record<string, number[]>): void {
+    this.joined = true;
+    // Resume exactly where the checkpoint ends. Committed offsets can only lag the checkpoint (commits follow
+    // it), and anything redelivered below the watermark is ignored anyway; the seek just avoids re-reading.
+    const topic = this.config.topics.records;
+    const assigned = new Set(assignment[topic] ?? []);
+    for (const to of this.dedup.nextOffsets(topic)) {
+      if (assigned.has(to.partition)) this.consumer?.seek(to);
+    }
+    this.logger.info({ assignment }, 'joined consumer group');
+  }
+
+  private async handleBatch(batch: ConsumedBatch, control: BatchControl): Promise<void> {
+    for (const message of batch.messages) {
+      if (this.stopping || !control.shouldContinue()) break;
+      const stepsBefore = this.pipeline.trainedSinceCheckpoint;
+      await this.pipeline.handle(message);
+      control.resolve(message.offset);
+      // A training step blocks the event loop for its duration; give heartbeats a turn after each one.
+      if (this.pipeline.trainedSinceCheckpoint !== stepsBefore) await control.heartbeat();
+      if (this.pipeline.handledSinceCheckpoint >= this.config.checkpoint.everyRecords) await this.checkpointLocked();
+    }
+    const last = batch.messages[batch.messages.length - 1];
+    if (last) this.metrics.lag.set({ topic: batch.topic, partition: String(batch.partition) }, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(last.offset) - 1n)));
+    await this.pipeline.flushQuarantine();
+  }
+
+  /** Make everything handled so far durable, then commit. Safe to call at any time. */
+  checkpoint(): Promise<void> {
+    return this.exclusive(() => this.checkpointLocked());
+  }
+
+  private async checkpointLocked(): Promise<void> {
+    if (!this.pipeline || this.pipeline.handledSinceCheckpoint === 0) return;
+    const end = this.metrics.checkpointSeconds.startTimer();
+    try {
+      await this.pipeline.trainBuffered();
+      await this.pipeline.flushQuarantine();
+      const trained = this.pipeline.trainedSinceCheckpoint;
+      const seq = this.seq + 1;
+      const modelVersion = trained > 0 ? seq : this.modelVersion;
+      const snapshot = this.learner.snapshot();
+      const topic = this.config.topics.records;
+      const offsets = this.dedup.nextOffsets(topic);
+      const header: CheckpointHeader = {
+        seq,
+        createdAt: new Date().toISOString(),
+        model: this.modelIdentity(),
+        weightSpecs: snapshot.specs,
+        optimizer: { name: 'sgd', learningRate: this.config.training.learningRate },
+        offsets: { [topic]: Object.fromEntries(offsets.map((o) => [String(o.partition), o.offset])) },
+        dedup: this.dedup.toJSON(),
+        counts: this.tally.counts,
+        accountant: null,
+        extra: { modelVersion },
+      };
+      await this.store.write(header, snapshot.data);
+      this.seq = seq;
+      this.pipeline.trainedSinceCheckpoint = 0;
+      this.pipeline.handledSinceCheckpoint = 0;
+      this.lastCheckpointAt = header.createdAt;
+      this.lastCheckpointError = null;
+      this.metrics.checkpoints.inc();
+      if (modelVersion !== this.modelVersion) {
+        try {
+          await this.publisher.publish(this.learner.model, {
+            version: modelVersion,
+            createdAt: header.createdAt,
+            checkpointSeq: seq,
+            featurizer: this.learner.featurizer.describe(),
+            numClasses: this.learner.numClasses,
+            backend: this.backend,
+            trainedRecords: this.tally.counts.trained,
+          });
+          this.modelVersion = modelVersion;
+          this.metrics.modelVersion.set(modelVersion);
+        } catch (e) {
+          // The checkpoint is the source of truth; a failed publish is retried with the next checkpoint.
+          this.logger.error({ err: e }, 'publishing the model version failed');
+        }
+      }
+      if (this.consumer && offsets.length > 0) {
+        try {
+          await this.consumer.commit(offsets);
+        } catch (e) {
+          // Safe to continue: the checkpoint holds these offsets and the watermark filters redeliveries.
+          this.logger.warn({ err: e }, 'committing offsets failed; the next checkpoint retries');
+        }
+      }
+    } catch (e) {
+      this.lastCheckpointError = (e as Error).message;
+      this.logger.error({ err: e }, 'checkpoint failed');
+      throw e;
+    } finally {
+      end();
+    }
+  }
+
+  private async listen(): Promise<void> {
+    const app = createApp(this, this.config, this.logger);
+    this.server = app.listen(this.config.http.port, this.config.http.host);
+    await once(this.server, 'listening');
+  }
+
+  get port(): number {
+    const address = this.server?.address();
+    return typeof address === 'object' && address ? address.port : this.config.http.port;
+  }
+
+  status(): SidecarStatus {
+    return {
+      ready: this.joined && this.modelLoaded && !this.stopping,
+      joined: this.joined,
+      modelLoaded: this.modelLoaded,
+      stopping: this.stopping,
+      modelVersion: this.modelVersion,
+      checkpointSeq: this.seq,
+      backend: this.backend,
+      counts: this.tally?.counts,
+      lastCheckpointAt: this.lastCheckpointAt,
+      lastCheckpointError: this.lastCheckpointError,
+    };
+  }
+
+  predict(payloads: readonly Payload[]): { modelVersion: number; probabilities: number[][] } {
+    if (!this.modelLoaded) throw new TayguardError('MODEL_NOT_READY', 'the model is still loading; retry in a moment', { retriable: true });
+    return { modelVersion: this.modelVersion, probabilities: this.learner.predict(payloads) };
+  }
+
+  /**
+   * Graceful stop (SIGTERM): stop fetching, finish the batch in hand, checkpoint, commit, disconnect.
+   * Bounded by STOP_DEADLINE_MS so the process exits within 30 s even if the broker is gone; whatever was not
+   * checkpointed by then is simply redelivered next time (its offsets were never committed).
+   */
+  stop(): Promise<void> {
+    this.stopped ??= this.doStop();
+    return this.stopped;
+  }
+
+  private async doStop(): Promise<void> {
+    this.stopping = true;
+    if (this.timer) clearInterval(this.timer);
+    if (this.consumer) this.consumer.pauseAll(this.config.topics.records);
+    const deadline = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), STOP_DEADLINE_MS).unref());
+    const work = (async () => {
+      if (this.pipeline) await this.checkpoint().catch(() => undefined);
+      await this.consumer?.disconnect().catch((e) => this.logger.warn({ err: e }, 'consumer disconnect failed'));
+      await this.producer?.disconnect().catch((e) => this.logger.warn({ err: e }, 'producer disconnect failed'));
+    })();
+    if ((await Promise.race([work, deadline])) === 'timeout') this.logger.error('stop deadline reached; exiting without a final checkpoint');
+    if (this.server) {
+      this.server.closeAllConnections();
+      await new Promise<void>((resolve) => this.server?.close(() => resolve()));
+    }
+    this.logger.info({ counts: this.tally?.counts }, 'stopped');
+  }
+}
