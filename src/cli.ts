@@ -12,6 +12,7 @@ import { Sidecar } from './sidecar';
 import { createKafka, createProducer } from './kafka/client';
 import { startLocalBroker } from './dev/broker';
 import { runDemo } from './demo';
+import { registerPrivacyCommands } from './cli/privacy-commands';
 
 const positiveInt = (v: string) => {
   const n = Number(v);
@@ -147,6 +148,7 @@ export function buildProgram(): Command {
     .description('run the local Kafka-protocol broker (kcat mock cluster) and print KAFKA_BROKERS')
     .option('--brokers <n>', 'number of mock brokers', positiveInt, 3)
     .action((opts) => broker(opts).catch(fail));
+  registerPrivacyCommands(program);
   return program;
 }
 
