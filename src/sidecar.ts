@@ -266,7 +266,8 @@ export class Sidecar {
     }
   }
 
-  private async listen(): Promise<void> {
+  /** Start the HTTP server (start() does this; tests may call it alone to check the API without Kafka). */
+  async listen(): Promise<void> {
     const app = createApp(this, this.config, this.logger);
     this.server = app.listen(this.config.http.port, this.config.http.host);
     await once(this.server, 'listening');

@@ -1,0 +1,87 @@
+import { mkdtempSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { loadConfig } from '../../src/config';
+import { createLogger } from '../../src/logger';
+import { Sidecar } from '../../src/sidecar';
+
+// The real server on an ephemeral port, with no Kafka at all: the API must not need the broker to answer.
+describe('HTTP API without a broker', () => {
+  let sidecar: Sidecar;
+  let base: string;
+  beforeAll(async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'tg-http-'));
+    const config = loadConfig({ KAFKA_BROKERS: '127.0.0.1:1', PORT: '0', HOST: '127.0.0.1', CHECKPOINT_DIR: dir, TEXT_HASH_DIM: '1024', HTTP_BODY_LIMIT: '2kb' });
+    sidecar = new Sidecar({ config, logger: createLogger('silent') });
+    await sidecar.init();
+    await sidecar.listen();
+    base = `http://127.0.0.1:${sidecar.port}`;
+  });
+  afterAll(() => sidecar.stop());
+
+  const get = (p: string) => fetch(base + p);
+  const post = (p: string, body: string) => fetch(base + p, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+
+  it('is live, and not ready until the consumer joins', async () => {
+    expect((await get('/livez')).status).toBe(200);
+    const ready = await get('/readyz');
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toMatchObject({ joined: false, modelLoaded: true });
+  });
+
+  it('sets security headers (helmet)', async () => {
+    const res = await get('/livez');
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(res.headers.get('x-powered-by')).toBeNull();
+  });
+
+  it('predicts with the current model', async () => {
+    const res = await post('/v1/predict', JSON.stringify({ records: [{ text: 'free money' }, { text: 'see you at lunch' }] }));
+    expect(res.status).toBe(200);
+    const body = await res.json();
+    expect(body.modelVersion).toBe(0);
+    expect(body.predictions).toHaveLength(2);
+    for (const p of body.predictions) {
+      expect(p.probabilities).toHaveLength(2);
+      expect(p.probabilities[0] + p.probabilities[1]).toBeCloseTo(1, 5);
+      expect(p.label).toBe(p.probabilities[1] > p.probabilities[0] ? 1 : 0);
+    }
+  });
+
+  it.each([
+    ['malformed JSON', '{"records": [', 400, 'REQUEST_INVALID'],
+    ['no records', '{"records": []}', 400, 'REQUEST_INVALID'],
+    ['features for a text model', '{"records": [{"features": [1,2]}]}', 400, 'REQUEST_INVALID'],
+    ['a body over the limit', JSON.stringify({ records: [{ text: 'x'.repeat(5000) }] }), 413, 'PAYLOAD_TOO_LARGE'],
+  ])('rejects %s with a JSON error', async (_n, body, status, code) => {
+    const res = await post('/v1/predict', body);
+    expect(res.status).toBe(status);
+    const json = await res.json();
+    expect(json.error.code).toBe(code);
+    expect(typeof json.error.message).toBe('string');
+  });
+
+  it('answers unknown routes with a JSON 404', async () => {
+    const res = await get('/v1/nope');
+    expect(res.status).toBe(404);
+    expect((await res.json()).error.code).toBe('NOT_FOUND');
+  });
+
+  it('describes the model, including the tfjs backend in use', async () => {
+    const body = await (await get('/v1/model')).json();
+    expect(body).toMatchObject({ version: 0, task: 'text', backend: expect.stringMatching(/^(wasm|cpu|tensorflow)$/), inputDim: 1024, numClasses: 2 });
+  });
+
+  it('exposes Prometheus metrics with the documented names', async () => {
+    const text = await (await get('/metrics')).text();
+    for (const name of ['tayguard_records_total', 'tayguard_step_duration_seconds', 'tayguard_consumer_lag', 'tayguard_process_resident_memory_bytes']) {
+      expect(text).toContain(name);
+    }
+  });
+
+  it('reports the privacy budget honestly while no DP step runs: no ε at all', async () => {
+    const body = await (await get('/v1/privacy/budget')).json();
+    expect(body.mechanism).toBe('none');
+    expect(body.epsilon).toBeNull();
+  });
+});
