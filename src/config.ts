@@ -20,6 +20,7 @@ export const configSchema = z.object({
   KAFKA_CLIENT_ID: z.string().min(1).default('tayguard'),
   TOPIC_PREFIX: z.string().regex(/^[A-Za-z0-9._-]{1,200}$/, 'letters, digits, ".", "_" and "-" only').default('tayguard'),
   GROUP_ID: z.string().min(1).default('tayguard'),
+  KAFKA_SESSION_TIMEOUT_MS: int(6000, 300000).default(30000),
   PORT: int(0, 65535).default(8080),
   HOST: z.string().min(1).default('0.0.0.0'),
   CHECKPOINT_DIR: z.string().min(1).default('.tayguard/checkpoints'),
@@ -47,7 +48,7 @@ export const configSchema = z.object({
 type Parsed = z.infer<typeof configSchema>;
 
 export interface Config {
-  readonly kafka: { readonly brokers: readonly string[]; readonly clientId: string; readonly groupId: string; readonly fromBeginning: boolean };
+  readonly kafka: { readonly brokers: readonly string[]; readonly clientId: string; readonly groupId: string; readonly fromBeginning: boolean; readonly sessionTimeoutMs: number };
   readonly topics: { readonly records: string; readonly quarantine: string };
   readonly http: { readonly port: number; readonly host: string; readonly bodyLimit: string };
   readonly checkpoint: { readonly dir: string; readonly modelDir: string; readonly everyRecords: number; readonly intervalMs: number; readonly kept: number };
@@ -91,7 +92,7 @@ export function loadConfig(env: Env = process.env): Config {
   if (issues.length > 0) throw configError(issues);
   const prefix = c.TOPIC_PREFIX;
   return Object.freeze({
-    kafka: { brokers: c.KAFKA_BROKERS, clientId: c.KAFKA_CLIENT_ID, groupId: c.GROUP_ID, fromBeginning: c.FROM_BEGINNING },
+    kafka: { brokers: c.KAFKA_BROKERS, clientId: c.KAFKA_CLIENT_ID, groupId: c.GROUP_ID, fromBeginning: c.FROM_BEGINNING, sessionTimeoutMs: c.KAFKA_SESSION_TIMEOUT_MS },
     topics: { records: `${prefix}.records`, quarantine: `${prefix}.quarantine` },
     http: { port: c.PORT, host: c.HOST, bodyLimit: c.HTTP_BODY_LIMIT },
     checkpoint: {

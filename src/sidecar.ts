@@ -20,6 +20,7 @@ import { Pipeline, type QuarantineSink } from './pipeline';
 import { createConsumer, createKafka, createProducer, type RecordConsumer, type RecordProducer, type ConsumedBatch, type BatchControl } from './kafka/client';
 import { createApp } from './http/app';
 import { TayguardError } from './errors';
+import { faultPoint } from './faults';
 import type { Payload } from '../middleware/featurize';
 
 export interface SidecarOptions {
@@ -145,7 +146,7 @@ export class Sidecar {
     const kafka = createKafka({ brokers: c.kafka.brokers, clientId: c.kafka.clientId, logger: this.logger });
     try {
       this.producer = await createProducer(kafka);
-      this.consumer = await createConsumer(kafka, c.kafka.groupId);
+      this.consumer = await createConsumer(kafka, c.kafka.groupId, c.kafka.sessionTimeoutMs);
     } catch (e) {
       throw new TayguardError('BROKER_UNAVAILABLE', `cannot reach Kafka at ${c.kafka.brokers.join(',')}: ${(e as Error).message}. Check KAFKA_BROKERS (for a local broker: npm run broker)`, { cause: e, retriable: true });
     }
@@ -224,7 +225,9 @@ export class Sidecar {
         accountant: null,
         extra: { modelVersion },
       };
+      faultPoint('before-checkpoint-write');
       await this.store.write(header, snapshot.data);
+      faultPoint('after-checkpoint-write');
       this.seq = seq;
       this.pipeline.trainedSinceCheckpoint = 0;
       this.pipeline.handledSinceCheckpoint = 0;
@@ -252,6 +255,7 @@ export class Sidecar {
       if (this.consumer && offsets.length > 0) {
         try {
           await this.consumer.commit(offsets);
+          faultPoint('after-commit');
         } catch (e) {
           // Safe to continue: the checkpoint holds these offsets and the watermark filters redeliveries.
           this.logger.warn({ err: e }, 'committing offsets failed; the next checkpoint retries');

@@ -3,7 +3,7 @@
  * kafkajs is in maintenance limbo, and @confluentinc/kafka-javascript offers a KafkaJS-compatible API that
  * can slot in here without touching ingest.
  */
-import { Kafka, logLevel, type Consumer, type Producer, type LogEntry } from 'kafkajs';
+import { Kafka, Partitioners, logLevel, type Consumer, type Producer, type LogEntry } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { RawMessage } from '../record';
 
@@ -75,7 +75,7 @@ export function createKafka(o: KafkaOptions): Kafka {
 }
 
 export async function createProducer(kafka: Kafka): Promise<RecordProducer> {
-  const producer: Producer = kafka.producer({ allowAutoTopicCreation: true });
+  const producer: Producer = kafka.producer({ allowAutoTopicCreation: true, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   return {
     async send(topic, messages) {
@@ -87,12 +87,12 @@ export async function createProducer(kafka: Kafka): Promise<RecordProducer> {
   };
 }
 
-export async function createConsumer(kafka: Kafka, groupId: string): Promise<RecordConsumer> {
+export async function createConsumer(kafka: Kafka, groupId: string, sessionTimeoutMs = 30000): Promise<RecordConsumer> {
   const consumer: Consumer = kafka.consumer({
     groupId,
     allowAutoTopicCreation: true,
-    sessionTimeout: 30000,
-    heartbeatInterval: 3000,
+    sessionTimeout: sessionTimeoutMs,
+    heartbeatInterval: Math.max(500, Math.floor(sessionTimeoutMs / 10)),
     maxBytesPerPartition: 1024 * 1024,
     // Return a fetch within 1 s even when little data is waiting: a sidecar should not sit on a short tail.
     maxWaitTimeInMs: 1000,
