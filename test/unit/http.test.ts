@@ -38,7 +38,7 @@ describe('HTTP API without a broker', () => {
   it('predicts with the current model', async () => {
     const res = await post('/v1/predict', JSON.stringify({ records: [{ text: 'free money' }, { text: 'see you at lunch' }] }));
     expect(res.status).toBe(200);
-    const body = await res.json();
+    const body = (await res.json()) as any;
     expect(body.modelVersion).toBe(0);
     expect(body.predictions).toHaveLength(2);
     for (const p of body.predictions) {
@@ -56,7 +56,7 @@ describe('HTTP API without a broker', () => {
   ])('rejects %s with a JSON error', async (_n, body, status, code) => {
     const res = await post('/v1/predict', body);
     expect(res.status).toBe(status);
-    const json = await res.json();
+    const json = (await res.json()) as any;
     expect(json.error.code).toBe(code);
     expect(typeof json.error.message).toBe('string');
   });
@@ -64,11 +64,11 @@ describe('HTTP API without a broker', () => {
   it('answers unknown routes with a JSON 404', async () => {
     const res = await get('/v1/nope');
     expect(res.status).toBe(404);
-    expect((await res.json()).error.code).toBe('NOT_FOUND');
+    expect(((await res.json()) as any).error.code).toBe('NOT_FOUND');
   });
 
   it('describes the model, including the tfjs backend in use', async () => {
-    const body = await (await get('/v1/model')).json();
+    const body = (await (await get('/v1/model')).json()) as any;
     expect(body).toMatchObject({ version: 0, task: 'text', backend: expect.stringMatching(/^(wasm|cpu|tensorflow)$/), inputDim: 1024, numClasses: 2 });
   });
 
@@ -80,7 +80,7 @@ describe('HTTP API without a broker', () => {
   });
 
   it('reports the privacy budget honestly while no DP step runs: no ε at all', async () => {
-    const body = await (await get('/v1/privacy/budget')).json();
+    const body = (await (await get('/v1/privacy/budget')).json()) as any;
     expect(body.mechanism).toBe('none');
     expect(body.epsilon).toBeNull();
   });
