@@ -3,7 +3,8 @@
  * and a real `tayguard serve` process: every record ends in exactly one outcome, every quarantined message
  * carries its reason, committed offsets reach the end, memory stays bounded, SIGTERM exits cleanly.
  */
-import { mkdtempSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Kafka } from 'kafkajs';
@@ -12,6 +13,15 @@ import { mixedStream } from '../helpers/records';
 import { startSidecar, total, waitFor, type SidecarProcess } from '../helpers/sidecar-process';
 
 jest.setTimeout(180_000);
+
+const BIN = path.resolve(__dirname, '../../bin/tayguard.js');
+function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH ?? '' }, timeout: 60_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
 
 describe('stream of 10,000 records through the local broker', () => {
   let broker: LocalBroker;
@@ -102,6 +112,32 @@ describe('stream of 10,000 records through the local broker', () => {
     const model = await sidecar.json('/v1/model');
     expect(model.version).toBeGreaterThan(0);
     expect(model.inputDim).toBe(16384);
+  });
+
+  it('CLI: `tayguard replay` produces a JSONL file (malformed lines too) and `tayguard predict` asks the sidecar', async () => {
+    const file = path.join(dir, 'replay.jsonl');
+    writeFileSync(file, [
+      JSON.stringify({ id: 'replay-1', source: 'carol', label: 1, text: 'free money win' }),
+      'not json at all',
+      JSON.stringify({ id: 'replay-2', source: 'carol', label: 0, text: 'meeting agenda' }),
+      '',
+    ].join('\n'));
+    const replay = await run(['replay', file, '--brokers', broker.bootstrap, '--topic', `${prefix}.records`]);
+    expect(replay.code).toBe(0);
+    expect(JSON.parse(replay.stdout)).toMatchObject({ topic: `${prefix}.records`, produced: 3 });
+    await waitFor(async () => total((await sidecar.json('/v1/model')).records) >= N + 3, 30_000, 'replayed records handled');
+    const { records } = await sidecar.json('/v1/model');
+    expect(records.quarantined).toBe(malformed + 1);
+    expect(records.trained).toBe(N - malformed - DUPLICATES + 2);
+
+    const predicted = await run(['predict', '--url', sidecar.base, '--text', 'free money win prize', 'meeting agenda notes']);
+    expect(predicted.code).toBe(0);
+    const body = JSON.parse(predicted.stdout);
+    expect(body.predictions.map((p: { label: number }) => p.label)).toEqual([1, 0]);
+
+    const bad = await run(['replay', file]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/no brokers: pass --brokers/);
   });
 
   it('exits 0 within 30 s of SIGTERM', async () => {
