@@ -1,0 +1,268 @@
+/**
+ * Settings for the poisoning detectors (one zod schema, every field defaulted) and the factory that builds the
+ * chain in its fixed order:
+ *
+ *   trust (blocked sources) → rate-caps → echo → toxicity → campaign → outliers → label-consistency
+ *
+ * Cheap per-source and per-text checks come first; the cross-record statistics last, so they learn only from
+ * records that passed everything cheaper. All stages share one EventClock and one SourceRegistry; every
+ * quarantine is noted against its source's trust. `outliers` and `label-consistency` need dependencies
+ * (`featurize`, `predict`): left unset (`enabled` undefined) they are on exactly when the dependency is given.
+ */
+import { z } from 'zod';
+import { TayguardError } from '../src/errors';
+import type { TrainingRecord } from '../src/record';
+import { CampaignDetector, type CampaignState } from './campaign';
+import { DEFAULT_ECHO_PATTERNS, EchoDetector } from './echo';
+import { LabelConsistencyDetector, type LabelConsistencyState } from './label-consistency';
+import { OutlierDetector, type Featurize, type OutlierState } from './outliers';
+import { RateCaps, type RateCapState } from './rate-caps';
+import { ToxicityDetector } from './toxicity';
+import { EventClock, SourceRegistry, TrustGate, corrupt, type Clock, type EventClockState, type SourceRegistryState } from './trust';
+import type { Detector, Verdict } from './types';
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.number().int().min(min).max(max);
+const ms = int(1);
+const fraction = (msg: string) => z.number().gt(0, msg).lte(1, msg);
+const quantile = z.number().gt(0.5, 'a quantile between 0.5 and 1 (exclusive)').lt(1, 'a quantile between 0.5 and 1 (exclusive)');
+
+const regex = z.string().refine(
+  (p) => {
+    try {
+      new RegExp(p, 'giu');
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { error: (iss) => `not a valid regular expression: ${JSON.stringify(iss.input)}` },
+);
+
+export const detectorSettingsSchema = z.object({
+  trust: z
+    .object({
+      maxSources: int(1).default(100_000),
+      maxBlocked: int(0).default(10_000),
+      newSourceAgeMs: int(0).default(24 * 3600_000),
+      newSourceMinRecords: int(0).default(5),
+      matureAgeMs: ms.default(7 * 24 * 3600_000),
+      matureRecords: int(1).default(50),
+    })
+    .strict()
+    .prefault({}),
+  rateCaps: z
+    .object({
+      enabled: z.boolean().default(true),
+      windowMs: ms.default(3600_000),
+      buckets: int(1, 1000).default(12),
+      maxPerSource: int(1).default(200),
+      maxPerNewSource: int(1).default(20),
+      maxShare: fraction('maxShare is a fraction in (0, 1]').default(0.2),
+      shareMinTotal: int(1).default(500),
+      maxSources: int(1).default(100_000),
+    })
+    .strict()
+    .refine((r) => r.maxPerNewSource <= r.maxPerSource, {
+      message: 'maxPerNewSource must not exceed maxPerSource (new sources get the stricter budget)',
+      path: ['maxPerNewSource'],
+    })
+    .prefault({}),
+  echo: z
+    .object({
+      enabled: z.boolean().default(true),
+      patterns: z.array(regex).default([...DEFAULT_ECHO_PATTERNS]),
+      minMatches: int(1).default(1),
+    })
+    .strict()
+    .prefault({}),
+  toxicity: z
+    .object({
+      enabled: z.boolean().default(true),
+      minMatches: int(1).default(2),
+      minPer100Words: z.number().min(0).default(2),
+      blocklist: z.array(z.string().trim().min(1, 'blocklist entries must not be empty')).default([]),
+      labels: z.array(int(0)).min(1, 'labels, when set, must list at least one label').optional(),
+      maxChars: int(1).default(2000),
+    })
+    .strict()
+    .prefault({}),
+  campaign: z
+    .object({
+      enabled: z.boolean().default(true),
+      windowMs: ms.default(3600_000),
+      shingle: int(1, 10).default(2),
+      bands: int(1, 128).default(24),
+      rows: int(1, 32).default(3),
+      minSimilarity: fraction('minSimilarity is a fraction in (0, 1]').default(0.6),
+      minSources: int(2).default(5),
+      minTokens: int(1).default(6),
+      maxTokens: int(1).default(400),
+      maxEntries: int(1).default(50_000),
+      maxBucket: int(1).default(64),
+      maxCandidates: int(1).default(256),
+      burst: z
+        .object({
+          enabled: z.boolean().default(true),
+          minNewSources: int(2).default(30),
+          minShare: fraction('burst.minShare is a fraction in (0, 1]').default(0.9),
+          minZ: z.number().positive().default(4),
+          baselineHalfLife: int(1).default(5000),
+          minBaseline: int(0).default(200),
+        })
+        .strict()
+        .prefault({}),
+    })
+    .strict()
+    .refine((c) => c.bands * c.rows <= 512, { message: 'bands × rows (the MinHash signature length) must be at most 512', path: ['rows'] })
+    .prefault({}),
+  outliers: z
+    .object({
+      enabled: z.boolean().optional(),
+      /** Feature dimension; defaults to deps.featureDim. */
+      dim: int(1).optional(),
+      quantile: quantile.default(0.995),
+      slack: z.number().min(1, 'slack multiplies the quantile and must be ≥ 1').default(1.1),
+      minPerClass: int(1).default(500),
+      horizon: int(1).default(5000),
+      sphere: z.boolean().default(true),
+      slab: z.boolean().default(true),
+      refreshEvery: int(1).default(32),
+    })
+    .strict()
+    .prefault({}),
+  labelConsistency: z
+    .object({
+      enabled: z.boolean().optional(),
+      quantile: quantile.default(0.99),
+      minConfidence: z.number().min(0.5, 'minConfidence is a probability in [0.5, 1]').max(1).default(0.9),
+      minLoss: z.number().min(0).default(Math.log(10)),
+      maxTrust: z.number().min(0).max(1).default(0.5),
+      minModelRecords: int(0).default(2000),
+      minPerClass: int(1).default(100),
+    })
+    .strict()
+    .prefault({}),
+});
+
+export type DetectorSettings = z.infer<typeof detectorSettingsSchema>;
+export type DetectorSettingsInput = z.input<typeof detectorSettingsSchema>;
+
+/** Defaults merged with `input`; throws CONFIG_INVALID with one line per problem. */
+export function parseDetectorSettings(input: unknown = {}): DetectorSettings {
+  const r = detectorSettingsSchema.safeParse(input);
+  if (r.success) return r.data;
+  const lines = r.error.issues.map((i) => `detectors.${i.path.map(String).join('.') || '(root)'}: ${i.message}`);
+  throw new TayguardError('CONFIG_INVALID', `invalid detector settings:\n  ${lines.join('\n  ')}`);
+}
+
+export interface DetectorDeps {
+  /** Time for records without `ts` (inject a fixed/replayed clock for replays and tests). */
+  readonly now: Clock;
+  /** Feature vector for the sphere/slab defence (text: `textFeaturize(hashedTextFeaturizer(dim))`). */
+  readonly featurize?: Featurize;
+  readonly featureDim?: number;
+  /** Current model's class probabilities, and how many records it has trained on. */
+  readonly predict?: (record: TrainingRecord) => ArrayLike<number>;
+  readonly modelSeen?: () => number;
+}
+
+export interface DetectorChainState {
+  readonly version: 1;
+  readonly clock: EventClockState;
+  readonly trust: SourceRegistryState;
+  readonly rateCaps?: RateCapState;
+  readonly campaign?: CampaignState;
+  readonly outliers?: OutlierState;
+  readonly labelConsistency?: LabelConsistencyState;
+}
+
+export interface DetectorChain {
+  /** Pass to the pipeline (`PipelineOptions.detectors`), in this order. */
+  readonly detectors: readonly Detector[];
+  readonly settings: DetectorSettings;
+  readonly registry: SourceRegistry;
+  readonly clock: EventClock;
+  readonly rateCaps?: RateCaps;
+  readonly campaign?: CampaignDetector;
+  readonly outliers?: OutlierDetector;
+  readonly labelConsistency?: LabelConsistencyDetector;
+  toJSON(): DetectorChainState;
+  restore(state: DetectorChainState): void;
+}
+
+/** Same name and scope; every quarantine also counts against the source's trust. */
+function tracked(d: Detector, registry: SourceRegistry): Detector {
+  return {
+    name: d.name,
+    scope: d.scope,
+    screen(record, raw): Verdict {
+      const v = d.screen(record, raw);
+      if (v.kind === 'quarantine') registry.noteQuarantine(record.source);
+      return v;
+    },
+  };
+}
+
+export function createDetectors(input: DetectorSettingsInput | DetectorSettings, deps: DetectorDeps): DetectorChain {
+  const s = parseDetectorSettings(input);
+  const clock = new EventClock(deps.now);
+  const registry = new SourceRegistry(s.trust);
+  const shared = { clock, registry };
+  const list: Detector[] = [new TrustGate(shared)];
+
+  const rateCaps = s.rateCaps.enabled ? new RateCaps(s.rateCaps, shared) : undefined;
+  if (rateCaps) list.push(rateCaps);
+  if (s.echo.enabled) list.push(new EchoDetector(s.echo));
+  if (s.toxicity.enabled) list.push(new ToxicityDetector(s.toxicity));
+  const campaign = s.campaign.enabled ? new CampaignDetector(s.campaign, shared) : undefined;
+  if (campaign) list.push(campaign);
+
+  let outliers: OutlierDetector | undefined;
+  if (s.outliers.enabled ?? deps.featurize !== undefined) {
+    const dim = s.outliers.dim ?? deps.featureDim;
+    if (!deps.featurize || dim === undefined) {
+      throw new TayguardError('CONFIG_INVALID', 'detectors.outliers.enabled is true but no featurize dependency (and featureDim or outliers.dim) was given');
+    }
+    outliers = new OutlierDetector({ ...s.outliers, dim }, { featurize: deps.featurize });
+    list.push(outliers);
+  }
+
+  let labelConsistency: LabelConsistencyDetector | undefined;
+  if (s.labelConsistency.enabled ?? deps.predict !== undefined) {
+    if (!deps.predict || !deps.modelSeen) {
+      throw new TayguardError('CONFIG_INVALID', 'detectors.labelConsistency.enabled is true but no predict/modelSeen dependency was given');
+    }
+    labelConsistency = new LabelConsistencyDetector(s.labelConsistency, { predict: deps.predict, modelSeen: deps.modelSeen, ...shared });
+    list.push(labelConsistency);
+  }
+
+  return {
+    detectors: list.map((d) => tracked(d, registry)),
+    settings: s,
+    registry,
+    clock,
+    rateCaps,
+    campaign,
+    outliers,
+    labelConsistency,
+    toJSON: () => ({
+      version: 1,
+      clock: clock.toJSON(),
+      trust: registry.toJSON(),
+      ...(rateCaps ? { rateCaps: rateCaps.toJSON() } : {}),
+      ...(campaign ? { campaign: campaign.toJSON() } : {}),
+      ...(outliers ? { outliers: outliers.toJSON() } : {}),
+      ...(labelConsistency ? { labelConsistency: labelConsistency.toJSON() } : {}),
+    }),
+    restore(state) {
+      if (!state || state.version !== 1) throw corrupt('chain', `unknown state version ${JSON.stringify(state?.version)}`);
+      clock.restore(state.clock);
+      registry.restore(state.trust);
+      // A stage enabled after the checkpoint starts empty; a stage's state without the stage is dropped.
+      if (rateCaps && state.rateCaps) rateCaps.restore(state.rateCaps);
+      if (campaign && state.campaign) campaign.restore(state.campaign);
+      if (outliers && state.outliers) outliers.restore(state.outliers);
+      if (labelConsistency && state.labelConsistency) labelConsistency.restore(state.labelConsistency);
+    },
+  };
+}

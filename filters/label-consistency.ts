@@ -1,0 +1,100 @@
+/**
+ * Label consistency: the current model as a witness. A record whose label the model confidently rejects
+ * (argmax ≠ label with probability ≥ `minConfidence`), with a loss −log p(label) above both `minLoss` and the
+ * label's running `quantile` of losses (P², quantile.ts), is held back (`confident_model_disagrees`) when its
+ * source's trust (trust.ts) is below `maxTrust`: established sources may correct the model, young ones may not.
+ * Inactive until the model has trained on `minModelRecords` records (`modelSeen()`), and per label until
+ * `minPerClass` losses were observed. Losses enter the quantile clamped at the current threshold so that a flood
+ * of flipped labels cannot raise the bar it is measured against.
+ *
+ * Cost: one `predict` call per record — the dependency decides how (a cached or batched forward pass);
+ * everything else here is O(classes).
+ */
+import type { RawMessage, TrainingRecord } from '../src/record';
+import { P2Quantile, type P2State } from './quantile';
+import { corrupt, type EventClock, type SourceRegistry } from './trust';
+import { ACCEPT, type Detector, type Verdict } from './types';
+
+export interface LabelConsistencySettings {
+  readonly quantile: number;
+  readonly minConfidence: number;
+  readonly minLoss: number;
+  readonly maxTrust: number;
+  readonly minModelRecords: number;
+  readonly minPerClass: number;
+}
+
+export const DEFAULT_LABEL_CONSISTENCY: LabelConsistencySettings = {
+  quantile: 0.99,
+  minConfidence: 0.9,
+  minLoss: Math.log(10), // p(label) below 0.1
+  maxTrust: 0.5,
+  minModelRecords: 2000,
+  minPerClass: 100,
+};
+
+export interface LabelConsistencyDeps {
+  /** Class probabilities for a record from the current model. */
+  readonly predict: (record: TrainingRecord) => ArrayLike<number>;
+  /** Records the current model has trained on (warm-up). */
+  readonly modelSeen: () => number;
+  readonly registry: SourceRegistry;
+  readonly clock: EventClock;
+}
+
+export interface LabelConsistencyState {
+  readonly losses: readonly (readonly [number, P2State])[];
+}
+
+export class LabelConsistencyDetector implements Detector {
+  readonly name = 'label-consistency';
+  readonly scope = 'cross-record' as const;
+  private readonly losses = new Map<number, P2Quantile>();
+
+  constructor(
+    readonly settings: LabelConsistencySettings,
+    private readonly deps: LabelConsistencyDeps,
+  ) {}
+
+  screen(record: TrainingRecord, _raw?: RawMessage): Verdict {
+    const s = this.settings;
+    const t = this.deps.clock.timeOf(record);
+    this.deps.registry.observe(record, t);
+    if (this.deps.modelSeen() < s.minModelRecords) return ACCEPT;
+    const probs = this.deps.predict(record);
+    let best = 0;
+    for (let i = 1; i < probs.length; i++) if (probs[i] > probs[best]) best = i;
+    const p = record.label < probs.length ? probs[record.label] : 0;
+    const loss = -Math.log(Math.max(p, 1e-12));
+    let q = this.losses.get(record.label);
+    if (!q) this.losses.set(record.label, (q = new P2Quantile(s.quantile)));
+    const warm = q.count >= s.minPerClass;
+    const threshold = warm ? Math.max(s.minLoss, q.value()) : Infinity;
+    q.add(Math.min(loss, warm ? threshold : loss));
+    if (!warm || loss <= threshold || best === record.label || probs[best] < s.minConfidence) return ACCEPT;
+    const trust = this.deps.registry.trust(record.source, t);
+    if (trust >= s.maxTrust) return ACCEPT;
+    return {
+      kind: 'quarantine',
+      reasons: [
+        {
+          stage: this.name,
+          code: 'confident_model_disagrees',
+          message: `the current model gives label ${record.label} probability ${p.toExponential(1)} (it says ${best} at ${(100 * probs[best]).toFixed(0)}%); loss ${loss.toFixed(2)} is above the label's ${Math.round(100 * s.quantile)}th percentile ${threshold.toFixed(2)}, and source "${record.source}" is not yet trusted (trust ${trust.toFixed(2)} < ${s.maxTrust})`,
+          score: loss,
+          threshold,
+        },
+      ],
+    };
+  }
+
+  toJSON(): LabelConsistencyState {
+    return { losses: [...this.losses].map(([k, q]) => [k, q.toJSON()] as const) };
+  }
+
+  restore(state: LabelConsistencyState): void {
+    if (!state || !Array.isArray(state.losses)) throw corrupt(this.name, 'expected { losses: [...] }');
+    this.losses.clear();
+    for (const [k, q] of state.losses) this.losses.set(k, P2Quantile.restore(q));
+  }
+}
