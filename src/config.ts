@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { TayguardError } from './errors';
+import { rdpEpsilon } from '../privacy/accountants';
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
 const bool = z
@@ -42,6 +43,18 @@ export const configSchema = z.object({
   HTTP_BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)$/i, 'like 1mb or 100kb').default('1mb'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SEED: z.string().min(1).optional(),
+  DP_ENABLED: bool.default(true),
+  EPSILON_LIMIT: z.coerce.number().positive().max(1000).default(8),
+  DELTA: z.coerce.number().gt(0).lt(1).default(1e-6),
+  PRIVACY_UNIT: z.enum(['record', 'source']).default('record'),
+  NOISE_MULTIPLIER: z.coerce.number().positive().max(1000).default(1.0),
+  CLIP_NORM: z.coerce.number().positive().max(1e6).default(1.0),
+  SAMPLE_RATE: z.coerce.number().gt(0).max(1).default(0.05),
+  WINDOW_STEPS: int(1, 100000).default(50),
+  STEP_EVERY_RECORDS: int(1, 100000).optional(),
+  SOURCE_MAX_RECORDS: int(1, 100000).default(4),
+  ACCOUNTANT: z.enum(['rdp', 'prv']).default('rdp'),
+  DP_SEED: z.string().min(1).optional(),
   FROM_BEGINNING: bool.default(true),
 });
 
@@ -62,6 +75,20 @@ export interface Config {
   };
   readonly training: { readonly batchSize: number; readonly learningRate: number; readonly seed?: string };
   readonly limits: { readonly maxTextChars: number; readonly maxMessageBytes: number; readonly dedupIdsKept: number };
+  /** null when DP_ENABLED=false: training is then plain SGD and the budget status says mechanism "none". */
+  readonly privacy: {
+    readonly epsilonLimit: number;
+    readonly delta: number;
+    readonly unit: 'record' | 'source';
+    readonly noiseMultiplier: number;
+    readonly clipNorm: number;
+    readonly sampleRate: number;
+    readonly window: number;
+    readonly stepEveryRecords: number;
+    readonly maxRecordsPerSource: number;
+    readonly accountant: 'rdp' | 'prv';
+    readonly seed?: string;
+  } | null;
   readonly logLevel: Parsed['LOG_LEVEL'];
 }
 
@@ -89,6 +116,16 @@ export function loadConfig(env: Env = process.env): Config {
   if (c.CHECKPOINT_EVERY_RECORDS < c.BATCH_SIZE) {
     issues.push(`CHECKPOINT_EVERY_RECORDS (${c.CHECKPOINT_EVERY_RECORDS}) must be at least BATCH_SIZE (${c.BATCH_SIZE})`);
   }
+  if (c.DP_ENABLED && c.PRIVACY_UNIT === 'record') {
+    // A record is exposed to exactly WINDOW_STEPS steps (privacy/sampler.ts); if that alone passes the limit,
+    // training could never take a step — say so now, with the setting that fixes it.
+    const eps = rdpEpsilon([{ sampleRate: c.SAMPLE_RATE, noiseMultiplier: c.NOISE_MULTIPLIER, steps: c.WINDOW_STEPS }], c.DELTA).epsilon;
+    if (eps > c.EPSILON_LIMIT) {
+      issues.push(
+        `EPSILON_LIMIT (${c.EPSILON_LIMIT}) is below the ε of one record's window (${eps.toFixed(3)} with SAMPLE_RATE=${c.SAMPLE_RATE}, NOISE_MULTIPLIER=${c.NOISE_MULTIPLIER}, WINDOW_STEPS=${c.WINDOW_STEPS}, DELTA=${c.DELTA}): raise NOISE_MULTIPLIER (npx tayguard noise --target-epsilon ${c.EPSILON_LIMIT} --sample-rate ${c.SAMPLE_RATE} --steps ${c.WINDOW_STEPS} --delta ${c.DELTA}) or lower SAMPLE_RATE/WINDOW_STEPS`,
+      );
+    }
+  }
   if (issues.length > 0) throw configError(issues);
   const prefix = c.TOPIC_PREFIX;
   return Object.freeze({
@@ -113,6 +150,21 @@ export function loadConfig(env: Env = process.env): Config {
     // (measured on SpamAssassin: one pass at 0.5 → 81% held-out accuracy, at 5 → 96%).
     training: { batchSize: c.BATCH_SIZE, learningRate: c.LEARNING_RATE ?? (c.MODEL === 'text' && c.HIDDEN_UNITS === 0 ? 5 : 0.5), seed: c.SEED },
     limits: { maxTextChars: c.MAX_TEXT_CHARS, maxMessageBytes: c.MAX_MESSAGE_BYTES, dedupIdsKept: c.DEDUP_IDS_KEPT },
+    privacy: c.DP_ENABLED
+      ? {
+          epsilonLimit: c.EPSILON_LIMIT,
+          delta: c.DELTA,
+          unit: c.PRIVACY_UNIT,
+          noiseMultiplier: c.NOISE_MULTIPLIER,
+          clipNorm: c.CLIP_NORM,
+          sampleRate: c.SAMPLE_RATE,
+          window: c.WINDOW_STEPS,
+          stepEveryRecords: c.STEP_EVERY_RECORDS ?? c.BATCH_SIZE,
+          maxRecordsPerSource: c.SOURCE_MAX_RECORDS,
+          accountant: c.ACCOUNTANT,
+          seed: c.DP_SEED,
+        }
+      : null,
     logLevel: c.LOG_LEVEL,
   });
 }

@@ -79,7 +79,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   // process as the sidecar); the summary scores all of them.
   const sample = test.slice(0, 300);
   const accuracy = (set: readonly Mail[] = sample) => {
-    const probs = sidecar.learner.predict(set);
+    const probs = sidecar.serving.predict(set);
     let right = 0;
     probs.forEach((p, i) => (right += (p[1] > p[0] ? 1 : 0) === set[i].label ? 1 : 0));
     return right / set.length;

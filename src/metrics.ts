@@ -21,6 +21,11 @@ export function createMetrics() {
     lag: new Gauge({ name: 'tayguard_consumer_lag', help: 'Messages behind the partition high watermark at the last fetched batch', labelNames: ['topic', 'partition'] as const, registers: [registry] }),
     loss: new Gauge({ name: 'tayguard_training_loss', help: 'Mean loss of the last training step', registers: [registry] }),
     modelVersion: new Gauge({ name: 'tayguard_model_version', help: 'Version number of the last published model', registers: [registry] }),
+    epsilonSpent: new Gauge({ name: 'tayguard_privacy_epsilon_spent', help: 'ε spent (accountant in ACCOUNTANT), as of the last checkpoint', registers: [registry] }),
+    epsilonLimit: new Gauge({ name: 'tayguard_privacy_epsilon_limit', help: 'Configured ε limit (EPSILON_LIMIT)', registers: [registry] }),
+    epsilonRemaining: new Gauge({ name: 'tayguard_privacy_epsilon_remaining', help: 'ε limit minus ε spent', registers: [registry] }),
+    budgetExhausted: new Gauge({ name: 'tayguard_privacy_budget_exhausted', help: '1 when the next step would pass the ε limit (training has stopped)', registers: [registry] }),
+    dpSteps: new Gauge({ name: 'tayguard_privacy_steps', help: 'DP-SGD steps charged to the accountant', registers: [registry] }),
     steps: new Counter({ name: 'tayguard_training_steps_total', help: 'Training steps taken by this process', registers: [registry] }),
   };
   return m;

@@ -1,18 +1,17 @@
 /**
- * The record path, independent of Kafka: redelivery check → record chain (schema, detectors, admit) → training
- * buffer → step chain (privatize, update). Ingest (src/kafka/ingest.ts) feeds it messages; the benchmark feeds
+ * The record path, independent of Kafka: redelivery check → record chain (schema, detectors, admit) → trainer
+ * (src/trainer/: plain minibatches, or the DP window with its step chain privatize → update). Ingest (src/kafka/ingest.ts) feeds it messages; the benchmark feeds
  * it directly. Quarantined records are buffered and must be flushed (acknowledged by the broker) before the
  * checkpoint that covers their offsets — that is what makes "quarantined" a durable outcome.
  */
 import { compose, type Stage } from '../middleware/chain';
-import type { Learner } from '../middleware/learner';
 import { parseRecord, type SchemaLimits } from '../filters/schema';
 import type { Detector, Reason } from '../filters/types';
 import type { Deduplicator } from './dedup';
 import type { OutcomeTally } from './counts';
 import type { Metrics } from './metrics';
 import type { RawMessage, TrainingRecord } from './record';
-import type { tf } from './tf';
+import type { Trainer } from './trainer/types';
 
 /** Per-record context travelling through the record chain. */
 export interface RecordContext {
@@ -20,17 +19,6 @@ export interface RecordContext {
   record?: TrainingRecord;
   reasons: Reason[];
   outcome?: { kind: 'quarantined' } | { kind: 'skipped'; reason: string } | { kind: 'admitted' };
-}
-
-/** Per-step context travelling through the step chain. */
-export interface StepContext {
-  readonly records: readonly TrainingRecord[];
-  readonly x: tf.Tensor2D;
-  readonly y: tf.Tensor2D;
-  /** Set by a privatize stage: the gradients to apply instead of the plain minibatch gradient. */
-  gradients?: tf.NamedTensorMap;
-  loss?: number;
-  applied: boolean;
 }
 
 export interface QuarantineMessage {
@@ -43,26 +31,19 @@ export interface QuarantineSink {
 }
 
 export interface PipelineOptions {
-  readonly learner: Learner;
+  readonly trainer: Trainer;
   readonly limits: SchemaLimits;
-  readonly batchSize: number;
   readonly dedup: Deduplicator;
   readonly tally: OutcomeTally;
   readonly metrics: Metrics;
   readonly quarantine: QuarantineSink;
   readonly detectors?: readonly Detector[];
-  /** Stages run before the update (privatize, gate); the plain update is always last. */
-  readonly stepStages?: readonly Stage<StepContext>[];
   readonly now?: () => number;
 }
 
 export class Pipeline {
   private readonly runRecord: (ctx: RecordContext) => Promise<void>;
-  private readonly runStep: (ctx: StepContext) => Promise<void>;
-  private buffer: TrainingRecord[] = [];
   private pendingQuarantine: QuarantineMessage[] = [];
-  /** Records trained since the last checkpoint; tells the checkpointer whether the weights changed. */
-  trainedSinceCheckpoint = 0;
   /** Messages given an outcome since the last checkpoint; zero means a checkpoint would change nothing. */
   handledSinceCheckpoint = 0;
   lastLoss = NaN;
@@ -101,24 +82,11 @@ export class Pipeline {
           ctx.outcome = { kind: 'skipped', reason: 'duplicate' };
           return;
         }
-        ctx.outcome = { kind: 'admitted' };
-        this.buffer.push(record);
-        if (this.buffer.length >= o.batchSize) await this.trainBuffered();
+        const result = await o.trainer.admit(record);
+        ctx.outcome = result.kind === 'trained' ? { kind: 'admitted' } : { kind: 'skipped', reason: result.reason };
       },
     };
     this.runRecord = compose([schema, ...detectors, admit]);
-    const update: Stage<StepContext> = {
-      name: 'update',
-      handle: (ctx) => {
-        if (ctx.gradients) {
-          o.learner.applyGradients(ctx.gradients);
-        } else {
-          ctx.loss = o.learner.sgdStep(ctx.x, ctx.y);
-        }
-        ctx.applied = true;
-      },
-    };
-    this.runStep = compose([...(o.stepStages ?? []), update]);
   }
 
   /** Handle one consumed message; resolves when its outcome is decided (not yet durable). */
@@ -136,7 +104,9 @@ export class Pipeline {
       tally.add('quarantined', ctx.reasons.map((r) => r.code));
     } else if (outcome?.kind === 'skipped') {
       tally.add('skipped', [outcome.reason]);
-    } else if (outcome?.kind !== 'admitted') {
+    } else if (outcome?.kind === 'admitted') {
+      tally.add('trained');
+    } else {
       throw new Error(`record chain ended without an outcome at ${raw.topic}/${raw.partition}@${raw.offset}`);
     }
     dedup.markOffset(raw.topic, raw.partition, raw.offset);
@@ -161,36 +131,6 @@ export class Pipeline {
     return { key: `${raw.topic}/${raw.partition}/${raw.offset}`, value: JSON.stringify(value) };
   }
 
-  /** Train on everything admitted so far, in batches (the last one may be short). */
-  async trainBuffered(): Promise<void> {
-    while (this.buffer.length > 0) {
-      const records = this.buffer.splice(0, this.o.batchSize);
-      await this.step(records);
-    }
-  }
-
-  private async step(records: TrainingRecord[]): Promise<void> {
-    const { learner, metrics, tally } = this.o;
-    const end = metrics.stepSeconds.startTimer();
-    const { x, y } = learner.batch(records, records.map((r) => r.label));
-    const ctx: StepContext = { records, x, y, applied: false };
-    try {
-      await this.runStep(ctx);
-    } finally {
-      x.dispose();
-      y.dispose();
-      if (ctx.gradients) for (const g of Object.values(ctx.gradients)) g.dispose();
-      end();
-    }
-    metrics.steps.inc();
-    if (ctx.loss !== undefined && Number.isFinite(ctx.loss)) {
-      this.lastLoss = ctx.loss;
-      metrics.loss.set(ctx.loss);
-    }
-    for (let i = 0; i < records.length; i++) tally.add('trained');
-    this.trainedSinceCheckpoint += records.length;
-  }
-
   /** Send buffered quarantine messages and wait for the broker's acknowledgement. */
   async flushQuarantine(): Promise<void> {
     if (this.pendingQuarantine.length === 0) return;
@@ -203,9 +143,5 @@ export class Pipeline {
       this.pendingQuarantine = [...batch, ...this.pendingQuarantine];
       throw e;
     }
-  }
-
-  get buffered(): number {
-    return this.buffer.length;
   }
 }

@@ -17,6 +17,10 @@ import { ModelPublisher } from './checkpoint/publish';
 import { Deduplicator, type DedupState } from './dedup';
 import { OutcomeTally, type OutcomeCounts } from './counts';
 import { Pipeline, type QuarantineSink } from './pipeline';
+import { PlainTrainer } from './trainer/plain';
+import { DpTrainer } from './trainer/dp';
+import type { Trainer } from './trainer/types';
+import { budgetStatus, type BudgetResponse } from './privacy-status';
 import { createConsumer, createKafka, createProducer, type RecordConsumer, type RecordProducer, type ConsumedBatch, type BatchControl } from './kafka/client';
 import { createApp } from './http/app';
 import { TayguardError } from './errors';
@@ -36,6 +40,7 @@ export interface SidecarStatus {
   readonly modelVersion: number;
   readonly checkpointSeq: number;
   readonly backend: string;
+  readonly inputDim: number;
   readonly counts: OutcomeCounts;
   readonly lastCheckpointAt: string | null;
   readonly lastCheckpointError: string | null;
@@ -47,7 +52,15 @@ export class Sidecar {
   readonly config: Config;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** The model being trained. Never read by /v1/predict: see `serving`. */
   learner!: TfjsLearner;
+  /**
+   * The model as of the last checkpoint, which is what predictions use. Serving the in-training weights would
+   * reveal steps that a crash could make the accountant forget (their records are redelivered and trained
+   * again); serving only checkpointed weights keeps every observable step accounted.
+   */
+  serving!: TfjsLearner;
+  trainer!: Trainer;
   pipeline!: Pipeline;
   private dedup!: Deduplicator;
   private tally!: OutcomeTally;
@@ -89,9 +102,11 @@ export class Sidecar {
     await this.store.init();
     await this.publisher.init();
     this.learner = await createLearner(this.config);
+    this.serving = await createLearner(this.config);
     const latest = await this.store.latest();
     let counts: OutcomeCounts | undefined;
     let dedupState: DedupState | undefined;
+    let trainerState: unknown;
     if (latest) {
       const h = latest.header;
       const want = this.modelIdentity();
@@ -102,6 +117,13 @@ export class Sidecar {
         );
       }
       this.learner.restore({ specs: h.weightSpecs, data: latest.weights });
+      trainerState = h.accountant;
+      if (trainerState !== null && this.config.privacy === null) {
+        throw new TayguardError('CONFIG_INVALID', `the checkpoint in ${this.config.checkpoint.dir} was trained with DP on; turning DP_ENABLED off on the same checkpoint would drop its privacy ledger: use a new CHECKPOINT_DIR`);
+      }
+      if (trainerState === null && this.config.privacy !== null && h.counts && (h.counts as OutcomeCounts).trained > 0) {
+        throw new TayguardError('CONFIG_INVALID', `the checkpoint in ${this.config.checkpoint.dir} was trained without DP; its model cannot be given a privacy guarantee now: use a new CHECKPOINT_DIR (or DP_ENABLED=false)`);
+      }
       this.seq = h.seq;
       this.modelVersion = Number(h.extra.modelVersion ?? 0);
       counts = h.counts as OutcomeCounts;
@@ -109,8 +131,11 @@ export class Sidecar {
       this.lastCheckpointAt = h.createdAt;
       this.logger.info({ checkpoint: latest.file, seq: h.seq, offsets: h.offsets }, 'resumed from checkpoint');
     }
+    this.serving.restore(this.learner.snapshot());
     this.dedup = Deduplicator.fromJSON(dedupState, this.config.limits.dedupIdsKept);
     this.tally = new OutcomeTally(this.metrics, counts);
+    const p = this.config.privacy;
+    this.trainer = p === null ? new PlainTrainer(this.learner, this.metrics, this.config.training.batchSize) : new DpTrainer(this.learner, this.metrics, p, trainerState ?? undefined);
     this.metrics.modelVersion.set(this.modelVersion);
     this.modelLoaded = true;
   }
@@ -123,7 +148,7 @@ export class Sidecar {
   private buildPipeline(sink: QuarantineSink): void {
     const c = this.config;
     this.pipeline = new Pipeline({
-      learner: this.learner,
+      trainer: this.trainer,
       limits: {
         numClasses: c.model.numClasses,
         featureDim: c.model.kind === 'dense' ? this.learner.featurizer.dim : undefined,
@@ -131,7 +156,6 @@ export class Sidecar {
         maxTextChars: c.limits.maxTextChars,
         maxMessageBytes: c.limits.maxMessageBytes,
       },
-      batchSize: c.training.batchSize,
       dedup: this.dedup,
       tally: this.tally,
       metrics: this.metrics,
@@ -163,7 +187,11 @@ export class Sidecar {
       },
     });
     this.timer = setInterval(() => {
-      if (this.pipeline.handledSinceCheckpoint > 0 && !this.stopping) void this.checkpoint().catch(() => undefined);
+      if (this.stopping) return;
+      void this.exclusive(async () => {
+        await this.trainer.tick();
+        if (this.pipeline.handledSinceCheckpoint > 0 || this.trainer.stepsSinceCheckpoint > 0) await this.checkpointLocked();
+      }).catch(() => undefined);
     }, c.checkpoint.intervalMs);
     this.timer.unref();
     this.logger.info({ topic: c.topics.records, brokers: c.kafka.brokers, backend: this.backend }, 'consuming');
@@ -184,11 +212,11 @@ export class Sidecar {
   private async handleBatch(batch: ConsumedBatch, control: BatchControl): Promise<void> {
     for (const message of batch.messages) {
       if (this.stopping || !control.shouldContinue()) break;
-      const stepsBefore = this.pipeline.trainedSinceCheckpoint;
+      const stepsBefore = this.trainer.stepsSinceCheckpoint;
       await this.pipeline.handle(message);
       control.resolve(message.offset);
       // A training step blocks the event loop for its duration; give heartbeats a turn after each one.
-      if (this.pipeline.trainedSinceCheckpoint !== stepsBefore) await control.heartbeat();
+      if (this.trainer.stepsSinceCheckpoint !== stepsBefore) await control.heartbeat();
       if (this.pipeline.handledSinceCheckpoint >= this.config.checkpoint.everyRecords) await this.checkpointLocked();
     }
     const last = batch.messages[batch.messages.length - 1];
@@ -202,12 +230,12 @@ export class Sidecar {
   }
 
   private async checkpointLocked(): Promise<void> {
-    if (!this.pipeline || this.pipeline.handledSinceCheckpoint === 0) return;
+    if (!this.pipeline || (this.pipeline.handledSinceCheckpoint === 0 && this.trainer.stepsSinceCheckpoint === 0)) return;
     const end = this.metrics.checkpointSeconds.startTimer();
     try {
-      await this.pipeline.trainBuffered();
+      await this.trainer.flush();
       await this.pipeline.flushQuarantine();
-      const trained = this.pipeline.trainedSinceCheckpoint;
+      const trained = this.trainer.stepsSinceCheckpoint;
       const seq = this.seq + 1;
       const modelVersion = trained > 0 ? seq : this.modelVersion;
       const snapshot = this.learner.snapshot();
@@ -222,15 +250,17 @@ export class Sidecar {
         offsets: { [topic]: Object.fromEntries(offsets.map((o) => [String(o.partition), o.offset])) },
         dedup: this.dedup.toJSON(),
         counts: this.tally.counts,
-        accountant: null,
+        accountant: this.trainer.toJSON(),
         extra: { modelVersion },
       };
       faultPoint('before-checkpoint-write');
       await this.store.write(header, snapshot.data);
       faultPoint('after-checkpoint-write');
       this.seq = seq;
-      this.pipeline.trainedSinceCheckpoint = 0;
+      this.trainer.markCheckpointed();
       this.pipeline.handledSinceCheckpoint = 0;
+      this.serving.restore(snapshot);
+      this.updatePrivacyGauges();
       this.lastCheckpointAt = header.createdAt;
       this.lastCheckpointError = null;
       this.metrics.checkpoints.inc();
@@ -291,6 +321,7 @@ export class Sidecar {
       modelVersion: this.modelVersion,
       checkpointSeq: this.seq,
       backend: this.backend,
+      inputDim: this.learner?.featurizer.dim ?? this.config.model.inputDim,
       counts: this.tally?.counts,
       lastCheckpointAt: this.lastCheckpointAt,
       lastCheckpointError: this.lastCheckpointError,
@@ -299,7 +330,22 @@ export class Sidecar {
 
   predict(payloads: readonly Payload[]): { modelVersion: number; probabilities: number[][] } {
     if (!this.modelLoaded) throw new TayguardError('MODEL_NOT_READY', 'the model is still loading; retry in a moment', { retriable: true });
-    return { modelVersion: this.modelVersion, probabilities: this.learner.predict(payloads) };
+    return { modelVersion: this.modelVersion, probabilities: this.serving.predict(payloads) };
+  }
+
+  /** GET /v1/privacy/budget: the guarantee as configured and as spent (never a made-up ε). */
+  budget(): BudgetResponse {
+    return budgetStatus(this.config, this.trainer, this.tally?.counts, this.lastCheckpointAt);
+  }
+
+  private updatePrivacyGauges(): void {
+    const b = this.budget();
+    if (b.epsilon === null || b.mechanism === 'none') return;
+    this.metrics.epsilonSpent.set(b.epsilon.spent);
+    this.metrics.epsilonLimit.set(b.epsilon.limit);
+    this.metrics.epsilonRemaining.set(b.epsilon.remaining);
+    this.metrics.budgetExhausted.set(b.epsilon.exhausted ? 1 : 0);
+    this.metrics.dpSteps.set(b.mechanism.steps);
   }
 
   /**

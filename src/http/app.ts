@@ -18,7 +18,7 @@ export interface SidecarView {
   readonly metrics: Metrics;
   status(): SidecarStatus;
   predict(payloads: readonly Payload[]): { modelVersion: number; probabilities: number[][] };
-  budget?(): unknown;
+  budget(): unknown;
 }
 
 const MAX_PREDICT_RECORDS = 1000;
@@ -57,7 +57,7 @@ export function createApp(sidecar: SidecarView, config: Config, logger: Logger):
       version: s.modelVersion,
       task: config.model.kind,
       backend: s.backend,
-      inputDim: config.model.kind === 'dense' ? config.model.inputDim : config.model.inputDim,
+      inputDim: s.inputDim,
       numClasses: config.model.numClasses,
       checkpointSeq: s.checkpointSeq,
       lastCheckpointAt: s.lastCheckpointAt,
@@ -84,19 +84,7 @@ export function createApp(sidecar: SidecarView, config: Config, logger: Logger):
   });
 
   app.get('/v1/privacy/budget', (_req, res) => {
-    res.json(
-      sidecar.budget?.() ?? {
-        unit: 'record',
-        adjacency: null,
-        delta: null,
-        accountant: null,
-        mechanism: 'none',
-        epsilon: null,
-        note: 'training is not differentially private in this version: no DP step runs, so no ε is reported (a made-up number would be worse than none)',
-        screening: [],
-        updatedAt: new Date().toISOString(),
-      },
-    );
+    res.json(sidecar.budget());
   });
 
   app.use((req, res) => {

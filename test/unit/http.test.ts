@@ -79,9 +79,37 @@ describe('HTTP API without a broker', () => {
     }
   });
 
-  it('reports the privacy budget honestly while no DP step runs: no ε at all', async () => {
+  it('is private by default and states the guarantee: unit, adjacency, δ, accountant, mechanism, randomness', async () => {
     const body = (await (await get('/v1/privacy/budget')).json()) as any;
-    expect(body.mechanism).toBe('none');
-    expect(body.epsilon).toBeNull();
+    expect(body).toMatchObject({
+      unit: 'record',
+      adjacency: 'add or remove one record',
+      delta: 1e-6,
+      accountant: 'rdp',
+      epsilon: { limit: 8, spent: 0, remaining: 8, exhausted: false },
+      mechanism: { name: 'dp-sgd', noiseMultiplier: 1, clipNorm: 1, sampleRate: 0.05, window: 50, steps: 0, records: 0 },
+      randomness: 'crypto',
+      screening: [],
+    });
+    expect(body.statement).toMatch(/differential privacy for each record/);
+  });
+});
+
+describe('HTTP API with DP turned off explicitly', () => {
+  it('says mechanism "none" and epsilon null — never a number', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'tg-http-nodp-'));
+    const config = loadConfig({ KAFKA_BROKERS: '127.0.0.1:1', PORT: '0', HOST: '127.0.0.1', CHECKPOINT_DIR: dir, TEXT_HASH_DIM: '256', DP_ENABLED: 'false' });
+    const sidecar = new Sidecar({ config, logger: createLogger('silent') });
+    await sidecar.init();
+    await sidecar.listen();
+    try {
+      const body = (await (await fetch(`http://127.0.0.1:${sidecar.port}/v1/privacy/budget`)).json()) as any;
+      expect(body.mechanism).toBe('none');
+      expect(body.epsilon).toBeNull();
+      expect(body.epsilonRdp).toBeNull();
+      expect(body.statement).toMatch(/NOT differentially private/);
+    } finally {
+      await sidecar.stop();
+    }
   });
 });

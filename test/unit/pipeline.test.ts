@@ -1,6 +1,7 @@
 import seedrandom from 'seedrandom';
 import { initTf, tf } from '../../src/tf';
 import { Pipeline, type QuarantineMessage } from '../../src/pipeline';
+import { PlainTrainer } from '../../src/trainer/plain';
 import { buildModel, featurizerFor } from '../../src/model/build';
 import { TfjsLearner } from '../../middleware/learner';
 import { Deduplicator } from '../../src/dedup';
@@ -31,16 +32,16 @@ function setup(dim = 16384) {
   const metrics = createMetrics();
   const sink = new MemorySink();
   const tally = new OutcomeTally(metrics);
+  const trainer = new PlainTrainer(learner, metrics, 32);
   const pipeline = new Pipeline({
-    learner,
+    trainer,
     limits: { numClasses: 2, task: 'text', maxTextChars: 10000, maxMessageBytes: 100000 },
-    batchSize: 32,
     dedup: new Deduplicator(1000),
     tally,
     metrics,
     quarantine: sink,
   });
-  return { pipeline, sink, tally, metrics };
+  return { pipeline, sink, tally, metrics, trainer };
 }
 
 let offset = 0;
@@ -48,17 +49,17 @@ const raw = (value: string | Buffer, partition = 0): RawMessage => ({ topic: 't'
 
 describe('pipeline', () => {
   it('keeps the tfjs tensor count flat across many training steps (2^14 text model)', async () => {
-    const { pipeline } = setup();
+    const { pipeline, trainer } = setup();
     const rng = seedrandom('flat');
     for (let i = 0; i < 64; i++) await pipeline.handle(raw(validRecord(i, rng).value as string));
     const after2Steps = tf.memory().numTensors;
     for (let i = 64; i < 64 + 32 * 40; i++) await pipeline.handle(raw(validRecord(i, rng).value as string));
-    await pipeline.trainBuffered();
+    await trainer.flush();
     expect(tf.memory().numTensors).toBe(after2Steps);
   });
 
   it('counts each message once: trained, quarantined, skipped as duplicate, or ignored as a redelivery', async () => {
-    const { pipeline, sink, tally, metrics } = setup(256);
+    const { pipeline, sink, tally, metrics, trainer } = setup(256);
     const rng = seedrandom('outcomes');
     const good = validRecord(1, rng).value as string;
     const first = raw(good);
@@ -66,7 +67,7 @@ describe('pipeline', () => {
     await pipeline.handle(raw(good)); // same id at a new offset: a re-sent record
     await pipeline.handle(raw('{not json'));
     await pipeline.handle(first); // same offset again: Kafka redelivery
-    await pipeline.trainBuffered();
+    await trainer.flush();
     await pipeline.flushQuarantine();
     expect(tally.counts).toMatchObject({ trained: 1, skipped: 1, quarantined: 1, skipReasons: { duplicate: 1 }, quarantineReasons: { invalid_json: 1 } });
     expect(sink.sent).toHaveLength(1);

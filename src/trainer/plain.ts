@@ -1,0 +1,51 @@
+/** Non-private minibatch SGD (DP_ENABLED=false): admitted records are trained in batches of BATCH_SIZE. */
+import type { Learner } from '../../middleware/learner';
+import type { Metrics } from '../metrics';
+import type { TrainingRecord } from '../record';
+import { createStepRunner, type StepStage } from './step';
+import type { AdmitResult, Trainer } from './types';
+
+export class PlainTrainer implements Trainer {
+  readonly mode = 'plain' as const;
+  private buffer: TrainingRecord[] = [];
+  private readonly step: ReturnType<typeof createStepRunner>;
+  stepsSinceCheckpoint = 0;
+
+  constructor(
+    learner: Learner,
+    metrics: Metrics,
+    private readonly batchSize: number,
+    stages: readonly StepStage[] = [],
+  ) {
+    this.step = createStepRunner(learner, metrics, stages);
+  }
+
+  async admit(record: TrainingRecord): Promise<AdmitResult> {
+    this.buffer.push(record);
+    if (this.buffer.length >= this.batchSize) await this.flush();
+    return { kind: 'trained' };
+  }
+
+  async flush(): Promise<void> {
+    while (this.buffer.length > 0) {
+      await this.step(this.buffer.splice(0, this.batchSize));
+      this.stepsSinceCheckpoint += 1;
+    }
+  }
+
+  tick(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  markCheckpointed(): void {
+    this.stepsSinceCheckpoint = 0;
+  }
+
+  toJSON(): null {
+    return null;
+  }
+
+  budget(): undefined {
+    return undefined;
+  }
+}

@@ -1,0 +1,24 @@
+import type { TrainingRecord } from '../record';
+
+/**
+ * What happens to a screened record. "trained" means admitted to training: in plain mode it is in the next
+ * minibatch; in DP mode it enters the sampling window, where it joins each of the next W steps with
+ * probability q. Either way the checkpoint holds its effect or its place in the window.
+ */
+export type AdmitResult = { readonly kind: 'trained' } | { readonly kind: 'skipped'; readonly reason: string };
+
+export interface Trainer {
+  readonly mode: 'plain' | 'dp';
+  admit(record: TrainingRecord): Promise<AdmitResult>;
+  /** Before a checkpoint: make sure every admitted record's effect (or window slot) is in the state. */
+  flush(): Promise<void>;
+  /** Timer tick while the stream is quiet (DP: keep stepping so pooled records get their window). */
+  tick(): Promise<void>;
+  /** Training steps taken since the last checkpoint (zero: the weights did not change). */
+  readonly stepsSinceCheckpoint: number;
+  markCheckpointed(): void;
+  /** Serialisable state for the checkpoint's accountant slot (null when there is none). */
+  toJSON(): unknown;
+  /** The privacy budget status for the HTTP API and metrics (undefined in plain mode). */
+  budget(): unknown;
+}
