@@ -434,7 +434,12 @@ export class PrivacyBudget {
     };
   }
 
-  static fromJSON(value: unknown): PrivacyBudget {
+  /**
+   * Restore from toJSON(). `overrides` may tighten or loosen the limit and change the (q, σ) plan — the
+   * history is kept either way, so ε never goes down; a limit below the ε already spent leaves the budget
+   * exhausted. δ, unit, window and k cannot change: the recorded histories were computed under them.
+   */
+  static fromJSON(value: unknown, overrides: { epsilonLimit?: number; plan?: StepPlan } = {}): PrivacyBudget {
     const corrupt = (why: string): TayguardError =>
       new TayguardError('CHECKPOINT_CORRUPT', `budget state is not valid (${why}); restore an older checkpoint`);
     if (typeof value !== 'object' || value === null) throw corrupt('not an object');
@@ -445,14 +450,14 @@ export class PrivacyBudget {
     let b: PrivacyBudget;
     try {
       b = new PrivacyBudget({
-        epsilonLimit: o.epsilonLimit,
+        epsilonLimit: overrides.epsilonLimit ?? o.epsilonLimit,
         delta: o.delta,
         unit: o.unit,
         accountant: o.accountant,
         window: o.window ?? undefined,
         maxRecordsPerSource: o.maxRecordsPerSource ?? undefined,
         epsError: o.epsError,
-        plan: s.lastPlan ?? undefined,
+        plan: overrides.plan ?? s.lastPlan ?? undefined,
       });
     } catch (err) {
       throw corrupt((err as Error).message);
@@ -477,7 +482,8 @@ export class PrivacyBudget {
     if (!Number.isSafeInteger(s.steps) || (s.steps as number) < 0) throw corrupt(`steps is ${String(s.steps)}`);
     b.stepCount = s.steps as number;
     b.worstEpsilon = b.worst.length === 0 ? 0 : b.epsilonOf(b.worst);
-    if (s.lastPlan) b.lastPlan = { ...s.lastPlan };
+    if (overrides.plan) b.lastPlan = { ...overrides.plan };
+    else if (s.lastPlan) b.lastPlan = { ...s.lastPlan };
     return b;
   }
 }

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { TayguardError } from './errors';
 import { rdpEpsilon } from '../privacy/accountants';
+import { sourceSampleRate } from '../privacy/budget';
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
 const bool = z
@@ -116,13 +117,16 @@ export function loadConfig(env: Env = process.env): Config {
   if (c.CHECKPOINT_EVERY_RECORDS < c.BATCH_SIZE) {
     issues.push(`CHECKPOINT_EVERY_RECORDS (${c.CHECKPOINT_EVERY_RECORDS}) must be at least BATCH_SIZE (${c.BATCH_SIZE})`);
   }
-  if (c.DP_ENABLED && c.PRIVACY_UNIT === 'record') {
-    // A record is exposed to exactly WINDOW_STEPS steps (privacy/sampler.ts); if that alone passes the limit,
-    // training could never take a step — say so now, with the setting that fixes it.
-    const eps = rdpEpsilon([{ sampleRate: c.SAMPLE_RATE, noiseMultiplier: c.NOISE_MULTIPLIER, steps: c.WINDOW_STEPS }], c.DELTA).epsilon;
+  if (c.DP_ENABLED) {
+    // A record is exposed to exactly WINDOW_STEPS steps (privacy/sampler.ts); a source with up to k records in
+    // the window joins a step with probability 1-(1-q)^k. If one window alone passes the limit, no record (or
+    // no source) could ever be trained on — say so now, with the settings that fix it.
+    const source = c.PRIVACY_UNIT === 'source';
+    const rate = source ? sourceSampleRate(c.SAMPLE_RATE, c.SOURCE_MAX_RECORDS) : c.SAMPLE_RATE;
+    const eps = rdpEpsilon([{ sampleRate: rate, noiseMultiplier: c.NOISE_MULTIPLIER, steps: c.WINDOW_STEPS }], c.DELTA).epsilon;
     if (eps > c.EPSILON_LIMIT) {
       issues.push(
-        `EPSILON_LIMIT (${c.EPSILON_LIMIT}) is below the ε of one record's window (${eps.toFixed(3)} with SAMPLE_RATE=${c.SAMPLE_RATE}, NOISE_MULTIPLIER=${c.NOISE_MULTIPLIER}, WINDOW_STEPS=${c.WINDOW_STEPS}, DELTA=${c.DELTA}): raise NOISE_MULTIPLIER (npx tayguard noise --target-epsilon ${c.EPSILON_LIMIT} --sample-rate ${c.SAMPLE_RATE} --steps ${c.WINDOW_STEPS} --delta ${c.DELTA}) or lower SAMPLE_RATE/WINDOW_STEPS`,
+        `EPSILON_LIMIT (${c.EPSILON_LIMIT}) is below the ε of one ${source ? 'source' : 'record'}'s window (${eps.toFixed(3)} with SAMPLE_RATE=${c.SAMPLE_RATE}${source ? `, SOURCE_MAX_RECORDS=${c.SOURCE_MAX_RECORDS}` : ''}, NOISE_MULTIPLIER=${c.NOISE_MULTIPLIER}, WINDOW_STEPS=${c.WINDOW_STEPS}, DELTA=${c.DELTA}): raise NOISE_MULTIPLIER (npx tayguard noise --target-epsilon ${c.EPSILON_LIMIT} --sample-rate ${Number(rate.toPrecision(6))} --steps ${c.WINDOW_STEPS} --delta ${c.DELTA}) or lower SAMPLE_RATE/WINDOW_STEPS`,
       );
     }
   }

@@ -80,6 +80,7 @@ export class Sidecar {
   private stopped?: Promise<void>;
   private lastCheckpointAt: string | null = null;
   private lastCheckpointError: string | null = null;
+  private publishedBudget?: BudgetResponse;
 
   constructor(o: SidecarOptions) {
     this.config = o.config;
@@ -137,6 +138,7 @@ export class Sidecar {
     const p = this.config.privacy;
     this.trainer = p === null ? new PlainTrainer(this.learner, this.metrics, this.config.training.batchSize) : new DpTrainer(this.learner, this.metrics, p, trainerState ?? undefined);
     this.metrics.modelVersion.set(this.modelVersion);
+    this.updatePrivacyGauges();
     this.modelLoaded = true;
   }
 
@@ -333,12 +335,17 @@ export class Sidecar {
     return { modelVersion: this.modelVersion, probabilities: this.serving.predict(payloads) };
   }
 
-  /** GET /v1/privacy/budget: the guarantee as configured and as spent (never a made-up ε). */
+  /**
+   * GET /v1/privacy/budget: the guarantee as configured and as spent (never a made-up ε) — as of the last
+   * checkpoint, like the weights that predictions use, so the reported ε can never go down after a crash.
+   */
   budget(): BudgetResponse {
-    return budgetStatus(this.config, this.trainer, this.tally?.counts, this.lastCheckpointAt);
+    this.publishedBudget ??= budgetStatus(this.config, this.trainer, this.tally?.counts, this.lastCheckpointAt);
+    return this.publishedBudget;
   }
 
   private updatePrivacyGauges(): void {
+    this.publishedBudget = undefined;
     const b = this.budget();
     if (b.epsilon === null || b.mechanism === 'none') return;
     this.metrics.epsilonSpent.set(b.epsilon.spent);

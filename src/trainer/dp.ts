@@ -62,6 +62,7 @@ export class DpTrainer implements Trainer {
   private exhausted = false;
   stepsSinceCheckpoint = 0;
   private cachedStatus?: { steps: number; status: BudgetStatus };
+  private affordable?: { steps: number; ok: boolean };
 
   constructor(
     learner: Learner,
@@ -79,7 +80,8 @@ export class DpTrainer implements Trainer {
       const saved = (state.sampler as { rngState?: unknown }).rngState;
       const rng = o.seed === undefined ? createUniformSource() : createUniformSource({ seed: `${o.seed}/coins`, state: saved });
       this.sampler = StreamingPoissonSampler.fromJSON<TrainingRecord>(state.sampler, rng);
-      this.ledger = PrivacyBudget.fromJSON(state.budget);
+      checkLedgerCompatible(state.budget, o);
+      this.ledger = PrivacyBudget.fromJSON(state.budget, { epsilonLimit: o.epsilonLimit, plan: { sampleRate: o.sampleRate, noiseMultiplier: o.noiseMultiplier } });
       this.admittedSinceStep = state.admittedSinceStep;
       this.exhausted = state.exhausted;
     } else {
@@ -114,7 +116,10 @@ export class DpTrainer implements Trainer {
   }
 
   async admit(record: TrainingRecord): Promise<AdmitResult> {
-    if (this.exhausted) return { kind: 'skipped', reason: 'budget_exhausted' };
+    if (this.exhausted || !this.nextStepAffordable()) {
+      this.exhausted = true;
+      return { kind: 'skipped', reason: 'budget_exhausted' };
+    }
     if (this.o.unit === 'source') {
       const decision = this.ledger.checkSource(record.source);
       if (!decision.ok) return { kind: 'skipped', reason: decision.reason ?? 'source_budget_exhausted' };
@@ -126,11 +131,18 @@ export class DpTrainer implements Trainer {
     return { kind: 'trained' };
   }
 
+  /** Whether one more step fits the budget; only changes when a step is recorded, so cached per step. */
+  private nextStepAffordable(): boolean {
+    const steps = this.ledger.steps;
+    if (this.affordable?.steps !== steps) this.affordable = { steps, ok: this.ledger.canStep(this.o.sampleRate, this.o.noiseMultiplier) };
+    return this.affordable.ok;
+  }
+
   private async takeStep(): Promise<void> {
     this.admittedSinceStep = 0;
     const { sampleRate: q, noiseMultiplier: sigma } = this.o;
     // Checked BEFORE the step: a step that would overshoot is not taken (ARCHITECTURE.md invariant 2).
-    if (!this.ledger.canStep(q, sigma)) {
+    if (!this.nextStepAffordable()) {
       this.exhausted = true;
       return;
     }
@@ -170,6 +182,30 @@ export class DpTrainer implements Trainer {
     const steps = this.ledger.steps;
     if (this.cachedStatus?.steps !== steps) this.cachedStatus = { steps, status: this.ledger.status() };
     return { ...this.cachedStatus.status, exhaustedAndStopped: this.exhausted };
+  }
+}
+
+/**
+ * The ledger's histories were computed under δ, unit, window and k; they cannot be re-based on other values.
+ * The limit and (q, σ) may change between restarts (the history is kept, so ε never goes down).
+ */
+function checkLedgerCompatible(saved: unknown, o: DpOptions): void {
+  const opts = (saved as { options?: Record<string, unknown> } | null)?.options ?? {};
+  const want: Record<string, unknown> = {
+    DELTA: [opts.delta, o.delta],
+    PRIVACY_UNIT: [opts.unit, o.unit],
+    WINDOW_STEPS: [opts.window, o.window],
+    ACCOUNTANT: [opts.accountant, o.accountant],
+    ...(o.unit === 'source' ? { SOURCE_MAX_RECORDS: [opts.maxRecordsPerSource, o.maxRecordsPerSource] } : {}),
+  };
+  const changed = Object.entries(want)
+    .filter(([, v]) => (v as unknown[])[0] !== (v as unknown[])[1])
+    .map(([name, v]) => `${name} (checkpoint: ${String((v as unknown[])[0])}, now: ${String((v as unknown[])[1])})`);
+  if (changed.length > 0) {
+    throw new TayguardError(
+      'CONFIG_INVALID',
+      `the privacy ledger in the checkpoint was kept under other settings: ${changed.join(', ')}. Restore them, or start a new model with a new CHECKPOINT_DIR.`,
+    );
   }
 }
 
