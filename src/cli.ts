@@ -5,14 +5,21 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { loadConfig } from './config';
 import { TayguardError } from './errors';
-import { createLogger } from './logger';
-import { Sidecar } from './sidecar';
-import { createKafka, createProducer } from './kafka/client';
-import { startLocalBroker } from './dev/broker';
-import { runDemo } from './demo';
 import { registerPrivacyCommands } from './cli/privacy-commands';
+
+// Heavy modules (tfjs, kafkajs, express) load only for the commands that need them, so the calculators
+// (`epsilon`, `noise`) start in a fraction of a second.
+/* eslint-disable @typescript-eslint/no-require-imports */
+const lazy = {
+  config: () => require('./config') as typeof import('./config'),
+  logger: () => require('./logger') as typeof import('./logger'),
+  sidecar: () => require('./sidecar') as typeof import('./sidecar'),
+  kafka: () => require('./kafka/client') as typeof import('./kafka/client'),
+  broker: () => require('./dev/broker') as typeof import('./dev/broker'),
+  demo: () => require('./demo') as typeof import('./demo'),
+};
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 const positiveInt = (v: string) => {
   const n = Number(v);
@@ -30,9 +37,9 @@ function fail(e: unknown): never {
 }
 
 async function serve(): Promise<void> {
-  const config = loadConfig();
-  const logger = createLogger(config.logLevel);
-  const sidecar = new Sidecar({ config, logger });
+  const config = lazy.config().loadConfig();
+  const logger = lazy.logger().createLogger(config.logLevel);
+  const sidecar = new (lazy.sidecar().Sidecar)({ config, logger });
   let exiting = false;
   const shutdown = (signal: string) => {
     if (exiting) return;
@@ -58,6 +65,7 @@ async function replay(file: string, opts: { brokers?: string; topic?: string; ra
   const brokers = (opts.brokers ?? process.env.KAFKA_BROKERS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   if (brokers.length === 0) throw new TayguardError('ARGUMENT_INVALID', 'no brokers: pass --brokers host:port or set KAFKA_BROKERS');
   const topic = opts.topic ?? `${process.env.TOPIC_PREFIX || 'tayguard'}.records`;
+  const { createKafka, createProducer } = lazy.kafka();
   const producer = await createProducer(createKafka({ brokers, clientId: 'tayguard-replay' }));
   const lines = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
   let chunk: { key: string | null; value: string }[] = [];
@@ -104,7 +112,7 @@ async function predict(opts: { url: string; text?: string[]; features?: string[]
 }
 
 async function broker(opts: { brokers: number }): Promise<void> {
-  const b = await startLocalBroker({ brokers: opts.brokers });
+  const b = await lazy.broker().startLocalBroker({ brokers: opts.brokers });
   process.stdout.write(`KAFKA_BROKERS=${b.bootstrap}\n`);
   process.stderr.write('local Kafka-protocol broker (librdkafka mock cluster via kcat) running; Ctrl-C stops it\n');
   const stop = () => void b.stop().then(() => process.exit(0));
@@ -127,7 +135,9 @@ export function buildProgram(): Command {
     .option('--records <n>', 'how many mails to stream (default: all 6,046)', positiveInt)
     .option('--rate <n>', 'records per second to produce', positiveInt, 400)
     .action((opts) =>
-      runDemo(opts).catch(fail),
+      Promise.resolve()
+        .then(() => lazy.demo().runDemo(opts))
+        .catch(fail),
     );
   program
     .command('replay <file>')

@@ -8,7 +8,7 @@
  * answer is always on the safe side (its epsilon is below the target).
  */
 import { TayguardError } from '../../src/errors';
-import { DEFAULT_EPS_ERROR, prvEpsilon } from './prv';
+import { DEFAULT_EPS_ERROR, prvEpsilon, prvEpsilonBounds } from './prv';
 import { rdpEpsilon } from './rdp';
 import { AccountantKind, checkDelta, checkSampleRate, checkSteps } from './types';
 
@@ -47,7 +47,17 @@ export function getNoiseMultiplier(query: NoiseMultiplierQuery): number {
 
   const epsilonAt = (sigma: number): number => {
     const history = [{ sampleRate, noiseMultiplier: sigma, steps }];
-    return accountant === 'rdp' ? rdpEpsilon(history, delta).epsilon : prvEpsilon(history, delta, epsError).epsilon;
+    if (accountant === 'rdp') return rdpEpsilon(history, delta).epsilon;
+    // The loop only asks two questions of ε(σ): is it below the target, and is it more than the tolerance
+    // below? A coarse PRV pass (10× smaller grid) brackets the true ε in [lower, upper], and the fine
+    // estimate lies in [true, true + epsError] ⊂ [lower, upper + epsError]. When that interval answers both
+    // questions the same way throughout, return a value from it that answers them identically and skip the
+    // fine pass: same decisions, same σ, roughly a third of the time.
+    const coarse = prvEpsilonBounds(history, delta, Math.max(epsError, 0.1));
+    if (coarse.lower > targetEpsilon) return coarse.lower;
+    const highest = coarse.upper + epsError;
+    if (targetEpsilon - highest > epsilonTolerance) return highest;
+    return prvEpsilon(history, delta, epsError).epsilon;
   };
 
   let epsHigh = Infinity;

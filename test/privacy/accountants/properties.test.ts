@@ -150,3 +150,32 @@ test('RDP conversion: Balle et al. 2020 Thm 21 on a hand-computed case', () => {
   expect(rdpToEpsilon([2], [0.5], 1e-5)).toEqual({ epsilon: expected, order: 2 });
   expect(() => rdpToEpsilon([2, 3], [0.5], 1e-5)).toThrow(/equal length/);
 });
+
+describe('PRV noise search shortcut', () => {
+  it('returns exactly the σ of the plain Opacus loop over fine PRV evaluations', () => {
+    // The same loop as getNoiseMultiplier, with every evaluation a fine PRV pass (no coarse shortcut).
+    const { prvEpsilon: fine, getNoiseMultiplier: search } = require('../../../privacy/accountants');
+    const plain = (target: number, q: number, steps: number, delta: number) => {
+      const at = (s: number) => fine([{ sampleRate: q, noiseMultiplier: s, steps }], delta).epsilon;
+      let epsHigh = Infinity;
+      let lo = 0;
+      let hi = 10;
+      while (epsHigh > target) {
+        hi *= 2;
+        epsHigh = at(hi);
+      }
+      while (target - epsHigh > 0.01) {
+        const s = (lo + hi) / 2;
+        const e = at(s);
+        if (e < target) {
+          hi = s;
+          epsHigh = e;
+        } else lo = s;
+      }
+      return hi;
+    };
+    for (const [target, q, steps] of [[3, 0.01, 1000], [1, 0.02, 200]] as const) {
+      expect(search({ targetEpsilon: target, delta: 1e-5, sampleRate: q, steps, accountant: 'prv' })).toBe(plain(target, q, steps, 1e-5));
+    }
+  });
+});
