@@ -95,7 +95,9 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     const rate = ((total - lastTotal) * 1000) / Math.max(1, now - lastTick);
     lastTotal = total;
     lastTick = now;
-    const line = `produced ${produced}/${messages.length} | handled ${total} (${rate.toFixed(0)} rec/s) | trained ${c.trained} | quarantined ${c.quarantined} | skipped ${c.skipped} | held-out accuracy ${pct(accuracy())} (300 mails) | model v${sidecar.status().modelVersion}`;
+    const b = sidecar.budget();
+    const eps = b.epsilon ? ` | ε ${b.epsilon.spent.toFixed(2)}/${b.epsilon.limit} (δ=${b.delta?.toExponential()})` : ' | not private';
+    const line = `produced ${produced}/${messages.length} | handled ${total} (${rate.toFixed(0)} rec/s) | trained ${c.trained} | quarantined ${c.quarantined} | skipped ${c.skipped} | held-out accuracy ${pct(accuracy())} (300 mails)${eps} | model v${sidecar.status().modelVersion}`;
     process.stdout.write(tty && !final ? `\r${line}   ` : `${line}\n`);
   };
   const ticker = setInterval(() => progress(), tty ? 1000 : 3000);
@@ -121,7 +123,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   progress(true);
 
   const s = sidecar.status();
-  const budget = await (await fetch(`${base}/v1/privacy/budget`)).json();
+  const budget = (await (await fetch(`${base}/v1/privacy/budget`)).json()) as ReturnType<Sidecar['budget']>;
   process.stdout.write(
     [
       '',
@@ -131,7 +133,10 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
       `  skipped      ${s.counts.skipped}  ${JSON.stringify(s.counts.skipReasons)}`,
       `  held-out accuracy on ${test.length} unseen mails: ${pct(accuracy(test))}`,
       `  model version v${s.modelVersion} published under ${config.checkpoint.modelDir}`,
-      `  privacy: ${(budget as { note?: string }).note ?? JSON.stringify(budget)}`,
+      `  privacy: ${budget.statement}`,
+      budget.mechanism === 'none'
+        ? ''
+        : `           ${budget.mechanism.steps} DP-SGD steps, noise multiplier ${budget.mechanism.noiseMultiplier}, clip norm ${budget.mechanism.clipNorm}, sampling ${budget.mechanism.sampling}`,
       '',
       'where to look (while a sidecar runs): GET /metrics, GET /v1/privacy/budget, GET /v1/model, POST /v1/predict',
       `  e.g. curl -s ${base}/v1/model ; this demo stops its sidecar now. Run your own: npm run broker, then KAFKA_BROKERS=… npx tayguard serve`,

@@ -87,7 +87,7 @@ export function budgetStatus(
     randomness: trainer.randomness,
     screening,
     statement:
-      `(${s.spent.toFixed(3)}, ${p.delta})-differential privacy for ${source ? 'each source (all of its records together)' : 'each record'} ` +
+      `(${s.spent.toFixed(3)}, ${p.delta.toExponential()})-differential privacy for ${source ? 'each source (all of its records together)' : 'each record'} ` +
       `with respect to everything the sidecar publishes (model versions, predictions), by the ${p.accountant.toUpperCase()} accountant. ` +
       (trainer.randomness === 'seeded' ? 'WARNING: DP_SEED is set — noise and sampling are reproducible, NOT secure; the guarantee does not hold. ' : '') +
       (screening.length > 0 ? 'Screening stages that look across records are outside the guarantee (see screening). ' : '') +
