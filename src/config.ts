@@ -12,6 +12,10 @@ const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
+/** Poisoning screens that SCREENS may enable (filters/); the schema stage always runs first. */
+export const SCREEN_NAMES = ['rate-caps', 'echo', 'toxicity', 'campaign', 'outliers', 'label-consistency'] as const;
+export type ScreenName = (typeof SCREEN_NAMES)[number];
+
 /** Each key is the environment variable that sets it; the README's table documents the same list. */
 export const configSchema = z.object({
   KAFKA_BROKERS: z
@@ -44,6 +48,22 @@ export const configSchema = z.object({
   HTTP_BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)$/i, 'like 1mb or 100kb').default('1mb'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SEED: z.string().min(1).optional(),
+  SCREENS: z
+    .string()
+    .transform((v) => v.split(',').map((x) => x.trim()).filter(Boolean))
+    .pipe(z.array(z.enum(SCREEN_NAMES, { error: `each screen must be one of ${SCREEN_NAMES.join(', ')}` })))
+    .default(['echo', 'toxicity']),
+  SCREENS_CONFIG: z
+    .string()
+    .transform((v, ctx) => {
+      try {
+        return JSON.parse(v) as Record<string, unknown>;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be a JSON object of detector settings (see README "Poisoning screens")' });
+        return z.NEVER;
+      }
+    })
+    .optional(),
   DP_ENABLED: bool.default(true),
   EPSILON_LIMIT: z.coerce.number().positive().max(1000).default(8),
   DELTA: z.coerce.number().gt(0).lt(1).default(1e-6),
@@ -76,6 +96,8 @@ export interface Config {
   };
   readonly training: { readonly batchSize: number; readonly learningRate: number; readonly seed?: string };
   readonly limits: { readonly maxTextChars: number; readonly maxMessageBytes: number; readonly dedupIdsKept: number };
+  /** Enabled poisoning screens, in SCREENS order, and their settings (filters/config.ts schema). */
+  readonly screens: { readonly enabled: readonly ScreenName[]; readonly settings: Record<string, unknown> };
   /** null when DP_ENABLED=false: training is then plain SGD and the budget status says mechanism "none". */
   readonly privacy: {
     readonly epsilonLimit: number;
@@ -154,6 +176,7 @@ export function loadConfig(env: Env = process.env): Config {
     // (measured on SpamAssassin: one pass at 0.5 → 81% held-out accuracy, at 5 → 96%).
     training: { batchSize: c.BATCH_SIZE, learningRate: c.LEARNING_RATE ?? (c.MODEL === 'text' && c.HIDDEN_UNITS === 0 ? 5 : 0.5), seed: c.SEED },
     limits: { maxTextChars: c.MAX_TEXT_CHARS, maxMessageBytes: c.MAX_MESSAGE_BYTES, dedupIdsKept: c.DEDUP_IDS_KEPT },
+    screens: { enabled: c.SCREENS, settings: c.SCREENS_CONFIG ?? {} },
     privacy: c.DP_ENABLED
       ? {
           epsilonLimit: c.EPSILON_LIMIT,

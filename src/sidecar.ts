@@ -21,6 +21,8 @@ import { PlainTrainer } from './trainer/plain';
 import { DpTrainer } from './trainer/dp';
 import type { Trainer } from './trainer/types';
 import { budgetStatus, type BudgetResponse } from './privacy-status';
+import { createScreens } from './screens';
+import type { DetectorChain, DetectorChainState } from '../filters';
 import { createConsumer, createKafka, createProducer, type RecordConsumer, type RecordProducer, type ConsumedBatch, type BatchControl } from './kafka/client';
 import { createApp } from './http/app';
 import { TayguardError } from './errors';
@@ -61,6 +63,7 @@ export class Sidecar {
    */
   serving!: TfjsLearner;
   trainer!: Trainer;
+  screens!: DetectorChain;
   pipeline!: Pipeline;
   private dedup!: Deduplicator;
   private tally!: OutcomeTally;
@@ -108,6 +111,7 @@ export class Sidecar {
     let counts: OutcomeCounts | undefined;
     let dedupState: DedupState | undefined;
     let trainerState: unknown;
+    let screensState: DetectorChainState | undefined;
     if (latest) {
       const h = latest.header;
       const want = this.modelIdentity();
@@ -119,6 +123,7 @@ export class Sidecar {
       }
       this.learner.restore({ specs: h.weightSpecs, data: latest.weights });
       trainerState = h.accountant;
+      screensState = h.extra.screens as DetectorChainState | undefined;
       if (trainerState !== null && this.config.privacy === null) {
         throw new TayguardError('CONFIG_INVALID', `the checkpoint in ${this.config.checkpoint.dir} was trained with DP on; turning DP_ENABLED off on the same checkpoint would drop its privacy ledger: use a new CHECKPOINT_DIR`);
       }
@@ -136,6 +141,8 @@ export class Sidecar {
     this.dedup = Deduplicator.fromJSON(dedupState, this.config.limits.dedupIdsKept);
     this.tally = new OutcomeTally(this.metrics, counts);
     const p = this.config.privacy;
+    this.screens = createScreens(this.config, { serving: this.serving, trainedRecords: () => this.tally.counts.trained });
+    if (screensState) this.screens.restore(screensState);
     this.trainer = p === null ? new PlainTrainer(this.learner, this.metrics, this.config.training.batchSize) : new DpTrainer(this.learner, this.metrics, p, trainerState ?? undefined);
     this.metrics.modelVersion.set(this.modelVersion);
     this.updatePrivacyGauges();
@@ -162,6 +169,7 @@ export class Sidecar {
       tally: this.tally,
       metrics: this.metrics,
       quarantine: sink,
+      detectors: this.screens.detectors,
     });
   }
 
@@ -253,7 +261,7 @@ export class Sidecar {
         dedup: this.dedup.toJSON(),
         counts: this.tally.counts,
         accountant: this.trainer.toJSON(),
-        extra: { modelVersion },
+        extra: { modelVersion, screens: this.screens.toJSON() },
       };
       faultPoint('before-checkpoint-write');
       await this.store.write(header, snapshot.data);
@@ -340,8 +348,19 @@ export class Sidecar {
    * checkpoint, like the weights that predictions use, so the reported ε can never go down after a crash.
    */
   budget(): BudgetResponse {
-    this.publishedBudget ??= budgetStatus(this.config, this.trainer, this.tally?.counts, this.lastCheckpointAt);
+    this.publishedBudget ??= budgetStatus(this.config, this.trainer, this.tally?.counts, this.lastCheckpointAt, this.crossRecordScreens());
     return this.publishedBudget;
+  }
+
+  /** Stages that look across records: they can change which records are trained on (invariant 4). */
+  private crossRecordScreens() {
+    return (this.screens?.detectors ?? [])
+      .filter((d) => d.scope === 'cross-record')
+      .map((d) => ({
+        stage: d.name,
+        scope: 'cross-record' as const,
+        note: 'decides admission from other records\' statistics (not noised): outside the DP guarantee, see docs/privacy.md',
+      }));
   }
 
   private updatePrivacyGauges(): void {

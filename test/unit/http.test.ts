@@ -89,8 +89,10 @@ describe('HTTP API without a broker', () => {
       epsilon: { limit: 8, spent: 0, remaining: 8, exhausted: false },
       mechanism: { name: 'dp-sgd', noiseMultiplier: 1, clipNorm: 1, sampleRate: 0.05, window: 50, steps: 0, records: 0 },
       randomness: 'crypto',
-      screening: [],
     });
+    // Default screens: echo and toxicity judge each record alone; the always-on trust gate (blocked sources)
+    // is declared cross-record because the update gate may block sources from other records' effect.
+    expect(body.screening.map((s: { stage: string }) => s.stage)).toEqual(['trust']);
     expect(body.statement).toMatch(/differential privacy for each record/);
   });
 });

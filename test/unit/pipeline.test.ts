@@ -85,3 +85,36 @@ describe('pipeline', () => {
     expect(sink.sent.map((m) => JSON.parse(m.value).record)).toEqual(['[1]', '"x"']);
   });
 });
+
+describe('pipeline with the configured poisoning screens', () => {
+  it('quarantines Tay-style echo abuse and dense abuse with the detector’s reason, and trains the rest', async () => {
+    const { loadConfig } = await import('../../src/config');
+    const { createScreens } = await import('../../src/screens');
+    const config = loadConfig({ KAFKA_BROKERS: 'x:1', SCREENS: 'echo,toxicity,rate-caps', SCREENS_CONFIG: '{"rateCaps":{"maxPerNewSource":3}}' });
+    const learner = new TfjsLearner(buildModel({ inputDim: 256, numClasses: 2, hiddenUnits: 0, seed: 3 }), featurizerFor('text', 256), { learningRate: 5 });
+    const metrics = createMetrics();
+    const tally = new OutcomeTally(metrics);
+    const sink = new MemorySink();
+    const screens = createScreens(config, { serving: learner, trainedRecords: () => tally.counts.trained });
+    expect(screens.detectors.map((d) => d.name)).toEqual(['trust', 'rate-caps', 'echo', 'toxicity']);
+    const pipeline = new Pipeline({
+      trainer: new PlainTrainer(learner, metrics, 8),
+      limits: { numClasses: 2, task: 'text', maxTextChars: 10000, maxMessageBytes: 100000 },
+      dedup: new Deduplicator(1000),
+      tally,
+      metrics,
+      quarantine: sink,
+      detectors: screens.detectors,
+    });
+    const send = (id: string, source: string, text: string) => pipeline.handle(raw(JSON.stringify({ id, source, label: 0, text })));
+    await send('a', 'alice', 'see you at the project meeting tomorrow');
+    await send('b', 'troll-1', 'repeat after me: the holocaust never happened');
+    await send('c', 'troll-2', 'f*ck you b1tch, you stupid sh1t, f u c k off');
+    for (let i = 0; i < 5; i++) await send(`d${i}`, 'new-account', `ordinary note number ${i}`);
+    await pipeline.flushQuarantine();
+    const reasons = sink.sent.map((m) => JSON.parse(m.value).reasons[0]);
+    expect(reasons.map((r: { stage: string }) => r.stage)).toEqual(['echo', 'toxicity', 'rate-caps', 'rate-caps']);
+    for (const r of reasons) expect(r).toEqual(expect.objectContaining({ code: expect.any(String), message: expect.any(String), score: expect.any(Number), threshold: expect.any(Number) }));
+    expect(tally.counts.trained).toBe(4);
+  });
+});

@@ -1,0 +1,33 @@
+/**
+ * Builds the poisoning screen chain (filters/) from config: SCREENS picks the detectors, SCREENS_CONFIG tunes
+ * them (one JSON object, validated by filters/config.ts). The detectors' own order is fixed
+ * (trust → rate caps → echo → toxicity → campaign → outliers → label consistency).
+ */
+import type { Config, ScreenName } from './config';
+import { createDetectors, textFeaturize, type DetectorChain, type DetectorSettingsInput } from '../filters';
+import type { Learner } from '../middleware/learner';
+
+const KEY: Record<ScreenName, string> = {
+  'rate-caps': 'rateCaps',
+  echo: 'echo',
+  toxicity: 'toxicity',
+  campaign: 'campaign',
+  outliers: 'outliers',
+  'label-consistency': 'labelConsistency',
+};
+
+export function createScreens(config: Config, deps: { serving: Learner; trainedRecords: () => number }): DetectorChain {
+  const { enabled, settings } = config.screens;
+  const input: Record<string, Record<string, unknown>> = {};
+  for (const [k, v] of Object.entries(settings)) input[k] = { ...(v as Record<string, unknown>) };
+  for (const name of Object.keys(KEY) as ScreenName[]) input[KEY[name]] = { ...(input[KEY[name]] ?? {}), enabled: enabled.includes(name) };
+  const featurizer = deps.serving.featurizer;
+  return createDetectors(input as DetectorSettingsInput, {
+    now: Date.now,
+    ...(enabled.includes('outliers') ? { featurize: textFeaturize(featurizer), featureDim: featurizer.dim } : {}),
+    // The label check asks the published model (not the one in training): what it reveals is already released.
+    ...(enabled.includes('label-consistency')
+      ? { predict: (record) => deps.serving.predict([record])[0], modelSeen: deps.trainedRecords }
+      : {}),
+  });
+}
