@@ -50,8 +50,8 @@ export const configSchema = z.object({
   SEED: z.string().min(1).optional(),
   SCREENS: z
     .string()
-    .transform((v) => v.split(',').map((x) => x.trim()).filter(Boolean))
-    .pipe(z.array(z.enum(SCREEN_NAMES, { error: `each screen must be one of ${SCREEN_NAMES.join(', ')}` })))
+    .transform((v) => (v.trim() === 'none' ? [] : v.split(',').map((x) => x.trim()).filter(Boolean)))
+    .pipe(z.array(z.enum(SCREEN_NAMES, { error: `each screen must be one of ${SCREEN_NAMES.join(', ')} (or SCREENS=none)` })))
     .default(['echo', 'toxicity']),
   SCREENS_CONFIG: z
     .string()

@@ -48,6 +48,17 @@ describe('configuration', () => {
     expect(loadConfig({ ...base, PRIVACY_UNIT: 'source', NOISE_MULTIPLIER: '1.5' }).privacy?.unit).toBe('source');
   });
 
+  it('selects poisoning screens by name, and none with SCREENS=none', () => {
+    expect(loadConfig(base).screens.enabled).toEqual(['echo', 'toxicity']);
+    expect(loadConfig({ ...base, SCREENS: 'none' }).screens.enabled).toEqual([]);
+    expect(loadConfig({ ...base, SCREENS: 'campaign, rate-caps', SCREENS_CONFIG: '{"campaign":{"minSources":3}}' }).screens).toEqual({
+      enabled: ['campaign', 'rate-caps'],
+      settings: { campaign: { minSources: 3 } },
+    });
+    expect(() => loadConfig({ ...base, SCREENS: 'echo,vibes' })).toThrow(/SCREENS.1: each screen must be one of/);
+    expect(() => loadConfig({ ...base, SCREENS_CONFIG: '{oops' })).toThrow(/SCREENS_CONFIG: must be a JSON object/);
+  });
+
   it('checks relationships between settings', () => {
     expect(() => loadConfig({ ...base, BATCH_SIZE: '500', CHECKPOINT_EVERY_RECORDS: '100' })).toThrow(/CHECKPOINT_EVERY_RECORDS \(100\) must be at least BATCH_SIZE \(500\)/);
   });
