@@ -24,6 +24,8 @@ export interface Learner {
   batch(payloads: readonly Payload[], labels: readonly number[]): { x: tf.Tensor2D; y: tf.Tensor2D };
   /** Mean softmax cross-entropy loss of a batch, without updating (for held-out evaluation and gates). */
   loss(payloads: readonly Payload[], labels: readonly number[]): number;
+  /** Mean loss and accuracy on prepared inputs (the update gate's canary set). */
+  evaluate(x: tf.Tensor2D, y: tf.Tensor2D): { loss: number; accuracy: number };
   /** One plain (non-private) SGD step on the mean loss. Returns the loss before the step. */
   sgdStep(x: tf.Tensor2D, y: tf.Tensor2D): number;
   /** Apply already-computed gradients (the privatize stage's clipped, noised average). */
@@ -91,6 +93,18 @@ export class TfjsLearner implements Learner {
       x.dispose();
       y.dispose();
     }
+  }
+
+  evaluate(x: tf.Tensor2D, y: tf.Tensor2D): { loss: number; accuracy: number } {
+    const [loss, accuracy] = tf.tidy(() => {
+      const probs = this.model.predict(x) as tf.Tensor2D;
+      const hits = tf.mean(tf.cast(tf.equal(tf.argMax(probs, 1), tf.argMax(y, 1)), 'float32'));
+      return [crossEntropy(probs, y), hits];
+    });
+    const out = { loss: loss.dataSync()[0], accuracy: accuracy.dataSync()[0] };
+    loss.dispose();
+    accuracy.dispose();
+    return out;
   }
 
   sgdStep(x: tf.Tensor2D, y: tf.Tensor2D): number {

@@ -64,6 +64,11 @@ export const configSchema = z.object({
       }
     })
     .optional(),
+  CANARY_FILE: z.string().min(1).optional(),
+  GATE_LOSS_TOLERANCE: z.coerce.number().min(0).default(0.05),
+  GATE_ACCURACY_TOLERANCE: z.coerce.number().min(0).max(1).default(0.02),
+  ROLLBACK_ACCURACY_DROP: z.coerce.number().gt(0).max(1).default(0.05),
+  ROLLBACK_AFTER_CHECKPOINTS: int(1, 1000).default(2),
   DP_ENABLED: bool.default(true),
   EPSILON_LIMIT: z.coerce.number().positive().max(1000).default(8),
   DELTA: z.coerce.number().gt(0).lt(1).default(1e-6),
@@ -98,6 +103,14 @@ export interface Config {
   readonly limits: { readonly maxTextChars: number; readonly maxMessageBytes: number; readonly dedupIdsKept: number };
   /** Enabled poisoning screens, in SCREENS order, and their settings (filters/config.ts schema). */
   readonly screens: { readonly enabled: readonly ScreenName[]; readonly settings: Record<string, unknown> };
+  /** The update gate; null without CANARY_FILE (no trusted canary set, nothing to gate on). */
+  readonly gate: {
+    readonly canaryFile: string;
+    readonly lossTolerance: number;
+    readonly accuracyTolerance: number;
+    readonly rollbackDrop: number;
+    readonly rollbackAfter: number;
+  } | null;
   /** null when DP_ENABLED=false: training is then plain SGD and the budget status says mechanism "none". */
   readonly privacy: {
     readonly epsilonLimit: number;
@@ -177,6 +190,15 @@ export function loadConfig(env: Env = process.env): Config {
     training: { batchSize: c.BATCH_SIZE, learningRate: c.LEARNING_RATE ?? (c.MODEL === 'text' && c.HIDDEN_UNITS === 0 ? 5 : 0.5), seed: c.SEED },
     limits: { maxTextChars: c.MAX_TEXT_CHARS, maxMessageBytes: c.MAX_MESSAGE_BYTES, dedupIdsKept: c.DEDUP_IDS_KEPT },
     screens: { enabled: c.SCREENS, settings: c.SCREENS_CONFIG ?? {} },
+    gate: c.CANARY_FILE
+      ? {
+          canaryFile: c.CANARY_FILE,
+          lossTolerance: c.GATE_LOSS_TOLERANCE,
+          accuracyTolerance: c.GATE_ACCURACY_TOLERANCE,
+          rollbackDrop: c.ROLLBACK_ACCURACY_DROP,
+          rollbackAfter: c.ROLLBACK_AFTER_CHECKPOINTS,
+        }
+      : null,
     privacy: c.DP_ENABLED
       ? {
           epsilonLimit: c.EPSILON_LIMIT,

@@ -26,6 +26,10 @@ export function createMetrics() {
     epsilonRemaining: new Gauge({ name: 'tayguard_privacy_epsilon_remaining', help: 'ε limit minus ε spent', registers: [registry] }),
     budgetExhausted: new Gauge({ name: 'tayguard_privacy_budget_exhausted', help: '1 when the next step would pass the ε limit (training has stopped)', registers: [registry] }),
     dpSteps: new Gauge({ name: 'tayguard_privacy_steps', help: 'DP-SGD steps charged to the accountant', registers: [registry] }),
+    gateRejected: new Counter({ name: 'tayguard_gate_rejected_updates_total', help: 'Updates the canary gate undid (RONI)', registers: [registry] }),
+    gateRollbacks: new Counter({ name: 'tayguard_gate_rollbacks_total', help: 'Automatic rollbacks to the best checkpoint after sustained canary degradation (an alert)', registers: [registry] }),
+    canaryAccuracy: new Gauge({ name: 'tayguard_canary_accuracy', help: 'Accuracy on the trusted canary set at the last checkpoint', registers: [registry] }),
+    canaryLoss: new Gauge({ name: 'tayguard_canary_loss', help: 'Mean loss on the trusted canary set at the last checkpoint', registers: [registry] }),
     steps: new Counter({ name: 'tayguard_training_steps_total', help: 'Training steps taken by this process', registers: [registry] }),
   };
   return m;

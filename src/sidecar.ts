@@ -22,6 +22,8 @@ import { DpTrainer } from './trainer/dp';
 import type { Trainer } from './trainer/types';
 import { budgetStatus, type BudgetResponse } from './privacy-status';
 import { createScreens } from './screens';
+import { loadCanaries } from './canaries';
+import { UpdateGate, type GateAlert } from '../filters/update-gate';
 import type { DetectorChain, DetectorChainState } from '../filters';
 import { createConsumer, createKafka, createProducer, type RecordConsumer, type RecordProducer, type ConsumedBatch, type BatchControl } from './kafka/client';
 import { createApp } from './http/app';
@@ -46,6 +48,7 @@ export interface SidecarStatus {
   readonly counts: OutcomeCounts;
   readonly lastCheckpointAt: string | null;
   readonly lastCheckpointError: string | null;
+  readonly gate: { canaries: number; accepted: number; rejected: number; alerts: GateAlert[] } | null;
 }
 
 const STOP_DEADLINE_MS = 25_000;
@@ -64,6 +67,7 @@ export class Sidecar {
   serving!: TfjsLearner;
   trainer!: Trainer;
   screens!: DetectorChain;
+  gate?: UpdateGate;
   pipeline!: Pipeline;
   private dedup!: Deduplicator;
   private tally!: OutcomeTally;
@@ -246,6 +250,12 @@ export class Sidecar {
       await this.trainer.flush();
       await this.pipeline.flushQuarantine();
       const trained = this.trainer.stepsSinceCheckpoint;
+      if (this.gate && trained > 0) {
+        this.gate.atCheckpoint();
+        const score = this.gate.score();
+        this.metrics.canaryAccuracy.set(score.accuracy);
+        this.metrics.canaryLoss.set(score.loss);
+      }
       const seq = this.seq + 1;
       const modelVersion = trained > 0 ? seq : this.modelVersion;
       const snapshot = this.learner.snapshot();
@@ -335,6 +345,9 @@ export class Sidecar {
       counts: this.tally?.counts,
       lastCheckpointAt: this.lastCheckpointAt,
       lastCheckpointError: this.lastCheckpointError,
+      gate: this.gate
+        ? { canaries: this.gate.canaries.size, accepted: this.gate.accepted, rejected: this.gate.rejected, alerts: [...this.gate.alerts] }
+        : null,
     };
   }
 
@@ -354,7 +367,7 @@ export class Sidecar {
 
   /** Stages that look across records: they can change which records are trained on (invariant 4). */
   private crossRecordScreens() {
-    return (this.screens?.detectors ?? [])
+    return [...(this.screens?.detectors ?? []), ...(this.gate ? [this.gate] : [])]
       .filter((d) => d.scope === 'cross-record')
       .map((d) => ({
         stage: d.name,

@@ -62,6 +62,7 @@ export function createApp(sidecar: SidecarView, config: Config, logger: Logger):
       checkpointSeq: s.checkpointSeq,
       lastCheckpointAt: s.lastCheckpointAt,
       records: s.counts,
+      gate: s.gate,
     });
   });
 

@@ -1,0 +1,138 @@
+/**
+ * The update gate: Reject On Negative Impact (Nelson et al. 2008, "Exploiting machine learning to subvert your
+ * spam filter", Sec. 5.1), applied to every candidate update of the live learner.
+ *
+ * Per step: score the model on a trusted canary set, let the update run, score again; an update that worsens
+ * canary loss or accuracy beyond the tolerances is undone and the sources in its batch lose trust. Per checkpoint:
+ * when canary accuracy stays below the best checkpoint's by more than `rollbackDrop` for `rollbackAfter`
+ * checkpoints in a row — the signature of slow poisoning that passes step by step — the model rolls back to that
+ * checkpoint's weights and an alert is raised (metric, log line, status field). Tay's remedy, without a human.
+ *
+ * Privacy: the gate reads only the (already privatised) update and a trusted, public canary set, so its accept/undo
+ * decision is post-processing. The trust penalty uses which sources were in the batch, a cross-record effect on
+ * later admission: the stage declares itself cross-record and is listed in the budget status.
+ */
+import type { Learner, WeightsSnapshot } from '../middleware/learner';
+import type { StepStage } from '../src/trainer/step';
+import type { TrainingRecord } from '../src/record';
+import type { tf } from '../src/tf';
+import type { SourceRegistry } from './trust';
+
+export interface UpdateGateSettings {
+  /** Largest allowed rise of mean canary loss in one step. */
+  readonly lossTolerance: number;
+  /** Largest allowed fall of canary accuracy in one step. */
+  readonly accuracyTolerance: number;
+  /** Rollback when canary accuracy is this far below the best checkpoint's … */
+  readonly rollbackDrop: number;
+  /** … at this many consecutive checkpoints. */
+  readonly rollbackAfter: number;
+}
+
+export const DEFAULT_UPDATE_GATE: UpdateGateSettings = { lossTolerance: 0.05, accuracyTolerance: 0.02, rollbackDrop: 0.05, rollbackAfter: 2 };
+
+export interface GateAlert {
+  readonly kind: 'rollback';
+  readonly at: string;
+  readonly message: string;
+  readonly canaryAccuracy: number;
+  readonly restoredAccuracy: number;
+}
+
+export interface Canaries {
+  readonly x: tf.Tensor2D;
+  readonly y: tf.Tensor2D;
+  readonly size: number;
+}
+
+export interface GateEvents {
+  onReject?(records: readonly TrainingRecord[], before: CanaryScore, after: CanaryScore): void;
+  onRollback?(alert: GateAlert): void;
+}
+
+export interface CanaryScore {
+  readonly loss: number;
+  readonly accuracy: number;
+}
+
+export class UpdateGate {
+  readonly name = 'update-gate';
+  readonly scope = 'cross-record' as const;
+  private current?: CanaryScore;
+  private best?: { score: CanaryScore; snapshot: WeightsSnapshot };
+  private degraded = 0;
+  rejected = 0;
+  accepted = 0;
+  readonly alerts: GateAlert[] = [];
+
+  constructor(
+    private readonly learner: Learner,
+    readonly canaries: Canaries,
+    private readonly registry: SourceRegistry | undefined,
+    readonly settings: UpdateGateSettings = DEFAULT_UPDATE_GATE,
+    private readonly events: GateEvents = {},
+  ) {}
+
+  score(): CanaryScore {
+    return this.learner.evaluate(this.canaries.x, this.canaries.y);
+  }
+
+  /** The step stage: wraps the rest of the step chain (privatize → update) and undoes a harmful update. */
+  stage(): StepStage {
+    return {
+      name: this.name,
+      handle: async (ctx, next) => {
+        const before = (this.current ??= this.score());
+        const snapshot = this.learner.snapshot();
+        await next();
+        const after = this.score();
+        if (after.loss > before.loss + this.settings.lossTolerance || after.accuracy < before.accuracy - this.settings.accuracyTolerance) {
+          this.learner.restore(snapshot);
+          ctx.applied = false;
+          this.rejected += 1;
+          for (const source of new Set(ctx.records.map((r) => r.source))) this.registry?.penalise(source);
+          this.events.onReject?.(ctx.records, before, after);
+        } else {
+          this.current = after;
+          this.accepted += 1;
+        }
+      },
+    };
+  }
+
+  /**
+   * At each checkpoint: remember the best model seen; after sustained degradation restore it. Returns the alert
+   * when a rollback happened (the caller checkpoints the restored weights).
+   */
+  atCheckpoint(now = new Date()): GateAlert | undefined {
+    const score = this.score();
+    this.current = score;
+    if (!this.best || score.accuracy >= this.best.score.accuracy) {
+      this.best = { score, snapshot: this.learner.snapshot() };
+      this.degraded = 0;
+      return undefined;
+    }
+    if (score.accuracy < this.best.score.accuracy - this.settings.rollbackDrop) this.degraded += 1;
+    else this.degraded = 0;
+    if (this.degraded < this.settings.rollbackAfter) return undefined;
+    this.learner.restore(this.best.snapshot);
+    this.current = this.best.score;
+    this.degraded = 0;
+    const alert: GateAlert = {
+      kind: 'rollback',
+      at: now.toISOString(),
+      canaryAccuracy: score.accuracy,
+      restoredAccuracy: this.best.score.accuracy,
+      message: `canary accuracy ${(100 * score.accuracy).toFixed(1)}% stayed more than ${(100 * this.settings.rollbackDrop).toFixed(0)} points below the best checkpoint's ${(100 * this.best.score.accuracy).toFixed(1)}% for ${this.settings.rollbackAfter} checkpoints: rolled back to it. Check the quarantine and the sources trained since.`,
+    };
+    this.alerts.push(alert);
+    if (this.alerts.length > 50) this.alerts.shift();
+    this.events.onRollback?.(alert);
+    return alert;
+  }
+
+  dispose(): void {
+    this.canaries.x.dispose();
+    this.canaries.y.dispose();
+  }
+}

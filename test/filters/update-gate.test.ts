@@ -1,0 +1,65 @@
+import { initTf } from '../../src/tf';
+import { buildModel, featurizerFor } from '../../src/model/build';
+import { TfjsLearner } from '../../middleware/learner';
+import { createMetrics } from '../../src/metrics';
+import { PlainTrainer } from '../../src/trainer/plain';
+import { UpdateGate } from '../../filters/update-gate';
+import { SourceRegistry } from '../../filters/trust';
+import type { TrainingRecord } from '../../src/record';
+
+beforeAll(async () => {
+  await initTf();
+});
+
+const HAM = ['meeting agenda notes', 'lunch with the team', 'project schedule review', 'call notes for tomorrow'];
+const SPAM = ['win free money now', 'cheap pills offer', 'claim your cash prize', 'free bonus click now'];
+const rec = (i: number, label: number, source: string, flip = false): TrainingRecord => ({
+  id: `${source}-${i}`,
+  source,
+  label: flip ? 1 - label : label,
+  text: `${(label ? SPAM : HAM)[i % 4]} ${i % 7}`,
+});
+
+function setup(settings = { lossTolerance: 0.05, accuracyTolerance: 0.02, rollbackDrop: 0.05, rollbackAfter: 2 }) {
+  const learner = new TfjsLearner(buildModel({ inputDim: 128, numClasses: 2, hiddenUnits: 0, seed: 5 }), featurizerFor('text', 128), { learningRate: 5 });
+  const canary = Array.from({ length: 40 }, (_, i) => rec(1000 + i, i % 2, 'trusted'));
+  const { x, y } = learner.batch(canary, canary.map((r) => r.label));
+  const registry = new SourceRegistry();
+  const gate = new UpdateGate(learner, { x, y, size: 40 }, registry, settings);
+  const trainer = new PlainTrainer(learner, createMetrics(), 16, [gate.stage()]);
+  return { learner, gate, trainer, registry };
+}
+
+describe('update gate (RONI on a trusted canary set)', () => {
+  it('accepts clean updates and undoes a batch of flipped labels, penalising its sources', async () => {
+    const { gate, trainer, registry } = setup();
+    for (let i = 0; i < 64; i++) await trainer.admit(rec(i, i % 2, `user-${i % 8}`));
+    expect(gate.accepted).toBe(4);
+    expect(gate.rejected).toBe(0);
+    const before = gate.score();
+    for (let i = 0; i < 16; i++) {
+      registry.observe(rec(i, 0, `sybil-${i}`), Date.now());
+      await trainer.admit(rec(i, i % 2, `sybil-${i}`, true));
+    }
+    expect(gate.rejected).toBe(1);
+    expect(gate.score()).toEqual(before); // the harmful update was undone exactly
+    for (let i = 0; i < 16; i++) expect(registry.get(`sybil-${i}`)?.penalties).toBe(1);
+  });
+
+  it('rolls back to the best checkpoint after sustained degradation and raises an alert', async () => {
+    // Tolerances wide open: every poisoned step passes on its own (slow poisoning), only the checkpoint check can act.
+    const { gate, trainer } = setup({ lossTolerance: 100, accuracyTolerance: 1, rollbackDrop: 0.05, rollbackAfter: 2 });
+    for (let i = 0; i < 64; i++) await trainer.admit(rec(i, i % 2, `user-${i % 8}`));
+    expect(gate.atCheckpoint()).toBeUndefined();
+    const good = gate.score();
+    let alert;
+    for (let round = 0; round < 4 && !alert; round++) {
+      for (let i = 0; i < 48; i++) await trainer.admit(rec(round * 100 + i, i % 2, `sybil-${i}`, true));
+      alert = gate.atCheckpoint();
+    }
+    expect(alert).toMatchObject({ kind: 'rollback', restoredAccuracy: good.accuracy });
+    expect(alert?.canaryAccuracy).toBeLessThan(good.accuracy - 0.05);
+    expect(gate.score()).toEqual(good);
+    expect(gate.alerts).toHaveLength(1);
+  });
+});
