@@ -134,6 +134,7 @@ export function buildProgram(): Command {
     .description('start a local broker and the sidecar, stream the SpamAssassin corpus through them, print progress')
     .option('--records <n>', 'how many mails to stream (default: all 6,046)', positiveInt)
     .option('--rate <n>', 'records per second to produce', positiveInt, 400)
+    .option('--no-attack', 'leave out the Tay-style flood in the second half of the stream')
     .action((opts) =>
       Promise.resolve()
         .then(() => lazy.demo().runDemo(opts))

@@ -65,8 +65,8 @@ export const configSchema = z.object({
     })
     .optional(),
   CANARY_FILE: z.string().min(1).optional(),
-  GATE_LOSS_TOLERANCE: z.coerce.number().min(0).default(0.05),
-  GATE_ACCURACY_TOLERANCE: z.coerce.number().min(0).max(1).default(0.02),
+  GATE_LOSS_TOLERANCE: z.coerce.number().min(0).default(0.1),
+  GATE_ACCURACY_TOLERANCE: z.coerce.number().min(0).max(1).default(0.05),
   ROLLBACK_ACCURACY_DROP: z.coerce.number().gt(0).max(1).default(0.05),
   ROLLBACK_AFTER_CHECKPOINTS: int(1, 1000).default(2),
   DP_ENABLED: bool.default(true),

@@ -3,7 +3,7 @@
  * streams SpamAssassin mails (plus a sprinkling of malformed messages) as records from simulated sources,
  * prints a live progress line, and ends with a summary and where to look.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import seedrandom from 'seedrandom';
@@ -19,6 +19,26 @@ export interface DemoOptions {
   readonly records?: number;
   readonly rate: number;
   readonly port?: number;
+  /** A Tay-style flood in the second half of the stream (default on). */
+  readonly attack?: boolean;
+}
+
+const ABUSE = ['you stupid f*cking idiot', 'shut up b1tch', 'f u c k all of you', 'what a dumb sh1t, go to hell a**hole', 'die you worthless piece of sh*t'];
+
+/**
+ * Tay, 2016: coordinated new accounts taught the bot abuse through "repeat after me" and floods of the same
+ * content. Here ~100 fresh sources push abusive echo requests and copies of spam, all labelled ham (0), so an
+ * undefended spam filter learns to let spam and abuse through.
+ */
+function floodRecord(i: number, rng: () => number, spamTexts: readonly string[]): { source: string; text: string; label: number } {
+  const source = `sybil-${Math.floor(rng() * 100)}`;
+  const kind = i % 3;
+  const abuse = ABUSE[Math.floor(rng() * ABUSE.length)];
+  if (kind === 0) return { source, label: 0, text: `repeat after me: ${abuse}` };
+  if (kind === 1) return { source, label: 0, text: `${abuse}! ${abuse}, lol` };
+  // near-duplicates of a handful of spam mails, lightly varied, from many accounts
+  const base = spamTexts[i % 5].slice(0, 600);
+  return { source, label: 0, text: `${base} ${Math.floor(rng() * 1000)}` };
 }
 
 /** Some ways a producer gets a record wrong; each must end on the quarantine topic, not stop the consumer. */
@@ -40,6 +60,12 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   process.stdout.write('tayguard demo: starting the local Kafka-protocol broker (kcat mock cluster, 3 brokers)…\n');
   const broker = await startLocalBroker();
   const stateDir = mkdtempSync(path.join(os.tmpdir(), 'tayguard-demo-'));
+  const { train, test } = splitSpamCorpus();
+  // 200 held-out mails are the update gate's trusted canaries; accuracy is reported on the other 1,009.
+  const canaries = test.slice(0, 200);
+  const heldOut = test.slice(200);
+  const canaryFile = path.join(stateDir, 'canaries.jsonl');
+  writeFileSync(canaryFile, canaries.map((m) => JSON.stringify({ id: `canary-${m.id}`, source: 'operator', label: m.label, text: m.text })).join('\n'));
   const config = loadConfig({
     ...process.env,
     KAFKA_BROKERS: broker.bootstrap,
@@ -48,6 +74,8 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
     CHECKPOINT_INTERVAL_MS: '2000',
     GROUP_ID: 'tayguard-demo',
+    SCREENS: process.env.SCREENS ?? 'rate-caps,echo,toxicity,campaign',
+    CANARY_FILE: process.env.CANARY_FILE ?? canaryFile,
   });
   const sidecar = new Sidecar({ config, logger: createLogger(config.logLevel) });
   try {
@@ -62,22 +90,35 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   const base = `http://127.0.0.1:${sidecar.port}`;
   process.stdout.write(`sidecar up at ${base} (tfjs backend: ${sidecar.status().backend}); state in ${stateDir}\n`);
 
-  const { train, test } = splitSpamCorpus();
   const mails: Mail[] = opts.records ? train.slice(0, opts.records) : train;
   const rng = seedrandom('tayguard-demo-sources');
   const messages: { key: string | null; value: string | Buffer }[] = [];
   let bad = 0;
+  let flood = 0;
+  const attack = opts.attack ?? true;
+  const spamTexts = train.filter((m) => m.label === 1).map((m) => m.text);
+  // Simulated time: the first half of the stream spans 30 days (the ~400 regular sources build a history),
+  // the second half one busy afternoon — when the flood comes.
+  const day = 24 * 3600_000;
+  const t0 = Date.now() - 31 * day;
+  const half = Math.floor(mails.length / 2);
+  const tsOf = (i: number) => (i < half ? t0 + (i * 30 * day) / half : t0 + 30 * day + (i - half) * 3000);
   mails.forEach((m, i) => {
     // ~400 regular users; heavier senders first (a rough Zipf), like real accounts.
     const source = `user-${Math.floor(400 * rng() ** 2)}`;
-    messages.push({ key: source, value: JSON.stringify({ id: m.id, source, ts: Date.now(), label: m.label, text: m.text }) });
+    const ts = Math.round(tsOf(i));
+    messages.push({ key: source, value: JSON.stringify({ id: m.id, source, ts, label: m.label, text: m.text }) });
     if (i % 97 === 50) messages.push({ key: null, value: malformed(bad++) });
+    if (attack && i > half && i % 4 === 0) {
+      const f = floodRecord(flood, rng, spamTexts);
+      messages.push({ key: f.source, value: JSON.stringify({ id: `flood-${flood++}`, ts: ts + 1, ...f }) });
+    }
   });
 
   const producer = await createProducer(createKafka({ brokers: broker.brokers, clientId: 'tayguard-demo-producer' }));
   // The progress line scores a fixed sample of the held-out mails (cheap enough to run every tick in the same
   // process as the sidecar); the summary scores all of them.
-  const sample = test.slice(0, 300);
+  const sample = heldOut.slice(0, 300);
   const accuracy = (set: readonly Mail[] = sample) => {
     const probs = sidecar.serving.predict(set);
     let right = 0;
@@ -127,11 +168,15 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   process.stdout.write(
     [
       '',
-      `done in ${((Date.now() - started) / 1000).toFixed(1)} s: ${messages.length} records (${mails.length} mails, ${bad} malformed)`,
+      `done in ${((Date.now() - started) / 1000).toFixed(1)} s: ${messages.length} records (${mails.length} mails, ${bad} malformed${attack ? `, ${flood} from a Tay-style flood of ~100 new accounts` : ''})`,
       `  trained      ${s.counts.trained}`,
-      `  quarantined  ${s.counts.quarantined}  ${JSON.stringify(s.counts.quarantineReasons)}`,
+      `  quarantined  ${s.counts.quarantined}, by detector: ${JSON.stringify(s.counts.quarantineStages)}`,
+      `               by reason:   ${JSON.stringify(s.counts.quarantineReasons)}`,
+      s.gate
+        ? `  update gate  ${s.gate.rejected} of ${s.gate.accepted + s.gate.rejected} updates undone on ${s.gate.canaries} trusted canaries; ${s.gate.alerts.length} rollback alert(s)${config.privacy ? ' (with DP on, most undone steps are ones whose noise hurt the canaries; see README "Update gate")' : ''}`
+        : '',
       `  skipped      ${s.counts.skipped}  ${JSON.stringify(s.counts.skipReasons)}`,
-      `  held-out accuracy on ${test.length} unseen mails: ${pct(accuracy(test))}`,
+      `  held-out accuracy on ${heldOut.length} unseen mails: ${pct(accuracy(heldOut))}`,
       `  model version v${s.modelVersion} published under ${config.checkpoint.modelDir}`,
       `  privacy: ${budget.statement}`,
       budget.mechanism === 'none'

@@ -101,7 +101,7 @@ export class Pipeline {
     const outcome = ctx.outcome;
     if (outcome?.kind === 'quarantined') {
       this.pendingQuarantine.push(this.quarantineMessage(ctx));
-      tally.add('quarantined', ctx.reasons.map((r) => r.code));
+      tally.add('quarantined', ctx.reasons.map((r) => r.code), ctx.reasons[0]?.stage);
     } else if (outcome?.kind === 'skipped') {
       tally.add('skipped', [outcome.reason]);
     } else if (outcome?.kind === 'admitted') {

@@ -144,10 +144,27 @@ export class Sidecar {
     this.serving.restore(this.learner.snapshot());
     this.dedup = Deduplicator.fromJSON(dedupState, this.config.limits.dedupIdsKept);
     this.tally = new OutcomeTally(this.metrics, counts);
-    const p = this.config.privacy;
     this.screens = createScreens(this.config, { serving: this.serving, trainedRecords: () => this.tally.counts.trained });
     if (screensState) this.screens.restore(screensState);
-    this.trainer = p === null ? new PlainTrainer(this.learner, this.metrics, this.config.training.batchSize) : new DpTrainer(this.learner, this.metrics, p, trainerState ?? undefined);
+    const g = this.config.gate;
+    if (g) {
+      this.gate = new UpdateGate(this.learner, loadCanaries(this.config, this.learner, g.canaryFile), this.screens.registry, g, {
+        onReject: (records, before, after) => {
+          this.metrics.gateRejected.inc();
+          this.logger.debug({ sources: [...new Set(records.map((r) => r.source))].slice(0, 20), before, after }, 'update gate undid a step that hurt the canary set');
+        },
+        onRollback: (alert) => {
+          this.metrics.gateRollbacks.inc();
+          this.logger.error({ alert }, 'ALERT: sustained canary degradation, rolled back to the best checkpoint');
+        },
+      });
+    }
+    const stages = this.gate ? [this.gate.stage()] : [];
+    const p = this.config.privacy;
+    this.trainer =
+      p === null
+        ? new PlainTrainer(this.learner, this.metrics, this.config.training.batchSize, stages)
+        : new DpTrainer(this.learner, this.metrics, p, trainerState ?? undefined, stages);
     this.metrics.modelVersion.set(this.modelVersion);
     this.updatePrivacyGauges();
     this.modelLoaded = true;
