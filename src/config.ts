@@ -64,6 +64,7 @@ export const configSchema = z.object({
       }
     })
     .optional(),
+  ADMIN_TOKEN: z.string().min(16, 'at least 16 characters (e.g. openssl rand -hex 24)').optional(),
   CANARY_FILE: z.string().min(1).optional(),
   GATE_LOSS_TOLERANCE: z.coerce.number().min(0).default(0.1),
   GATE_ACCURACY_TOLERANCE: z.coerce.number().min(0).max(1).default(0.05),
@@ -89,7 +90,7 @@ type Parsed = z.infer<typeof configSchema>;
 export interface Config {
   readonly kafka: { readonly brokers: readonly string[]; readonly clientId: string; readonly groupId: string; readonly fromBeginning: boolean; readonly sessionTimeoutMs: number };
   readonly topics: { readonly records: string; readonly quarantine: string };
-  readonly http: { readonly port: number; readonly host: string; readonly bodyLimit: string };
+  readonly http: { readonly port: number; readonly host: string; readonly bodyLimit: string; readonly adminToken?: string };
   readonly checkpoint: { readonly dir: string; readonly modelDir: string; readonly everyRecords: number; readonly intervalMs: number; readonly kept: number };
   readonly model: {
     readonly kind: 'text' | 'dense';
@@ -170,7 +171,7 @@ export function loadConfig(env: Env = process.env): Config {
   return Object.freeze({
     kafka: { brokers: c.KAFKA_BROKERS, clientId: c.KAFKA_CLIENT_ID, groupId: c.GROUP_ID, fromBeginning: c.FROM_BEGINNING, sessionTimeoutMs: c.KAFKA_SESSION_TIMEOUT_MS },
     topics: { records: `${prefix}.records`, quarantine: `${prefix}.quarantine` },
-    http: { port: c.PORT, host: c.HOST, bodyLimit: c.HTTP_BODY_LIMIT },
+    http: { port: c.PORT, host: c.HOST, bodyLimit: c.HTTP_BODY_LIMIT, adminToken: c.ADMIN_TOKEN },
     checkpoint: {
       dir: c.CHECKPOINT_DIR,
       modelDir: c.MODEL_DIR ?? `${c.CHECKPOINT_DIR.replace(/\/+$/, '')}/models`,

@@ -12,12 +12,16 @@ import type { OutcomeTally } from './counts';
 import type { Metrics } from './metrics';
 import type { RawMessage, TrainingRecord } from './record';
 import type { Trainer } from './trainer/types';
+import { RELEASE_HEADER, type ReleaseSigner } from './admin/release';
+import type { QuarantineEntry } from './admin/quarantine-index';
 
 /** Per-record context travelling through the record chain. */
 export interface RecordContext {
   readonly raw: RawMessage;
   record?: TrainingRecord;
   reasons: Reason[];
+  /** An operator released this record from quarantine (signature verified): the poisoning screens are skipped. */
+  released?: boolean;
   outcome?: { kind: 'quarantined' } | { kind: 'skipped'; reason: string } | { kind: 'admitted' };
 }
 
@@ -38,6 +42,10 @@ export interface PipelineOptions {
   readonly metrics: Metrics;
   readonly quarantine: QuarantineSink;
   readonly detectors?: readonly Detector[];
+  /** Verifies the signed release header of records an operator let out of quarantine (src/admin/release.ts). */
+  readonly release?: ReleaseSigner;
+  /** Told about every quarantined record (the admin API's index of recent ones). */
+  readonly onQuarantine?: (entry: QuarantineEntry) => void;
   readonly now?: () => number;
 }
 
@@ -62,9 +70,17 @@ export class Pipeline {
         return next();
       },
     };
+    const release: Stage<RecordContext> = {
+      name: 'release',
+      handle: (ctx, next) => {
+        ctx.released = o.release?.verify(ctx.raw.value, ctx.raw.headers?.[RELEASE_HEADER]) ?? false;
+        return next();
+      },
+    };
     const detectors: Stage<RecordContext>[] = (o.detectors ?? []).map((d) => ({
       name: d.name,
       handle: (ctx, next) => {
+        if (ctx.released) return next();
         const verdict = d.screen(ctx.record as TrainingRecord, ctx.raw);
         if (verdict.kind === 'quarantine') {
           ctx.reasons.push(...verdict.reasons);
@@ -86,7 +102,7 @@ export class Pipeline {
         ctx.outcome = result.kind === 'trained' ? { kind: 'admitted' } : { kind: 'skipped', reason: result.reason };
       },
     };
-    this.runRecord = compose([schema, ...detectors, admit]);
+    this.runRecord = compose([schema, release, ...detectors, admit]);
   }
 
   /** Handle one consumed message; resolves when its outcome is decided (not yet durable). */
@@ -128,7 +144,9 @@ export class Pipeline {
       source: ctx.record?.source ?? raw.key?.toString('utf8') ?? null,
       at: new Date((this.o.now ?? Date.now)()).toISOString(),
     };
-    return { key: `${raw.topic}/${raw.partition}/${raw.offset}`, value: JSON.stringify(value) };
+    const key = `${raw.topic}/${raw.partition}/${raw.offset}`;
+    this.o.onQuarantine?.({ key, source: value.source, reasons: ctx.reasons, at: value.at, value: bytes, messageKey: raw.key?.toString('utf8') ?? null });
+    return { key, value: JSON.stringify(value) };
   }
 
   /** Send buffered quarantine messages and wait for the broker's acknowledgement. */

@@ -19,6 +19,8 @@ export interface RecordOrigin {
 export interface RawMessage extends RecordOrigin {
   readonly key: Buffer | null;
   readonly value: Buffer | null;
+  /** Kafka headers as UTF-8 strings (first value of each). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export const MAX_ID_LENGTH = 128;

@@ -24,6 +24,9 @@ import { budgetStatus, type BudgetResponse } from './privacy-status';
 import { createScreens } from './screens';
 import { loadCanaries } from './canaries';
 import { UpdateGate, type GateAlert } from '../filters/update-gate';
+import { QuarantineIndex, type QuarantineEntry } from './admin/quarantine-index';
+import { RELEASE_HEADER, releaseSigner, type ReleaseSigner } from './admin/release';
+import type { ReleaseRecord } from './http/admin';
 import type { DetectorChain, DetectorChainState } from '../filters';
 import { createConsumer, createKafka, createProducer, type RecordConsumer, type RecordProducer, type ConsumedBatch, type BatchControl } from './kafka/client';
 import { createApp } from './http/app';
@@ -87,6 +90,9 @@ export class Sidecar {
   private stopped?: Promise<void>;
   private lastCheckpointAt: string | null = null;
   private lastCheckpointError: string | null = null;
+  readonly quarantineIndex = new QuarantineIndex();
+  private readonly signer?: ReleaseSigner;
+  private readonly releaseLog: ReleaseRecord[] = [];
   private publishedBudget?: BudgetResponse;
 
   constructor(o: SidecarOptions) {
@@ -95,6 +101,7 @@ export class Sidecar {
     this.metrics = createMetrics();
     this.store = new CheckpointStore(o.config.checkpoint.dir, o.config.checkpoint.kept);
     this.publisher = new ModelPublisher(o.config.checkpoint.modelDir);
+    if (o.config.http.adminToken) this.signer = releaseSigner(o.config.http.adminToken);
   }
 
   /** Run `fn` exclusively with respect to batch handling and checkpoints. */
@@ -191,6 +198,8 @@ export class Sidecar {
       metrics: this.metrics,
       quarantine: sink,
       detectors: this.screens.detectors,
+      release: this.signer,
+      onQuarantine: (entry) => this.quarantineIndex.add(entry),
     });
   }
 
@@ -380,6 +389,44 @@ export class Sidecar {
   budget(): BudgetResponse {
     this.publishedBudget ??= budgetStatus(this.config, this.trainer, this.tally?.counts, this.lastCheckpointAt, this.crossRecordScreens());
     return this.publishedBudget;
+  }
+
+  // ---- admin (src/http/admin.ts) ------------------------------------------------------------------------
+
+  listQuarantine(filter: { reason?: string; source?: string; stage?: string; limit?: number }): QuarantineEntry[] {
+    return this.quarantineIndex.list(filter);
+  }
+
+  /** Put quarantined records back on the records topic, signed so that they skip the poisoning screens. */
+  async release(keys: readonly string[], operator: string, note: string): Promise<{ released: string[]; unknown: string[] }> {
+    const signer = this.signer;
+    if (!signer || !this.producer) throw new TayguardError('MODEL_NOT_READY', 'the sidecar is not connected to Kafka yet; retry in a moment', { retriable: true });
+    const found = keys.map((k) => this.quarantineIndex.get(k)).filter((e): e is QuarantineEntry => e !== undefined);
+    await this.producer.send(
+      this.config.topics.records,
+      found.map((e) => ({ key: e.messageKey, value: e.value, headers: { [RELEASE_HEADER]: signer.sign(e.value), 'tayguard-released-by': operator } })),
+    );
+    const at = new Date().toISOString();
+    for (const e of found) e.released = { by: operator, note, at };
+    const record: ReleaseRecord = { keys: found.map((e) => e.key), operator, note, at };
+    this.releaseLog.push(record);
+    if (this.releaseLog.length > 1000) this.releaseLog.shift();
+    this.logger.info({ release: record }, 'operator released quarantined records');
+    return { released: record.keys as string[], unknown: keys.filter((k) => !this.quarantineIndex.get(k)) };
+  }
+
+  releases(): readonly ReleaseRecord[] {
+    return this.releaseLog;
+  }
+
+  block(source: string, operator: string, note: string): void {
+    this.screens.registry.block(source);
+    this.logger.info({ source, operator, note }, 'operator blocked a source');
+  }
+
+  unblock(source: string, operator: string, note: string): void {
+    this.screens.registry.unblock(source);
+    this.logger.info({ source, operator, note }, 'operator unblocked a source');
   }
 
   /** Stages that look across records: they can change which records are trained on (invariant 4). */

@@ -12,9 +12,10 @@ import type { SidecarStatus } from '../sidecar';
 import type { Payload } from '../../middleware/featurize';
 import { TayguardError } from '../errors';
 import { errorHandler } from './errors';
+import { adminRouter, type AdminView } from './admin';
 
 /** What the HTTP layer needs from the sidecar; tests can pass a real Sidecar that has only run init(). */
-export interface SidecarView {
+export interface SidecarView extends AdminView {
   readonly metrics: Metrics;
   status(): SidecarStatus;
   predict(payloads: readonly Payload[]): { modelVersion: number; probabilities: number[][] };
@@ -87,6 +88,8 @@ export function createApp(sidecar: SidecarView, config: Config, logger: Logger):
   app.get('/v1/privacy/budget', (_req, res) => {
     res.json(sidecar.budget());
   });
+
+  app.use('/v1/admin', adminRouter(sidecar, config.http.adminToken));
 
   app.use((req, res) => {
     res.status(404).json({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.path}; see README "HTTP API"` } });

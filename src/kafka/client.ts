@@ -3,7 +3,7 @@
  * kafkajs is in maintenance limbo, and @confluentinc/kafka-javascript offers a KafkaJS-compatible API that
  * can slot in here without touching ingest.
  */
-import { Kafka, Partitioners, logLevel, type Consumer, type Producer, type LogEntry } from 'kafkajs';
+import { Kafka, Partitioners, logLevel, type IHeaders, type Consumer, type Producer, type LogEntry } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { RawMessage } from '../record';
 
@@ -42,7 +42,7 @@ export interface RecordConsumer {
 }
 
 export interface RecordProducer {
-  send(topic: string, messages: readonly { key: string | null; value: string | Buffer }[]): Promise<void>;
+  send(topic: string, messages: readonly { key: string | null; value: string | Buffer; headers?: Record<string, string> }[]): Promise<void>;
   disconnect(): Promise<void>;
 }
 
@@ -63,6 +63,16 @@ function logCreator(logger: Logger | undefined) {
   };
 }
 
+function headerStrings(headers: IHeaders | undefined): Record<string, string> | undefined {
+  if (!headers) return undefined;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) {
+    const first = Array.isArray(v) ? v[0] : v;
+    if (first !== undefined) out[k] = first.toString();
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
 export function createKafka(o: KafkaOptions): Kafka {
   return new Kafka({
     clientId: o.clientId,
@@ -81,7 +91,7 @@ export async function createProducer(kafka: Kafka): Promise<RecordProducer> {
     async send(topic, messages) {
       if (messages.length === 0) return;
       // acks -1: the quarantine is a durable outcome only once all in-sync replicas have it.
-      await producer.send({ topic, acks: -1, messages: messages.map((m) => ({ key: m.key, value: m.value })) });
+      await producer.send({ topic, acks: -1, messages: messages.map((m) => ({ key: m.key, value: m.value, ...(m.headers ? { headers: m.headers } : {}) })) });
     },
     disconnect: () => producer.disconnect(),
   };
@@ -114,6 +124,7 @@ export async function createConsumer(kafka: Kafka, groupId: string, sessionTimeo
             offset: m.offset,
             key: m.key ?? null,
             value: m.value ?? null,
+            headers: headerStrings(m.headers),
           }));
           await h.onBatch(
             { topic: batch.topic, partition: batch.partition, highWatermark: batch.highWatermark, messages },
