@@ -60,6 +60,9 @@ export function parseRecord(raw: Pick<RawMessage, 'value'>, limits: SchemaLimits
   else if (id.length > MAX_ID_LENGTH) reasons.push(reason('invalid_id', `"id" is ${id.length} chars; at most ${MAX_ID_LENGTH}`));
   if (typeof source !== 'string' || source.length === 0 || source.length > 256) {
     reasons.push(reason('invalid_source', '"source" must be a string of 1 to 256 chars (the account or user id)'));
+  } else if (source.startsWith('__tayguard')) {
+    // Reserved for the audit's canaries: a producer must not be able to pose as them.
+    reasons.push(reason('reserved_source', 'sources starting with "__tayguard" are reserved for tayguard itself'));
   }
   if (ts !== undefined && !(typeof ts === 'number' && Number.isSafeInteger(ts) && ts >= 0)) {
     reasons.push(reason('invalid_ts', '"ts" must be epoch milliseconds (a non-negative integer) when present'));

@@ -66,6 +66,8 @@ export const configSchema = z.object({
     .optional(),
   ADMIN_TOKEN: z.string().min(16, 'at least 16 characters (e.g. openssl rand -hex 24)').optional(),
   CANARY_FILE: z.string().min(1).optional(),
+  AUDIT_CANARIES: int(0, 100000).default(0),
+  AUDIT_EVERY_RECORDS: int(1, 100000).default(10),
   GATE_LOSS_TOLERANCE: z.coerce.number().min(0).default(0.1),
   GATE_ACCURACY_TOLERANCE: z.coerce.number().min(0).max(1).default(0.05),
   ROLLBACK_ACCURACY_DROP: z.coerce.number().gt(0).max(1).default(0.05),
@@ -112,6 +114,8 @@ export interface Config {
     readonly rollbackDrop: number;
     readonly rollbackAfter: number;
   } | null;
+  /** The continuous membership-inference audit; null when AUDIT_CANARIES=0. */
+  readonly audit: { readonly canaries: number; readonly every: number } | null;
   /** null when DP_ENABLED=false: training is then plain SGD and the budget status says mechanism "none". */
   readonly privacy: {
     readonly epsilonLimit: number;
@@ -191,6 +195,7 @@ export function loadConfig(env: Env = process.env): Config {
     training: { batchSize: c.BATCH_SIZE, learningRate: c.LEARNING_RATE ?? (c.MODEL === 'text' && c.HIDDEN_UNITS === 0 ? 5 : 0.5), seed: c.SEED },
     limits: { maxTextChars: c.MAX_TEXT_CHARS, maxMessageBytes: c.MAX_MESSAGE_BYTES, dedupIdsKept: c.DEDUP_IDS_KEPT },
     screens: { enabled: c.SCREENS, settings: c.SCREENS_CONFIG ?? {} },
+    audit: c.AUDIT_CANARIES > 0 ? { canaries: c.AUDIT_CANARIES, every: c.AUDIT_EVERY_RECORDS } : null,
     gate: c.CANARY_FILE
       ? {
           canaryFile: c.CANARY_FILE,

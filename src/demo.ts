@@ -14,6 +14,7 @@ import { startLocalBroker } from './dev/broker';
 import { createKafka, createProducer } from './kafka/client';
 import { splitSpamCorpus, type Mail } from './data/spam';
 import { TayguardError } from './errors';
+import type { AuditResult } from './audit';
 
 export interface DemoOptions {
   readonly records?: number;
@@ -55,6 +56,11 @@ function malformed(i: number): string | Buffer {
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
+function auditLine(a: AuditResult | null | undefined): string {
+  if (!a) return '  audit: no round completed yet (its canaries were still in their windows)';
+  return `  audit (round ${a.round}, ${a.canaries} canaries): attacker AUC ${a.auc.toFixed(2)}, ${a.correct}/${a.guesses} guesses right → empirical ε ≥ ${a.epsilonLowerBound.toFixed(2)} at 95% vs accountant ε ${a.epsilonAccounted === null ? 'none (not private)' : a.epsilonAccounted.toFixed(2)}${a.alarm ? '  ALARM' : ''}`;
+}
+
 export async function runDemo(opts: DemoOptions): Promise<void> {
   const started = Date.now();
   process.stdout.write('tayguard demo: starting the local Kafka-protocol broker (kcat mock cluster, 3 brokers)…\n');
@@ -76,6 +82,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     GROUP_ID: 'tayguard-demo',
     SCREENS: process.env.SCREENS ?? 'rate-caps,echo,toxicity,campaign',
     CANARY_FILE: process.env.CANARY_FILE ?? canaryFile,
+    AUDIT_CANARIES: process.env.AUDIT_CANARIES ?? '100',
   });
   const sidecar = new Sidecar({ config, logger: createLogger(config.logLevel) });
   try {
@@ -179,6 +186,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
       `  held-out accuracy on ${heldOut.length} unseen mails: ${pct(accuracy(heldOut))}`,
       `  model version v${s.modelVersion} published under ${config.checkpoint.modelDir}`,
       `  privacy: ${budget.statement}`,
+      auditLine(budget.audit as AuditResult | null | undefined),
       budget.mechanism === 'none'
         ? ''
         : `           ${budget.mechanism.steps} DP-SGD steps, noise multiplier ${budget.mechanism.noiseMultiplier}, clip norm ${budget.mechanism.clipNorm}, sampling ${budget.mechanism.sampling}`,

@@ -30,6 +30,9 @@ export function createMetrics() {
     gateRollbacks: new Counter({ name: 'tayguard_gate_rollbacks_total', help: 'Automatic rollbacks to the best checkpoint after sustained canary degradation (an alert)', registers: [registry] }),
     canaryAccuracy: new Gauge({ name: 'tayguard_canary_accuracy', help: 'Accuracy on the trusted canary set at the last checkpoint', registers: [registry] }),
     canaryLoss: new Gauge({ name: 'tayguard_canary_loss', help: 'Mean loss on the trusted canary set at the last checkpoint', registers: [registry] }),
+    auditLowerBound: new Gauge({ name: 'tayguard_audit_epsilon_lower_bound', help: 'Empirical ε lower bound of the last one-run audit (95% confidence)', registers: [registry] }),
+    auditAlarm: new Gauge({ name: 'tayguard_audit_alarm', help: '1 when the audit\'s ε lower bound exceeded the accountant\'s ε (a bug in clipping, noise, sampling or accounting)', registers: [registry] }),
+    auditRounds: new Counter({ name: 'tayguard_audit_rounds_total', help: 'Completed audit rounds', registers: [registry] }),
     steps: new Counter({ name: 'tayguard_training_steps_total', help: 'Training steps taken by this process', registers: [registry] }),
   };
   return m;

@@ -35,6 +35,8 @@ export interface BudgetResponse {
   screening: { stage: string; scope: 'cross-record'; note: string }[];
   statement: string;
   updatedAt: string | null;
+  /** The last membership-inference audit round (src/audit.ts), null when off or not yet completed. */
+  audit?: unknown;
 }
 
 export function budgetStatus(

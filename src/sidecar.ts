@@ -27,6 +27,7 @@ import { UpdateGate, type GateAlert } from '../filters/update-gate';
 import { QuarantineIndex, type QuarantineEntry } from './admin/quarantine-index';
 import { RELEASE_HEADER, releaseSigner, type ReleaseSigner } from './admin/release';
 import type { ReleaseRecord } from './http/admin';
+import { Auditor, type AuditState } from './audit';
 import type { DetectorChain, DetectorChainState } from '../filters';
 import { createConsumer, createKafka, createProducer, type RecordConsumer, type RecordProducer, type ConsumedBatch, type BatchControl } from './kafka/client';
 import { createApp } from './http/app';
@@ -71,6 +72,7 @@ export class Sidecar {
   trainer!: Trainer;
   screens!: DetectorChain;
   gate?: UpdateGate;
+  auditor?: Auditor;
   pipeline!: Pipeline;
   private dedup!: Deduplicator;
   private tally!: OutcomeTally;
@@ -123,6 +125,7 @@ export class Sidecar {
     let dedupState: DedupState | undefined;
     let trainerState: unknown;
     let screensState: DetectorChainState | undefined;
+    let auditState: AuditState | undefined;
     if (latest) {
       const h = latest.header;
       const want = this.modelIdentity();
@@ -135,6 +138,7 @@ export class Sidecar {
       this.learner.restore({ specs: h.weightSpecs, data: latest.weights });
       trainerState = h.accountant;
       screensState = h.extra.screens as DetectorChainState | undefined;
+      auditState = h.extra.audit as AuditState | undefined;
       if (trainerState !== null && this.config.privacy === null) {
         throw new TayguardError('CONFIG_INVALID', `the checkpoint in ${this.config.checkpoint.dir} was trained with DP on; turning DP_ENABLED off on the same checkpoint would drop its privacy ledger: use a new CHECKPOINT_DIR`);
       }
@@ -172,6 +176,12 @@ export class Sidecar {
       p === null
         ? new PlainTrainer(this.learner, this.metrics, this.config.training.batchSize, stages)
         : new DpTrainer(this.learner, this.metrics, p, trainerState ?? undefined, stages);
+    if (this.config.audit) {
+      this.auditor = new Auditor(
+        { ...this.config.audit, numClasses: this.config.model.numClasses, delta: p?.delta ?? 1e-6, exposure: this.trainer.exposure },
+        auditState,
+      );
+    }
     this.metrics.modelVersion.set(this.modelVersion);
     this.updatePrivacyGauges();
     this.modelLoaded = true;
@@ -253,8 +263,14 @@ export class Sidecar {
     for (const message of batch.messages) {
       if (this.stopping || !control.shouldContinue()) break;
       const stepsBefore = this.trainer.stepsSinceCheckpoint;
+      const trainedBefore = this.tally.counts.trained;
       await this.pipeline.handle(message);
       control.resolve(message.offset);
+      if (this.auditor && this.tally.counts.trained > trainedBefore) {
+        // Canaries ride along with user traffic, straight into the trainer: never counted, never on Kafka.
+        const canary = this.auditor.canaryDue(this.trainer.progress);
+        if (canary) await this.trainer.admit(canary);
+      }
       // A training step blocks the event loop for its duration; give heartbeats a turn after each one.
       if (this.trainer.stepsSinceCheckpoint !== stepsBefore) await control.heartbeat();
       if (this.pipeline.handledSinceCheckpoint >= this.config.checkpoint.everyRecords) await this.checkpointLocked();
@@ -297,7 +313,7 @@ export class Sidecar {
         dedup: this.dedup.toJSON(),
         counts: this.tally.counts,
         accountant: this.trainer.toJSON(),
-        extra: { modelVersion, screens: this.screens.toJSON() },
+        extra: { modelVersion, screens: this.screens.toJSON(), ...(this.auditor ? { audit: this.auditor.toJSON() } : {}) },
       };
       faultPoint('before-checkpoint-write');
       await this.store.write(header, snapshot.data);
@@ -307,6 +323,7 @@ export class Sidecar {
       this.pipeline.handledSinceCheckpoint = 0;
       this.serving.restore(snapshot);
       this.updatePrivacyGauges();
+      this.scoreAudit();
       this.lastCheckpointAt = header.createdAt;
       this.lastCheckpointError = null;
       this.metrics.checkpoints.inc();
@@ -387,8 +404,30 @@ export class Sidecar {
    * checkpoint, like the weights that predictions use, so the reported ε can never go down after a crash.
    */
   budget(): BudgetResponse {
-    this.publishedBudget ??= budgetStatus(this.config, this.trainer, this.tally?.counts, this.lastCheckpointAt, this.crossRecordScreens());
+    this.publishedBudget ??= { ...budgetStatus(this.config, this.trainer, this.tally?.counts, this.lastCheckpointAt, this.crossRecordScreens()), audit: this.auditor?.latest() ?? null };
     return this.publishedBudget;
+  }
+
+  /** After a checkpoint: score the audit round on the published weights if its canaries are fully exposed. */
+  private scoreAudit(): void {
+    if (!this.auditor) return;
+    const spent = this.publishedBudget?.epsilon?.spent ?? null;
+    const result = this.auditor.maybeScore(this.trainer.progress, this.serving, spent);
+    if (!result) return;
+    this.metrics.auditRounds.inc();
+    this.metrics.auditLowerBound.set(result.epsilonLowerBound);
+    this.metrics.auditAlarm.set(result.alarm ? 1 : 0);
+    this.publishedBudget = undefined;
+    if (result.alarm) {
+      this.logger.error({ audit: result }, `ALARM: the audit's ε lower bound ${result.epsilonLowerBound.toFixed(3)} exceeds the accountant's ε ${result.epsilonAccounted?.toFixed(3)}: suspect clipping, noise, sampling or accounting`);
+    } else {
+      this.logger.info({ audit: result }, 'privacy audit round completed');
+    }
+  }
+
+  /** GET /v1/privacy/audit */
+  audit(): unknown {
+    return this.auditor?.status() ?? { enabled: false, note: 'the membership-inference audit is off: set AUDIT_CANARIES (e.g. 200) to run it continuously' };
   }
 
   // ---- admin (src/http/admin.ts) ------------------------------------------------------------------------

@@ -20,6 +20,7 @@ export interface SidecarView extends AdminView {
   status(): SidecarStatus;
   predict(payloads: readonly Payload[]): { modelVersion: number; probabilities: number[][] };
   budget(): unknown;
+  audit(): unknown;
 }
 
 const MAX_PREDICT_RECORDS = 1000;
@@ -87,6 +88,10 @@ export function createApp(sidecar: SidecarView, config: Config, logger: Logger):
 
   app.get('/v1/privacy/budget', (_req, res) => {
     res.json(sidecar.budget());
+  });
+
+  app.get('/v1/privacy/audit', (_req, res) => {
+    res.json(sidecar.audit());
   });
 
   app.use('/v1/admin', adminRouter(sidecar, config.http.adminToken));

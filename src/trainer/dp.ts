@@ -169,6 +169,15 @@ export class DpTrainer implements Trainer {
     this.stepsSinceCheckpoint = 0;
   }
 
+  get progress(): number {
+    return this.ledger.steps;
+  }
+
+  /** A record admitted now leaves the pool after W more steps. */
+  get exposure(): number {
+    return this.o.window;
+  }
+
   get poolSize(): number {
     return this.sampler.poolSize;
   }

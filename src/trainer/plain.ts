@@ -10,6 +10,9 @@ export class PlainTrainer implements Trainer {
   private buffer: TrainingRecord[] = [];
   private readonly step: ReturnType<typeof createStepRunner>;
   stepsSinceCheckpoint = 0;
+  /** Plain mode: a record is trained by the next flush, so one step of progress completes its exposure. */
+  progress = 0;
+  readonly exposure = 1;
 
   constructor(
     learner: Learner,
@@ -30,6 +33,7 @@ export class PlainTrainer implements Trainer {
     while (this.buffer.length > 0) {
       await this.step(this.buffer.splice(0, this.batchSize));
       this.stepsSinceCheckpoint += 1;
+      this.progress += 1;
     }
   }
 

@@ -17,6 +17,10 @@ export interface Trainer {
   /** Training steps taken since the last checkpoint (zero: the weights did not change). */
   readonly stepsSinceCheckpoint: number;
   markCheckpointed(): void;
+  /** Training progress in the unit the audit waits on: DP steps (a record's exposure is W of them). */
+  readonly progress: number;
+  /** Progress a just-admitted record needs before its exposure is complete. */
+  readonly exposure: number;
   /** Serialisable state for the checkpoint's accountant slot (null when there is none). */
   toJSON(): unknown;
   /** The privacy budget status for the HTTP API and metrics (undefined in plain mode). */

@@ -61,6 +61,13 @@ describe('HTTP API without a broker', () => {
     expect(typeof json.error.message).toBe('string');
   });
 
+  it('says the audit is off unless AUDIT_CANARIES is set, and keeps the admin API off without ADMIN_TOKEN', async () => {
+    expect(await (await get('/v1/privacy/audit')).json()).toEqual({ enabled: false, note: expect.stringMatching(/AUDIT_CANARIES/) });
+    const admin = await get('/v1/admin/quarantine');
+    expect(admin.status).toBe(404);
+    expect(((await admin.json()) as any).error.code).toBe('ADMIN_DISABLED');
+  });
+
   it('answers unknown routes with a JSON 404', async () => {
     const res = await get('/v1/nope');
     expect(res.status).toBe(404);
