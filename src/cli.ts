@@ -111,6 +111,29 @@ async function predict(opts: { url: string; text?: string[]; features?: string[]
   if (!res.ok) process.exit(1);
 }
 
+async function audit(opts: { url: string; json?: boolean }): Promise<void> {
+  const res = await fetch(new URL('/v1/privacy/audit', opts.url)).catch((e) => {
+    throw new TayguardError('BROKER_UNAVAILABLE', `cannot reach the sidecar at ${opts.url} (${(e as Error).message}); is \`tayguard serve\` running?`);
+  });
+  const body = (await res.json()) as { enabled: boolean; note?: string; latest?: Record<string, unknown> | null; current?: Record<string, number> | null };
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify(body)}\n`);
+    return;
+  }
+  if (!body.enabled) {
+    process.stdout.write(`${body.note}\n`);
+    return;
+  }
+  const a = body.latest as { round: number; epsilonLowerBound: number; epsilonAccounted: number | null; auc: number; correct: number; guesses: number; alarm: boolean } | null;
+  if (a) {
+    process.stdout.write(
+      `round ${a.round}: empirical ε ≥ ${a.epsilonLowerBound.toFixed(3)} (95%) vs accountant ε ${a.epsilonAccounted?.toFixed(3) ?? 'none'}; attack AUC ${a.auc.toFixed(3)}, ${a.correct}/${a.guesses} guesses right${a.alarm ? ' — ALARM' : ''}\n`,
+    );
+  } else process.stdout.write('no audit round completed yet\n');
+  if (body.current) process.stdout.write(`round ${body.current.round} in progress: ${body.current.admitted} canaries admitted, ${body.current.toAdmit} to go\n`);
+  if (a?.alarm) process.exit(3);
+}
+
 async function broker(opts: { brokers: number }): Promise<void> {
   const b = await lazy.broker().startLocalBroker({ brokers: opts.brokers });
   process.stdout.write(`KAFKA_BROKERS=${b.bootstrap}\n`);
@@ -154,6 +177,12 @@ export function buildProgram(): Command {
     .option('--text <text...>', 'text record(s)')
     .option('--features <csv...>', 'feature record(s), comma-separated numbers')
     .action((opts) => predict(opts).catch(fail));
+  program
+    .command('audit')
+    .description("show a running sidecar's membership-inference audit (exit 3 when its alarm is raised)")
+    .option('--url <url>', 'sidecar base URL', `http://127.0.0.1:${process.env.PORT || 8080}`)
+    .option('--json', 'print the raw JSON')
+    .action((opts) => audit(opts).catch(fail));
   program
     .command('broker')
     .description('run the local Kafka-protocol broker (kcat mock cluster) and print KAFKA_BROKERS')
