@@ -1,12 +1,15 @@
 /**
  * npm run bench — throughput of the whole sidecar path vs bare training, in one run on one machine.
  *
- *   bare:     featurize + plain SGD step of the 2^14 hashed-text model, records in memory
- *   pipeline: Kafka (local Kafka-protocol broker) → schema screen → dedup → train → atomic checkpoint → commit,
- *             the real Sidecar in this process, timed from the first handled record to the final checkpoint
+ *   bare:     the same trainer the sidecar uses (DP-SGD with the default settings, or plain SGD with --plain)
+ *             fed records from memory: featurize + steps, no Kafka, no screens, no checkpoints
+ *   pipeline: Kafka (local Kafka-protocol broker) → schema + default screens → dedup → train → atomic
+ *             checkpoint → commit: the real Sidecar in this process, timed from the first handled record to the
+ *             final durable checkpoint
  *
- * Same records (SpamAssassin mails), same model, batch size and backend. Writes bench/results/pipeline.json.
- * Flags: --json (print only the JSON), --records N (default: all 6,046 mails).
+ * Same records (SpamAssassin mails), same model, trainer settings and backend. Writes
+ * bench/results/pipeline.json (or pipeline-plain.json with --plain).
+ * Flags: --json (print only the JSON), --records N (default: all 6,046 mails), --plain (DP_ENABLED=false).
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
@@ -21,10 +24,16 @@ import { buildModel, featurizerFor } from '../src/model/build';
 import { TfjsLearner } from '../middleware/learner';
 import { loadSpamCorpus } from '../src/data/spam';
 import { parseRecord } from '../filters/schema';
+import { createMetrics } from '../src/metrics';
+import { createScreens } from '../src/screens';
+import { DpTrainer } from '../src/trainer/dp';
+import { PlainTrainer } from '../src/trainer/plain';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
 const nArg = args.indexOf('--records');
+const plain = args.includes('--plain');
+const modeEnv = { DP_ENABLED: plain ? 'false' : 'true' };
 const say = (s: string) => json || process.stderr.write(`${s}\n`);
 
 async function main() {
@@ -33,32 +42,37 @@ async function main() {
   const n = nArg >= 0 ? Math.min(Number(args[nArg + 1]), mails.length) : mails.length;
   const records = mails.slice(0, n).map((m, i) => ({ id: `bench-${i}`, source: `user-${i % 300}`, label: m.label, text: m.text }));
   const values = records.map((r) => JSON.stringify(r));
-  const config = loadConfig({ KAFKA_BROKERS: '127.0.0.1:1', LOG_LEVEL: 'warn' });
+  const config = loadConfig({ KAFKA_BROKERS: '127.0.0.1:1', LOG_LEVEL: 'warn', ...modeEnv });
   const batch = config.training.batchSize;
 
-  // 1. Bare training: the same model, the same records, no Kafka, no screen, no checkpoint.
-  const learner = new TfjsLearner(buildModel({ inputDim: config.model.inputDim, numClasses: 2, hiddenUnits: 0, seed: 1 }), featurizerFor('text', config.model.inputDim), {
-    learningRate: config.training.learningRate,
-  });
-  const warm = learner.batch(records.slice(0, batch), records.slice(0, batch).map((r) => r.label));
-  learner.sgdStep(warm.x, warm.y);
-  warm.x.dispose();
-  warm.y.dispose();
+  // 1. Bare training: the same model and trainer, the same records, no Kafka, no screen, no checkpoint.
+  const makeTrainer = () => {
+    const learner = new TfjsLearner(buildModel({ inputDim: config.model.inputDim, numClasses: 2, hiddenUnits: 0, seed: 1 }), featurizerFor('text', config.model.inputDim), {
+      learningRate: config.training.learningRate,
+    });
+    const metrics = createMetrics();
+    return config.privacy ? new DpTrainer(learner, metrics, config.privacy) : new PlainTrainer(learner, metrics, batch);
+  };
+  const makeLearnerForScreens = () =>
+    new TfjsLearner(buildModel({ inputDim: config.model.inputDim, numClasses: 2, hiddenUnits: 0, seed: 1 }), featurizerFor('text', config.model.inputDim), { learningRate: 1 });
+  const warm = makeTrainer();
+  for (const r of records.slice(0, 4 * batch)) await warm.admit(r);
+  const trainer = makeTrainer();
   let t0 = process.hrtime.bigint();
-  for (let i = 0; i < n; i += batch) {
-    const part = records.slice(i, i + batch);
-    const { x, y } = learner.batch(part, part.map((r) => r.label));
-    learner.sgdStep(x, y);
-    x.dispose();
-    y.dispose();
-  }
+  for (const r of records) await trainer.admit(r);
+  await trainer.flush();
   const bareSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
   say(`bare training: ${n} records in ${bareSeconds.toFixed(2)} s`);
 
-  // Screening cost alone (schema parse of the raw bytes), per record.
+  // Screening cost alone: schema parse of the raw bytes + the configured screens (SCREENS), per record.
   const buffers = values.map((v) => Buffer.from(v));
+  const screens = createScreens(config, { serving: makeLearnerForScreens(), trainedRecords: () => 0 });
   t0 = process.hrtime.bigint();
-  for (const value of buffers) parseRecord({ value }, { numClasses: 2, task: 'text', maxTextChars: 20000, maxMessageBytes: 262144 });
+  for (let i = 0; i < n; i++) {
+    const raw = { topic: 'bench', partition: 0, offset: String(i), key: null, value: buffers[i] };
+    const parsed = parseRecord(raw, { numClasses: 2, task: 'text', maxTextChars: 20000, maxMessageBytes: 262144 });
+    if (parsed.ok) for (const d of screens.detectors) if (d.screen(parsed.record, raw).kind !== 'accept') break;
+  }
   const screenMicros = Number(process.hrtime.bigint() - t0) / 1e3 / n;
 
   // 2. The sidecar through the local broker.
@@ -68,7 +82,7 @@ async function main() {
   await producer.disconnect();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'tayguard-bench-'));
   const sidecar = new Sidecar({
-    config: loadConfig({ KAFKA_BROKERS: broker.bootstrap, TOPIC_PREFIX: 'bench', CHECKPOINT_DIR: dir, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', GROUP_ID: 'bench' }),
+    config: loadConfig({ KAFKA_BROKERS: broker.bootstrap, TOPIC_PREFIX: 'bench', CHECKPOINT_DIR: dir, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', GROUP_ID: 'bench', ...modeEnv }),
     logger: createLogger('warn'),
   });
   await sidecar.start();
@@ -87,7 +101,9 @@ async function main() {
   await broker.stop();
 
   const result = {
-    command: `npm run bench${nArg >= 0 ? ` -- --records ${n}` : ''}`,
+    command: `npm run bench${nArg >= 0 || plain ? ' --' : ''}${nArg >= 0 ? ` --records ${n}` : ''}${plain ? ' --plain' : ''}`,
+    training: config.privacy ? `DP-SGD (q=${config.privacy.sampleRate}, σ=${config.privacy.noiseMultiplier}, W=${config.privacy.window}, a step per ${config.privacy.stepEveryRecords} records)` : `plain SGD, batch ${batch}`,
+    screens: config.screens.enabled,
     date: new Date().toISOString(),
     cores: os.cpus().length,
     cpu: os.cpus()[0]?.model,
@@ -99,18 +115,19 @@ async function main() {
     pipelineRecordsPerSec: Math.round(n / pipelineSeconds),
     ratio: Number((bareSeconds / pipelineSeconds).toFixed(3)),
     screenMicrosPerRecord: Number(screenMicros.toFixed(1)),
+    screenMeasures: `schema + SCREENS (${config.screens.enabled.join(', ') || 'none'}) on each record`,
     trainMicrosPerRecord: Number(((bareSeconds * 1e6) / n).toFixed(1)),
     checkpointsDuringRun: checkpoints,
     rssMB: Math.round(rss / 1024 / 1024),
     note: 'pipeline time runs from the first handled record to the final durable checkpoint; group join (≈3 s) excluded',
   };
-  writeFileSync(path.join(__dirname, 'results', 'pipeline.json'), `${JSON.stringify(result, null, 2)}\n`);
+  writeFileSync(path.join(__dirname, 'results', plain ? 'pipeline-plain.json' : 'pipeline.json'), `${JSON.stringify(result, null, 2)}\n`);
   if (json) process.stdout.write(`${JSON.stringify(result)}\n`);
   else {
     say(`pipeline (Kafka → screen → train → checkpoint): ${result.pipelineRecordsPerSec} records/s`);
     say(`bare training:                                  ${result.bareRecordsPerSec} records/s`);
     say(`pipeline / bare: ${result.ratio}   (screen ${result.screenMicrosPerRecord} µs/record, train ${result.trainMicrosPerRecord} µs/record)`);
-    say(`backend ${backend}, ${result.cores} cores; written to bench/results/pipeline.json`);
+    say(`${result.training}; backend ${backend}, ${result.cores} cores; written to bench/results/${plain ? 'pipeline-plain' : 'pipeline'}.json`);
   }
 }
 
