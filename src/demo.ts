@@ -179,17 +179,17 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
       `  trained      ${s.counts.trained}`,
       `  quarantined  ${s.counts.quarantined}, by detector: ${JSON.stringify(s.counts.quarantineStages)}`,
       `               by reason:   ${JSON.stringify(s.counts.quarantineReasons)}`,
+      `  skipped      ${s.counts.skipped}  ${JSON.stringify(s.counts.skipReasons)}`,
       s.gate
         ? `  update gate  ${s.gate.rejected} of ${s.gate.accepted + s.gate.rejected} updates undone on ${s.gate.canaries} trusted canaries; ${s.gate.alerts.length} rollback alert(s)${config.privacy ? ' (with DP on, most undone steps are ones whose noise hurt the canaries; see README "Update gate")' : ''}`
         : '',
-      `  skipped      ${s.counts.skipped}  ${JSON.stringify(s.counts.skipReasons)}`,
       `  held-out accuracy on ${heldOut.length} unseen mails: ${pct(accuracy(heldOut))}`,
       `  model version v${s.modelVersion} published under ${config.checkpoint.modelDir}`,
       `  privacy: ${budget.statement}`,
-      auditLine(budget.audit as AuditResult | null | undefined),
       budget.mechanism === 'none'
         ? ''
         : `           ${budget.mechanism.steps} DP-SGD steps, noise multiplier ${budget.mechanism.noiseMultiplier}, clip norm ${budget.mechanism.clipNorm}, sampling ${budget.mechanism.sampling}`,
+      auditLine(budget.audit as AuditResult | null | undefined),
       '',
       'where to look (while a sidecar runs): GET /metrics, GET /v1/privacy/budget, GET /v1/model, POST /v1/predict',
       `  e.g. curl -s ${base}/v1/model ; this demo stops its sidecar now. Run your own: npm run broker, then KAFKA_BROKERS=… npx tayguard serve`,
