@@ -22,11 +22,10 @@ import { DpTrainer } from './trainer/dp';
 import type { Trainer } from './trainer/types';
 import { budgetStatus, type BudgetResponse } from './privacy-status';
 import { createScreens } from './screens';
-import { loadCanaries } from './canaries';
-import { UpdateGate, type GateAlert } from '../filters/update-gate';
-import { QuarantineIndex, type QuarantineEntry } from './admin/quarantine-index';
-import { RELEASE_HEADER, releaseSigner, type ReleaseSigner } from './admin/release';
-import type { ReleaseRecord } from './http/admin';
+import { createUpdateGate } from './gate';
+import type { UpdateGate, GateAlert } from '../filters/update-gate';
+import { releaseSigner, type ReleaseSigner } from './admin/release';
+import { AdminService } from './admin/service';
 import { Auditor, type AuditState } from './audit';
 import type { DetectorChain, DetectorChainState } from '../filters';
 import { createConsumer, createKafka, createProducer, type RecordConsumer, type RecordProducer, type ConsumedBatch, type BatchControl } from './kafka/client';
@@ -92,9 +91,8 @@ export class Sidecar {
   private stopped?: Promise<void>;
   private lastCheckpointAt: string | null = null;
   private lastCheckpointError: string | null = null;
-  readonly quarantineIndex = new QuarantineIndex();
   private readonly signer?: ReleaseSigner;
-  private readonly releaseLog: ReleaseRecord[] = [];
+  readonly admin: AdminService;
   private publishedBudget?: BudgetResponse;
 
   constructor(o: SidecarOptions) {
@@ -104,6 +102,13 @@ export class Sidecar {
     this.store = new CheckpointStore(o.config.checkpoint.dir, o.config.checkpoint.kept);
     this.publisher = new ModelPublisher(o.config.checkpoint.modelDir);
     if (o.config.http.adminToken) this.signer = releaseSigner(o.config.http.adminToken);
+    this.admin = new AdminService({
+      signer: this.signer,
+      recordsTopic: o.config.topics.records,
+      producer: () => this.producer,
+      registry: () => this.screens.registry,
+      logger: this.logger,
+    });
   }
 
   /** Run `fn` exclusively with respect to batch handling and checkpoints. */
@@ -157,19 +162,7 @@ export class Sidecar {
     this.tally = new OutcomeTally(this.metrics, counts);
     this.screens = createScreens(this.config, { serving: this.serving, trainedRecords: () => this.tally.counts.trained });
     if (screensState) this.screens.restore(screensState);
-    const g = this.config.gate;
-    if (g) {
-      this.gate = new UpdateGate(this.learner, loadCanaries(this.config, this.learner, g.canaryFile), this.screens.registry, g, {
-        onReject: (records, before, after) => {
-          this.metrics.gateRejected.inc();
-          this.logger.debug({ sources: [...new Set(records.map((r) => r.source))].slice(0, 20), before, after }, 'update gate undid a step that hurt the canary set');
-        },
-        onRollback: (alert) => {
-          this.metrics.gateRollbacks.inc();
-          this.logger.error({ alert }, 'ALERT: sustained canary degradation, rolled back to the best checkpoint');
-        },
-      });
-    }
+    if (this.config.gate) this.gate = createUpdateGate(this.config, this.learner, this.screens.registry, this.metrics, this.logger);
     const stages = this.gate ? [this.gate.stage()] : [];
     const p = this.config.privacy;
     this.trainer =
@@ -209,7 +202,7 @@ export class Sidecar {
       quarantine: sink,
       detectors: this.screens.detectors,
       release: this.signer,
-      onQuarantine: (entry) => this.quarantineIndex.add(entry),
+      onQuarantine: (entry) => this.admin.index.add(entry),
     });
   }
 
@@ -428,44 +421,6 @@ export class Sidecar {
   /** GET /v1/privacy/audit */
   audit(): unknown {
     return this.auditor?.status() ?? { enabled: false, note: 'the membership-inference audit is off: set AUDIT_CANARIES (e.g. 200) to run it continuously' };
-  }
-
-  // ---- admin (src/http/admin.ts) ------------------------------------------------------------------------
-
-  listQuarantine(filter: { reason?: string; source?: string; stage?: string; limit?: number }): QuarantineEntry[] {
-    return this.quarantineIndex.list(filter);
-  }
-
-  /** Put quarantined records back on the records topic, signed so that they skip the poisoning screens. */
-  async release(keys: readonly string[], operator: string, note: string): Promise<{ released: string[]; unknown: string[] }> {
-    const signer = this.signer;
-    if (!signer || !this.producer) throw new TayguardError('MODEL_NOT_READY', 'the sidecar is not connected to Kafka yet; retry in a moment', { retriable: true });
-    const found = keys.map((k) => this.quarantineIndex.get(k)).filter((e): e is QuarantineEntry => e !== undefined);
-    await this.producer.send(
-      this.config.topics.records,
-      found.map((e) => ({ key: e.messageKey, value: e.value, headers: { [RELEASE_HEADER]: signer.sign(e.value), 'tayguard-released-by': operator } })),
-    );
-    const at = new Date().toISOString();
-    for (const e of found) e.released = { by: operator, note, at };
-    const record: ReleaseRecord = { keys: found.map((e) => e.key), operator, note, at };
-    this.releaseLog.push(record);
-    if (this.releaseLog.length > 1000) this.releaseLog.shift();
-    this.logger.info({ release: record }, 'operator released quarantined records');
-    return { released: record.keys as string[], unknown: keys.filter((k) => !this.quarantineIndex.get(k)) };
-  }
-
-  releases(): readonly ReleaseRecord[] {
-    return this.releaseLog;
-  }
-
-  block(source: string, operator: string, note: string): void {
-    this.screens.registry.block(source);
-    this.logger.info({ source, operator, note }, 'operator blocked a source');
-  }
-
-  unblock(source: string, operator: string, note: string): void {
-    this.screens.registry.unblock(source);
-    this.logger.info({ source, operator, note }, 'operator unblocked a source');
   }
 
   /** Stages that look across records: they can change which records are trained on (invariant 4). */

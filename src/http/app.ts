@@ -15,7 +15,8 @@ import { errorHandler } from './errors';
 import { adminRouter, type AdminView } from './admin';
 
 /** What the HTTP layer needs from the sidecar; tests can pass a real Sidecar that has only run init(). */
-export interface SidecarView extends AdminView {
+export interface SidecarView {
+  readonly admin: AdminView;
   readonly metrics: Metrics;
   status(): SidecarStatus;
   predict(payloads: readonly Payload[]): { modelVersion: number; probabilities: number[][] };
@@ -94,7 +95,7 @@ export function createApp(sidecar: SidecarView, config: Config, logger: Logger):
     res.json(sidecar.audit());
   });
 
-  app.use('/v1/admin', adminRouter(sidecar, config.http.adminToken));
+  app.use('/v1/admin', adminRouter(sidecar.admin, config.http.adminToken));
 
   app.use((req, res) => {
     res.status(404).json({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.path}; see README "HTTP API"` } });

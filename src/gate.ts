@@ -1,10 +1,13 @@
-/** The update gate's trusted canary set: a JSONL file of records in the record contract, checked like the stream. */
+/** The update gate from config: its trusted canary set (a JSONL file in the record contract, checked like the stream), metrics and alerts. */
 import { readFileSync } from 'node:fs';
 import type { Config } from './config';
 import { TayguardError } from './errors';
 import { parseRecord } from '../filters/schema';
 import type { Learner } from '../middleware/learner';
-import type { Canaries } from '../filters/update-gate';
+import { UpdateGate, type Canaries } from '../filters/update-gate';
+import type { SourceRegistry } from '../filters/trust';
+import type { Metrics } from './metrics';
+import type { Logger } from './logger';
 import type { TrainingRecord } from './record';
 
 export function loadCanaries(config: Config, learner: Learner, file: string): Canaries {
@@ -38,4 +41,19 @@ export function loadCanaries(config: Config, learner: Learner, file: string): Ca
   if (records.length < 20) throw new TayguardError('CONFIG_INVALID', `CANARY_FILE ${file} holds ${records.length} records; the gate needs at least 20 to tell an update's harm from noise`);
   const { x, y } = learner.batch(records, records.map((r) => r.label));
   return { x, y, size: records.length };
+}
+
+export function createUpdateGate(config: Config, learner: Learner, registry: SourceRegistry, metrics: Metrics, logger: Logger): UpdateGate | undefined {
+  const g = config.gate;
+  if (!g) return undefined;
+  return new UpdateGate(learner, loadCanaries(config, learner, g.canaryFile), registry, g, {
+    onReject: (records, before, after) => {
+      metrics.gateRejected.inc();
+      logger.debug({ sources: [...new Set(records.map((r) => r.source))].slice(0, 20), before, after }, 'update gate undid a step that hurt the canary set');
+    },
+    onRollback: (alert) => {
+      metrics.gateRollbacks.inc();
+      logger.error({ alert }, 'ALERT: sustained canary degradation, rolled back to the best checkpoint');
+    },
+  });
 }
