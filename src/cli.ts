@@ -111,7 +111,30 @@ async function predict(opts: { url: string; text?: string[]; features?: string[]
   if (!res.ok) process.exit(1);
 }
 
-async function audit(opts: { url: string; json?: boolean }): Promise<void> {
+/** On demand: train a model with secret canaries on a dataset, attack it and audit it (one row of bench:mia). */
+async function offlineAudit(opts: { dataset: string; epsilon: string; quick?: boolean; json?: boolean }): Promise<void> {
+  if (opts.dataset !== 'spam' && opts.dataset !== 'mnist') throw new TayguardError('ARGUMENT_INVALID', `--dataset must be spam or mnist, got ${opts.dataset}`);
+  const epsilon = opts.epsilon === 'none' ? null : Number(opts.epsilon);
+  if (epsilon !== null && !(epsilon > 0 && Number.isFinite(epsilon))) throw new TayguardError('ARGUMENT_INVALID', `--epsilon must be a positive number or "none", got ${opts.epsilon}`);
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  await (require('./tf') as typeof import('./tf')).initTf();
+  const { miaExperiment } = require('../privacy/audit/experiment') as typeof import('../privacy/audit/experiment');
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  const exp = miaExperiment({ quick: opts.quick ?? false });
+  const ds = opts.dataset === 'spam' ? exp.loadSpam() : exp.loadMnist();
+  const row = exp.runRow(ds, epsilon, (m) => process.stderr.write(`${m}\n`));
+  if (opts.json) process.stdout.write(`${JSON.stringify(row)}\n`);
+  else {
+    process.stdout.write(
+      `${row.dataset}, ${epsilon === null ? 'non-private' : `DP-SGD at ε=${epsilon}`}: LiRA AUC ${row.auc.toFixed(3)}, TPR@0.1%FPR ${row.tprAt0001.toFixed(3)}, TPR@1%FPR ${row.tprAt001.toFixed(3)}; ` +
+        `one-run audit ε ≥ ${row.epsilonLowerBound.toFixed(3)} (95%) vs accountant ε ${row.accountantEpsilon === null ? 'none' : row.accountantEpsilon.toFixed(3)}\n`,
+    );
+  }
+  if (row.accountantEpsilon !== null && row.epsilonLowerBound > row.accountantEpsilon) process.exit(3);
+}
+
+async function audit(opts: { url: string; json?: boolean; offline?: boolean; dataset: string; epsilon: string; quick?: boolean }): Promise<void> {
+  if (opts.offline) return offlineAudit(opts);
   const res = await fetch(new URL('/v1/privacy/audit', opts.url)).catch((e) => {
     throw new TayguardError('BROKER_UNAVAILABLE', `cannot reach the sidecar at ${opts.url} (${(e as Error).message}); is \`tayguard serve\` running?`);
   });
@@ -179,9 +202,13 @@ export function buildProgram(): Command {
     .action((opts) => predict(opts).catch(fail));
   program
     .command('audit')
-    .description("show a running sidecar's membership-inference audit (exit 3 when its alarm is raised)")
+    .description("show a running sidecar's membership-inference audit, or run one on demand with --offline (exit 3 when the empirical ε passes the accountant's)")
     .option('--url <url>', 'sidecar base URL', `http://127.0.0.1:${process.env.PORT || 8080}`)
     .option('--json', 'print the raw JSON')
+    .option('--offline', 'train, attack and audit a model now (no sidecar needed)')
+    .option('--dataset <name>', 'with --offline: spam or mnist', 'spam')
+    .option('--epsilon <e>', 'with --offline: target ε of DP-SGD, or "none" for a non-private model', '3')
+    .option('--quick', 'with --offline: smaller sizes (about a minute)')
     .action((opts) => audit(opts).catch(fail));
   program
     .command('broker')
