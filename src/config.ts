@@ -78,6 +78,10 @@ export const configSchema = z.object({
   PRIVACY_UNIT: z.enum(['record', 'source']).default('record'),
   NOISE_MULTIPLIER: z.coerce.number().positive().max(1000).default(1.0),
   CLIP_NORM: z.coerce.number().positive().max(1e6).default(1.0),
+  ADAPTIVE_CLIP: bool.default(false),
+  CLIP_TARGET_QUANTILE: z.coerce.number().gt(0).lt(1).default(0.5),
+  CLIP_LEARNING_RATE: z.coerce.number().positive().max(10).default(0.2),
+  CLIP_COUNT_NOISE: z.coerce.number().positive().optional(),
   SAMPLE_RATE: z.coerce.number().gt(0).max(1).default(0.05),
   WINDOW_STEPS: int(1, 100000).default(50),
   STEP_EVERY_RECORDS: int(1, 100000).optional(),
@@ -123,6 +127,8 @@ export interface Config {
     readonly unit: 'record' | 'source';
     readonly noiseMultiplier: number;
     readonly clipNorm: number;
+    /** Andrew et al. 2021: the clip norm follows a quantile of the norms; null = fixed CLIP_NORM. */
+    readonly adaptiveClip: { readonly targetQuantile: number; readonly learningRate: number; readonly countNoiseStd: number } | null;
     readonly sampleRate: number;
     readonly window: number;
     readonly stepEveryRecords: number;
@@ -170,6 +176,13 @@ export function loadConfig(env: Env = process.env): Config {
       );
     }
   }
+  // Adaptive clipping releases a noisy count of unclipped examples; its noise σ_b must satisfy 2σ_b > σ so that
+  // the gradient's noise can be raised to keep the whole step at σ (Andrew et al. 2021). Default σ_b = batch/20.
+  const expectedBatch = c.SAMPLE_RATE * c.WINDOW_STEPS * (c.STEP_EVERY_RECORDS ?? c.BATCH_SIZE);
+  const countNoise = c.CLIP_COUNT_NOISE ?? expectedBatch / 20;
+  if (c.DP_ENABLED && c.ADAPTIVE_CLIP && !(2 * countNoise > c.NOISE_MULTIPLIER)) {
+    issues.push(`CLIP_COUNT_NOISE (${countNoise}) must exceed NOISE_MULTIPLIER/2 (${c.NOISE_MULTIPLIER / 2}) for adaptive clipping to fit in the same budget`);
+  }
   if (issues.length > 0) throw configError(issues);
   const prefix = c.TOPIC_PREFIX;
   return Object.freeze({
@@ -212,6 +225,9 @@ export function loadConfig(env: Env = process.env): Config {
           unit: c.PRIVACY_UNIT,
           noiseMultiplier: c.NOISE_MULTIPLIER,
           clipNorm: c.CLIP_NORM,
+          adaptiveClip: c.ADAPTIVE_CLIP
+            ? { targetQuantile: c.CLIP_TARGET_QUANTILE, learningRate: c.CLIP_LEARNING_RATE, countNoiseStd: countNoise }
+            : null,
           sampleRate: c.SAMPLE_RATE,
           window: c.WINDOW_STEPS,
           stepEveryRecords: c.STEP_EVERY_RECORDS ?? c.BATCH_SIZE,

@@ -23,6 +23,7 @@ export interface BudgetResponse {
         name: 'dp-sgd';
         noiseMultiplier: number;
         clipNorm: number;
+        adaptiveClip: { targetQuantile: number; learningRate: number; countNoiseStd: number; gradientNoiseMultiplier: number } | null;
         sampleRate: number;
         window: number;
         steps: number;
@@ -77,7 +78,9 @@ export function budgetStatus(
     mechanism: {
       name: 'dp-sgd',
       noiseMultiplier: p.noiseMultiplier,
-      clipNorm: p.clipNorm,
+      clipNorm: trainer.clipNorm,
+      adaptiveClip:
+        p.adaptiveClip && trainer.clipper ? { ...p.adaptiveClip, gradientNoiseMultiplier: trainer.clipper.gradientNoiseMultiplier } : null,
       sampleRate: p.sampleRate,
       window: p.window,
       steps: s.steps,

@@ -13,8 +13,10 @@ import type { Metrics } from '../metrics';
 import type { TrainingRecord } from '../record';
 import { TayguardError } from '../errors';
 import {
+  AdaptiveClipper,
   PrivacyBudget,
   StreamingPoissonSampler,
+  type AdaptiveClipState,
   createGaussianSource,
   createUniformSource,
   privateGradients,
@@ -29,6 +31,7 @@ export interface DpOptions {
   readonly sampleRate: number;
   readonly noiseMultiplier: number;
   readonly clipNorm: number;
+  readonly adaptiveClip?: { readonly targetQuantile: number; readonly learningRate: number; readonly countNoiseStd: number } | null;
   readonly window: number;
   readonly stepEveryRecords: number;
   readonly epsilonLimit: number;
@@ -46,6 +49,7 @@ interface DpState {
   readonly budget: unknown;
   readonly admittedSinceStep: number;
   readonly exhausted: boolean;
+  readonly clip?: AdaptiveClipState;
 }
 
 export class DpTrainer implements Trainer {
@@ -63,6 +67,8 @@ export class DpTrainer implements Trainer {
   stepsSinceCheckpoint = 0;
   private cachedStatus?: { steps: number; status: BudgetStatus };
   private affordable?: { steps: number; ok: boolean };
+  /** Adaptive clipping (Andrew et al. 2021), when configured. */
+  readonly clipper?: AdaptiveClipper;
 
   constructor(
     learner: Learner,
@@ -97,17 +103,30 @@ export class DpTrainer implements Trainer {
         plan: { sampleRate: o.sampleRate, noiseMultiplier: o.noiseMultiplier },
       });
     }
+    if (o.adaptiveClip) {
+      this.clipper = new AdaptiveClipper({
+        initialClipNorm: o.clipNorm,
+        ...o.adaptiveClip,
+        noiseMultiplier: o.noiseMultiplier,
+        expectedBatchSize: this.expectedBatchSize,
+        noise: this.noise,
+      });
+      if (state?.clip) this.clipper.restore(state.clip);
+    }
     const privatize: StepStage = {
       name: 'privatize',
       handle: (ctx, next) => {
         const groups = o.unit === 'source' ? sourceGroups(ctx.records) : undefined;
-        const { grads } = privateGradients(learner.model, ctx.x, ctx.y, {
-          clipNorm: o.clipNorm,
-          noiseMultiplier: o.noiseMultiplier,
+        // With adaptive clipping the accountant is still charged σ for the whole step; the gradient gets the
+        // slightly larger σ_Δ because the noisy count of unclipped examples shares the step (Andrew et al. 2021).
+        const { grads, norms } = privateGradients(learner.model, ctx.x, ctx.y, {
+          clipNorm: this.clipper?.clipNorm ?? o.clipNorm,
+          noiseMultiplier: this.clipper?.gradientNoiseMultiplier ?? o.noiseMultiplier,
           expectedBatchSize: this.expectedBatchSize,
           noise: this.noise,
           ...(groups ? { groups } : {}),
         });
+        this.clipper?.update(norms);
         ctx.gradients = grads;
         return next();
       },
@@ -183,7 +202,19 @@ export class DpTrainer implements Trainer {
   }
 
   toJSON(): DpState {
-    return { version: 1, sampler: this.sampler.toJSON(), budget: this.ledger.toJSON(), admittedSinceStep: this.admittedSinceStep, exhausted: this.exhausted };
+    return {
+      version: 1,
+      sampler: this.sampler.toJSON(),
+      budget: this.ledger.toJSON(),
+      admittedSinceStep: this.admittedSinceStep,
+      exhausted: this.exhausted,
+      ...(this.clipper ? { clip: this.clipper.toJSON() } : {}),
+    };
+  }
+
+  /** The clip norm in use (it moves with adaptive clipping). */
+  get clipNorm(): number {
+    return this.clipper?.clipNorm ?? this.o.clipNorm;
   }
 
   /** Ledger status, recomputed at most once per step (the PRV figure costs a convolution). */

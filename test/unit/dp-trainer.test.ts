@@ -100,4 +100,20 @@ describe('DP trainer', () => {
     // ordinary sources are never refused
     expect([...reasons.values()].reduce((a, b) => a + b, 0)).toBe(2000 - admittedFlood);
   });
+
+  it('adaptive clipping: the clip norm moves toward the target quantile, ε is charged as without it, state survives restore', async () => {
+    const adaptive = { ...base, clipNorm: 10, adaptiveClip: { targetQuantile: 0.5, learningRate: 0.5, countNoiseStd: 2 } };
+    const t = new DpTrainer(learner(), createMetrics(), adaptive);
+    const fixed = new DpTrainer(learner(), createMetrics(), base);
+    for (let i = 0; i < 8 * 40; i++) {
+      await t.admit(record(i));
+      await fixed.admit(record(i));
+    }
+    // per-example gradient norms of this model are below ~1.5 (unit-norm inputs), so C = 10 must shrink a lot
+    expect(t.clipNorm).toBeLessThan(3);
+    expect(t.clipper?.gradientNoiseMultiplier).toBeGreaterThan(1);
+    expect(t.ledger.spent).toBeCloseTo(fixed.ledger.spent, 12);
+    const restored = new DpTrainer(learner(), createMetrics(), adaptive, JSON.parse(JSON.stringify(t.toJSON())));
+    expect(restored.clipNorm).toBe(t.clipNorm);
+  });
 });
