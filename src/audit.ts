@@ -57,6 +57,9 @@ export interface AuditorOptions {
   /** Admit one canary per this many user records admitted. */
   readonly every: number;
   readonly numClasses: number;
+  /** What the model reads: canaries are random texts for `text`, random feature vectors for `dense`. */
+  readonly task: 'text' | 'dense';
+  readonly featureDim: number;
   readonly delta: number;
   /** Steps (DP) or checkpoints (plain) after the last canary's admission before the round can be scored. */
   readonly exposure: number;
@@ -65,6 +68,13 @@ export interface AuditorOptions {
 function canaryText(): string {
   // Eight random 40-bit tokens: a text no real record shares, so its only influence on the model is its own.
   return Array.from({ length: 8 }, () => `zz${randomBytes(5).toString('hex')}`).join(' ');
+}
+
+function canaryFeatures(dim: number): number[] {
+  // A random sign vector scaled to norm 10: far from ordinary inputs in a random direction.
+  const bytes = randomBytes(dim);
+  const scale = 10 / Math.sqrt(dim);
+  return Array.from(bytes, (b) => (b & 1 ? scale : -scale));
 }
 
 export class Auditor {
@@ -88,8 +98,8 @@ export class Auditor {
     const canaries = Array.from({ length: this.o.canaries }, (_, i) => ({
       id: `${AUDIT_SOURCE}/${n}/${i}`,
       source: AUDIT_SOURCE,
-      label: Math.floor(Math.random() * this.o.numClasses),
-      text: canaryText(),
+      label: randomBytes(4).readUInt32BE() % this.o.numClasses,
+      ...(this.o.task === 'text' ? { text: canaryText() } : { features: canaryFeatures(this.o.featureDim) }),
     }));
     const included = [...membership.included.keys()].filter((i) => membership.included[i] === 1);
     return { round: n, canaries, included, next: 0, lastAdmittedAt: null };

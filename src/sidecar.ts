@@ -171,7 +171,14 @@ export class Sidecar {
         : new DpTrainer(this.learner, this.metrics, p, trainerState ?? undefined, stages);
     if (this.config.audit) {
       this.auditor = new Auditor(
-        { ...this.config.audit, numClasses: this.config.model.numClasses, delta: p?.delta ?? 1e-6, exposure: this.trainer.exposure },
+        {
+          ...this.config.audit,
+          numClasses: this.config.model.numClasses,
+          task: this.config.model.kind,
+          featureDim: this.learner.featurizer.dim,
+          delta: p?.delta ?? 1e-6,
+          exposure: this.trainer.exposure,
+        },
         auditState,
       );
     }

@@ -43,7 +43,7 @@ describe('continuous one-run audit', () => {
   it('fires the alarm when training without noise claims ε = 0.5 (the deliberate bug)', async () => {
     const learner = new TfjsLearner(buildModel({ inputDim: 16384, numClasses: 2, hiddenUnits: 0, seed: 2 }), featurizerFor("text", 16384), { learningRate: 5 });
     const trainer = new PlainTrainer(learner, createMetrics(), 4);
-    const auditor = new Auditor({ canaries: 200, every: 2, numClasses: 2, delta: 1e-6, exposure: trainer.exposure });
+    const auditor = new Auditor({ canaries: 200, every: 2, numClasses: 2, task: 'text' as const, featureDim: 16384, delta: 1e-6, exposure: trainer.exposure });
     const admitted = await runRound(trainer, auditor, 600);
     expect(admitted).toBeGreaterThan(60);
     await trainer.flush();
@@ -63,9 +63,9 @@ describe('continuous one-run audit', () => {
     const learner = new TfjsLearner(buildModel({ inputDim: 16384, numClasses: 2, hiddenUnits: 0, seed: 2 }), featurizerFor("text", 16384), { learningRate: 5 });
     const opts = { sampleRate: 0.1, noiseMultiplier: 1, clipNorm: 1, window: 10, stepEveryRecords: 16, epsilonLimit: 8, delta: 1e-6, unit: 'record' as const, maxRecordsPerSource: 4, accountant: 'rdp' as const };
     const trainer = new DpTrainer(learner, createMetrics(), opts);
-    let auditor = new Auditor({ canaries: 200, every: 2, numClasses: 2, delta: 1e-6, exposure: trainer.exposure });
+    let auditor = new Auditor({ canaries: 200, every: 2, numClasses: 2, task: 'text' as const, featureDim: 16384, delta: 1e-6, exposure: trainer.exposure });
     await runRound(trainer, auditor, 300);
-    auditor = new Auditor({ canaries: 200, every: 2, numClasses: 2, delta: 1e-6, exposure: trainer.exposure }, JSON.parse(JSON.stringify(auditor.toJSON())));
+    auditor = new Auditor({ canaries: 200, every: 2, numClasses: 2, task: 'text' as const, featureDim: 16384, delta: 1e-6, exposure: trainer.exposure }, JSON.parse(JSON.stringify(auditor.toJSON())));
     await runRound(trainer, auditor, 200);
     const accounted = trainer.ledger.spent;
     const result = auditor.maybeScore(trainer.progress, learner, accounted);
@@ -73,4 +73,16 @@ describe('continuous one-run audit', () => {
     expect(result?.epsilonLowerBound).toBeLessThanOrEqual(accounted);
     expect(result?.alarm).toBe(false);
   });
+
+  it('makes canaries the model can read: random feature vectors for dense models, under the reserved source', () => {
+    const auditor = new Auditor({ canaries: 10, every: 1, numClasses: 3, task: 'dense', featureDim: 7, delta: 1e-6, exposure: 1 });
+    let canary;
+    for (let i = 0; i < 20 && !canary; i++) canary = auditor.canaryDue(0);
+    expect(canary).toMatchObject({ source: AUDIT_SOURCE, features: expect.any(Array) });
+    expect(canary?.features).toHaveLength(7);
+    expect(canary?.text).toBeUndefined();
+    expect(canary?.label).toBeGreaterThanOrEqual(0);
+    expect(canary?.label).toBeLessThan(3);
+  });
 });
+
