@@ -29,6 +29,7 @@ import { buildModel } from '../src/model/build';
 import { denseFeaturizer, hashedTextFeaturizer } from '../middleware/featurize';
 import { TfjsLearner } from '../middleware/learner';
 import { splitSpamCorpus } from '../src/data/spam';
+import { batchFeatures, featureDim, shiftImage, type FeatureSpec } from './mnist-features';
 import {
   PrivacyBudget,
   createGaussianSource,
@@ -78,6 +79,21 @@ const DP = {
   centerInputs: (process.env.DP_CENTER ?? '1') === '1',
   weightDecay: Number(process.env.DP_WD ?? 0),
   pool: Number(process.env.DP_POOL ?? 1),
+  hidden: Number(process.env.DP_HIDDEN ?? HIDDEN),
+  /** Augmentation multiplicity K (De et al. 2022): K randomly shifted copies per sampled example, 1 = off. */
+  augment: Number(process.env.DP_AUG ?? 1),
+  /** Largest shift (pixels, each axis) of an augmented copy. */
+  augmentShift: Number(process.env.DP_AUG_SHIFT ?? 1),
+};
+/** Fixed input features (see mnist-features.ts): 'hog' or 'pixels'. Env: DP_FEATURES, FEAT_CELL, FEAT_BINS,
+ * FEAT_SCALE, FEAT_POOL, FEAT_PIXSCALE. Used by the non-private baseline too (same model, same inputs). */
+const FEATURES = (process.env.DP_FEATURES ?? 'pixels') as 'hog' | 'pixels';
+const FEAT: FeatureSpec = {
+  cell: Number(process.env.FEAT_CELL ?? 4),
+  bins: Number(process.env.FEAT_BINS ?? 8),
+  scale: Number(process.env.FEAT_SCALE ?? 10),
+  pool: Number(process.env.FEAT_POOL ?? 0),
+  pixelScale: Number(process.env.FEAT_PIXSCALE ?? 1),
 };
 const PLAIN = {
   batchSize: 64,
@@ -101,6 +117,9 @@ const WARMUP = 3;
 
 interface Data {
   x: tf.Tensor2D;
+  /** Raw pixels in [0, 1] (n × 784), kept for augmentation (features are recomputed from shifted copies). */
+  raw: Float32Array;
+  dim: number;
   y: tf.Tensor2D;
   labels: Int32Array;
   n: number;
@@ -124,11 +143,11 @@ function loadMnist(): { train: Data; test: Data } {
       xs.set(it.input, i * 784);
       labels[i] = it.output.indexOf(1);
     });
-    if (DP.pool > 1) poolBlocks(xs, n, DP.pool);
-    if (DP.centerInputs) for (let i = 0; i < xs.length; i++) xs[i] = (xs[i] - PIXEL_MEAN) / PIXEL_STD;
-    const x = tf.tensor2d(xs, [n, 784]);
+    const raw = xs.slice();
+    const dim = inputDim();
+    const x = tf.tensor2d(toInputs(xs, n), [n, dim]);
     const y = tf.tidy(() => tf.oneHot(tf.tensor1d(labels, 'int32'), CLASSES).toFloat() as tf.Tensor2D);
-    return { x, y, labels, n };
+    return { x, y, raw, dim, labels, n };
   };
   const train = canonical(training);
   if (VALIDATE) {
@@ -138,12 +157,25 @@ function loadMnist(): { train: Data; test: Data } {
   return { train: toData(train), test: toData(canonical(test)) };
 }
 
-/** MLP 784-256-10 with the hidden activation chosen (buildModel is ReLU-only); same layer names and init. */
-function buildMlp(activation: 'tanh' | 'relu', seed: number): tf.LayersModel {
-  if (activation === 'relu') return buildModel({ inputDim: 784, numClasses: CLASSES, hiddenUnits: HIDDEN, seed });
+function inputDim(): number {
+  return FEATURES === 'hog' ? featureDim(FEAT) : 784;
+}
+
+/** Model inputs from raw pixels in [0, 1] (n × 784): fixed features, or (pooled) standardised pixels. */
+function toInputs(xs: Float32Array, n: number): Float32Array {
+  if (FEATURES === 'hog') return batchFeatures(xs, n, FEAT);
+  const out = xs.slice();
+  if (DP.pool > 1) poolBlocks(out, n, DP.pool);
+  if (DP.centerInputs) for (let i = 0; i < out.length; i++) out[i] = (out[i] - PIXEL_MEAN) / PIXEL_STD;
+  return out;
+}
+
+/** MLP inputDim-hidden-10 with the hidden activation chosen (buildModel is ReLU-only); same layer names and init. */
+function buildMlp(activation: 'tanh' | 'relu', seed: number, dim: number, hidden: number): tf.LayersModel {
+  if (activation === 'relu') return buildModel({ inputDim: dim, numClasses: CLASSES, hiddenUnits: hidden, seed });
   const init = (salt: number) => tf.initializers.glorotUniform({ seed: seed + salt });
   const model = tf.sequential({ name: 'tayguard' });
-  model.add(tf.layers.dense({ name: 'hidden', inputShape: [784], units: HIDDEN, activation, kernelInitializer: init(1) }));
+  model.add(tf.layers.dense({ name: 'hidden', inputShape: [dim], units: hidden, activation, kernelInitializer: init(1) }));
   model.add(tf.layers.dense({ name: 'output', units: CLASSES, activation: 'softmax', kernelInitializer: init(2) }));
   return model;
 }
@@ -177,7 +209,7 @@ function accuracy(model: tf.LayersModel, data: Data): number {
   let correct = 0;
   for (let i = 0; i < data.n; i += 500) {
     const size = Math.min(500, data.n - i);
-    const pred = tf.tidy(() => tf.argMax(model.predict(data.x.slice([i, 0], [size, 784])) as tf.Tensor, 1));
+    const pred = tf.tidy(() => tf.argMax(model.predict(data.x.slice([i, 0], [size, data.dim])) as tf.Tensor, 1));
     const p = pred.dataSync();
     pred.dispose();
     for (let k = 0; k < size; k++) if (p[k] === data.labels[i + k]) correct++;
@@ -200,8 +232,8 @@ function shuffledIndices(n: number, rng: UniformSource): Int32Array {
 }
 
 function trainPlain(train: Data, seed: number, rng: UniformSource): tf.LayersModel {
-  const model = buildMlp(PLAIN.activation, seed);
-  const learner = new TfjsLearner(model, denseFeaturizer(784), { learningRate: PLAIN.learningRate });
+  const model = buildMlp(PLAIN.activation, seed, train.dim, DP.hidden);
+  const learner = new TfjsLearner(model, denseFeaturizer(train.dim), { learningRate: PLAIN.learningRate });
   for (let e = 0; e < PLAIN.epochs; e++) {
     const order = shuffledIndices(train.n, rng);
     for (let i = 0; i < train.n; i += PLAIN.batchSize) {
@@ -293,20 +325,27 @@ function trainDp(train: Data, test: Data, targetEpsilon: number, seed: number, n
   const steps = Math.round(DP.epochs / q);
   const sigma = getNoiseMultiplier({ targetEpsilon, delta: DELTA, sampleRate: q, steps, accountant: 'rdp' });
   const budget = new PrivacyBudget({ epsilonLimit: targetEpsilon, delta: DELTA, unit: 'record', accountant: 'rdp' });
-  const model = buildMlp(DP.activation, seed);
+  const model = buildMlp(DP.activation, seed, train.dim, DP.hidden);
   const optimizer = new DpOptimizer(model, DP.momentum, DP.emaDecay, DP.weightDecay);
   let t = 0;
   for (const batch of fixedDatasetBatches(train.n, q, steps, rng)) {
     if (!budget.canStep(q, sigma)) break; // never happens with σ from getNoiseMultiplier; shown for the API
+    const K = DP.augment;
     const idx = tf.tensor1d(batch, 'int32');
-    const x = tf.gather(train.x, idx) as tf.Tensor2D;
-    const y = tf.gather(train.y, idx) as tf.Tensor2D;
+    const x = K > 1 ? augmentedBatch(train, batch, K, rng) : (tf.gather(train.x, idx) as tf.Tensor2D);
+    const y = K > 1 ? (tf.gather(train.y, tf.tensor1d(repeatEach(batch, K), 'int32')) as tf.Tensor2D) : (tf.gather(train.y, idx) as tf.Tensor2D);
+    // Augmentation multiplicity: the K copies of one sampled example form one group, whose gradients are
+    // SUMMED and then clipped together — one clipped summand per example, so the sensitivity and the privacy
+    // analysis are unchanged. clip_{K·C}(Σ_k g_k) = K·clip_C(mean_k g_k) and noise σ·(K·C) = K·(σ·C), so with
+    // clipNorm K·C and expectedBatchSize K·B the released gradient is exactly
+    // (Σ_i clip_C(mean_k g_ik) + N(0, σ²C²)) / B — DP-SGD on the averaged per-example gradient (De et al. 2022).
     const { grads } = privateGradients(model, x, y, {
-      clipNorm: DP.clipNorm,
+      clipNorm: DP.clipNorm * K,
       noiseMultiplier: sigma,
-      expectedBatchSize: DP.expectedBatchSize,
+      expectedBatchSize: DP.expectedBatchSize * K,
       noise,
       path: 'ghost',
+      ...(K > 1 ? { groups: repeatEach(Int32Array.from({ length: batch.length }, (_, i) => i), K) } : {}),
     });
     optimizer.apply(grads, learningRateAt(t++, steps));
     tf.dispose([idx, x, y, ...Object.values(grads)]);
@@ -327,6 +366,28 @@ function trainDp(train: Data, test: Data, targetEpsilon: number, seed: number, n
     accuracy: acc,
     seconds: (Date.now() - t0) / 1000,
   };
+}
+
+function repeatEach(a: Int32Array, k: number): Int32Array {
+  const out = new Int32Array(a.length * k);
+  for (let i = 0; i < a.length; i++) out.fill(a[i], i * k, (i + 1) * k);
+  return out;
+}
+
+/** K copies of each sampled image, each shifted by a uniform random (dx, dy) ∈ [−s, s]² (data-independent
+ * randomness), then mapped to the model inputs. Row i·K + k is copy k of example i. */
+function augmentedBatch(train: Data, batch: Int32Array, K: number, rng: UniformSource): tf.Tensor2D {
+  const s = DP.augmentShift;
+  const imgs = new Float32Array(batch.length * K * 784);
+  for (let i = 0; i < batch.length; i++) {
+    for (let k = 0; k < K; k++) {
+      // the first copy is the original image
+      const dx = k === 0 ? 0 : Math.floor(rng.next() * (2 * s + 1)) - s;
+      const dy = k === 0 ? 0 : Math.floor(rng.next() * (2 * s + 1)) - s;
+      shiftImage(train.raw, batch[i] * 784, dx, dy, imgs, (i * K + k) * 784);
+    }
+  }
+  return tf.tensor2d(toInputs(imgs, batch.length * K), [batch.length * K, train.dim]);
 }
 
 function median(reps: number, step: () => void): number {

@@ -23,6 +23,7 @@ describe('schema and bounds screen', () => {
     ['missing id', msg({ source: 's', label: 0, text: 'x' }), text, 'invalid_id'],
     ['id too long', msg({ id: 'x'.repeat(129), source: 's', label: 0, text: 'x' }), text, 'invalid_id'],
     ['numeric source', msg({ id: 'a', source: 5, label: 0, text: 'x' }), text, 'invalid_source'],
+    ['a source posing as the audit', msg({ id: 'a', source: '__tayguard_audit__', label: 0, text: 'x' }), text, 'reserved_source'],
     ['string label', msg({ id: 'a', source: 's', label: '1', text: 'x' }), text, 'invalid_label'],
     ['fractional label', msg({ id: 'a', source: 's', label: 0.5, text: 'x' }), text, 'invalid_label'],
     ['label out of range', msg({ id: 'a', source: 's', label: 2, text: 'x' }), text, 'label_out_of_range'],
