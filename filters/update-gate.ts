@@ -27,13 +27,28 @@ export interface UpdateGateSettings {
   readonly rollbackDrop: number;
   /** … at this many consecutive checkpoints. */
   readonly rollbackAfter: number;
+  /**
+   * Noise-aware tolerance: once `NOISE_WARMUP` steps are seen, a step is undone only when its canary change is
+   * also worse than this quantile of the last 64 steps' changes. DP noise moves the canaries every step, with
+   * heavy tails (a noisy step is often followed by a recovering one), so a Gaussian z-score under-estimates it;
+   * an empirical quantile bounds the share of clean steps undone at 1 − quantile by construction.
+   */
+  readonly noiseQuantile?: number;
 }
 
 /**
  * With DP on, every step also carries Gaussian noise whose effect on the canaries alone can move accuracy by
  * several points (measured on the demo: σ=1, lr 5, 200 canaries); tighter tolerances then undo mostly noise.
  */
-export const DEFAULT_UPDATE_GATE: UpdateGateSettings = { lossTolerance: 0.1, accuracyTolerance: 0.05, rollbackDrop: 0.05, rollbackAfter: 2 };
+export const DEFAULT_UPDATE_GATE: UpdateGateSettings = { lossTolerance: 0.1, accuracyTolerance: 0.05, rollbackDrop: 0.05, rollbackAfter: 2, noiseQuantile: 0.95 };
+
+const NOISE_WARMUP = 20;
+const NOISE_WINDOW = 64;
+
+function quantile(values: readonly number[], q: number): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
+}
 
 export interface GateAlert {
   readonly kind: 'rollback';
@@ -65,6 +80,9 @@ export class UpdateGate {
   private current?: CanaryScore;
   private best?: { score: CanaryScore; snapshot: WeightsSnapshot };
   private degraded = 0;
+  /** Recent steps' canary changes (all steps, accepted or not), for the noise-aware tolerance. */
+  private readonly lossChanges: number[] = [];
+  private readonly accuracyChanges: number[] = [];
   rejected = 0;
   accepted = 0;
   readonly alerts: GateAlert[] = [];
@@ -90,7 +108,7 @@ export class UpdateGate {
         const snapshot = this.learner.snapshot();
         await next();
         const after = this.score();
-        if (after.loss > before.loss + this.settings.lossTolerance || after.accuracy < before.accuracy - this.settings.accuracyTolerance) {
+        if (this.harmful(after.loss - before.loss, after.accuracy - before.accuracy)) {
           this.learner.restore(snapshot);
           ctx.applied = false;
           this.rejected += 1;
@@ -102,6 +120,24 @@ export class UpdateGate {
         }
       },
     };
+  }
+
+  /** Worse than the fixed tolerance and, once the noise level is known, an outlier beyond it. */
+  private harmful(dLoss: number, dAccuracy: number): boolean {
+    const q = this.settings.noiseQuantile;
+    let lossLimit = this.settings.lossTolerance;
+    let accuracyLimit = this.settings.accuracyTolerance;
+    if (q !== undefined && this.lossChanges.length >= NOISE_WARMUP) {
+      lossLimit = Math.max(lossLimit, quantile(this.lossChanges, q));
+      accuracyLimit = Math.max(accuracyLimit, -quantile(this.accuracyChanges, 1 - q));
+    }
+    this.lossChanges.push(dLoss);
+    this.accuracyChanges.push(dAccuracy);
+    if (this.lossChanges.length > NOISE_WINDOW) {
+      this.lossChanges.shift();
+      this.accuracyChanges.shift();
+    }
+    return dLoss > lossLimit || dAccuracy < -accuracyLimit;
   }
 
   /**

@@ -72,6 +72,7 @@ export const configSchema = z.object({
   GATE_ACCURACY_TOLERANCE: z.coerce.number().min(0).max(1).default(0.05),
   ROLLBACK_ACCURACY_DROP: z.coerce.number().gt(0).max(1).default(0.05),
   ROLLBACK_AFTER_CHECKPOINTS: int(1, 1000).default(2),
+  GATE_NOISE_QUANTILE: z.coerce.number().gt(0.5).max(1).default(0.95),
   DP_ENABLED: bool.default(true),
   EPSILON_LIMIT: z.coerce.number().positive().max(1000).default(8),
   DELTA: z.coerce.number().gt(0).lt(1).default(1e-6),
@@ -117,6 +118,7 @@ export interface Config {
     readonly accuracyTolerance: number;
     readonly rollbackDrop: number;
     readonly rollbackAfter: number;
+    readonly noiseQuantile: number;
   } | null;
   /** The continuous membership-inference audit; null when AUDIT_CANARIES=0. */
   readonly audit: { readonly canaries: number; readonly every: number } | null;
@@ -216,6 +218,7 @@ export function loadConfig(env: Env = process.env): Config {
           accuracyTolerance: c.GATE_ACCURACY_TOLERANCE,
           rollbackDrop: c.ROLLBACK_ACCURACY_DROP,
           rollbackAfter: c.ROLLBACK_AFTER_CHECKPOINTS,
+          noiseQuantile: c.GATE_NOISE_QUANTILE,
         }
       : null,
     privacy: c.DP_ENABLED

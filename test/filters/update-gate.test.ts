@@ -62,4 +62,25 @@ describe('update gate (RONI on a trusted canary set)', () => {
     expect(gate.score()).toEqual(good);
     expect(gate.alerts).toHaveLength(1);
   });
+
+  it('learns the noise level of DP steps: after warm-up it undoes far fewer clean noisy updates than fixed tolerances do', async () => {
+    const { DpTrainer } = await import('../../src/trainer/dp');
+    const run = async (noiseQuantile: number | undefined) => {
+      const learner = new TfjsLearner(buildModel({ inputDim: 128, numClasses: 2, hiddenUnits: 0, seed: 5 }), featurizerFor('text', 128), { learningRate: 5 });
+      const canary = Array.from({ length: 40 }, (_, i) => rec(1000 + i, i % 2, 'trusted'));
+      const { x, y } = learner.batch(canary, canary.map((r) => r.label));
+      const gate = new UpdateGate(learner, { x, y, size: 40 }, new SourceRegistry(), { lossTolerance: 0.01, accuracyTolerance: 0.01, rollbackDrop: 0.5, rollbackAfter: 2, noiseQuantile });
+      const dp = { sampleRate: 0.5, noiseMultiplier: 1, clipNorm: 1, window: 2, stepEveryRecords: 8, epsilonLimit: 1000, delta: 1e-5, unit: 'record' as const, maxRecordsPerSource: 4, accountant: 'rdp' as const, seed: 'gate-noise' };
+      const trainer = new DpTrainer(learner, createMetrics(), dp, undefined, [gate.stage()]);
+      for (let i = 0; i < 8 * 25; i++) await trainer.admit(rec(i, i % 2, `user-${i % 8}`));
+      const warm = gate.rejected;
+      for (let i = 200; i < 200 + 8 * 40; i++) await trainer.admit(rec(i, i % 2, `user-${i % 8}`));
+      return gate.rejected - warm;
+    };
+    const fixed = await run(undefined);
+    const aware = await run(0.95);
+    expect(fixed).toBeGreaterThan(10); // tolerances of 0.01 alone undo much of the noise
+    expect(aware).toBeLessThan(fixed / 2);
+    expect(aware).toBeLessThanOrEqual(6); // ~5% of 40 steps by construction, plus slack
+  });
 });
