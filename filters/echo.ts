@@ -5,6 +5,8 @@
  * still matches (the default patterns allow words to be run together for that reason). Defaults are deliberately precise: "say exactly", "copy this" and "repeat this" count only
  * when followed by a colon or a quote (normal mail says "I can't say exactly when" and "copy this file").
  * Verbatim echoes of other recent messages are the campaign stage's job (near-duplicates across sources).
+ * With the default patterns a literal precheck (`DEFAULT_LITERALS`) skips normalising and matching texts that
+ * cannot match (~13 µs instead of ~95 µs per SpamAssassin mail, same verdicts; `{ reference: true }` disables it).
  */
 import type { RawMessage, TrainingRecord } from '../src/record';
 import { ACCEPT, type Detector, type Verdict } from './types';
@@ -39,27 +41,83 @@ export function normaliseForMatching(text: string): string {
   return folded.replace(/\s+/g, ' ').toLowerCase();
 }
 
+/**
+ * For each default pattern (same order), literals that every match of it contains: a pattern runs only if all of
+ * its literals occur, and a text in which no pattern can run is accepted without normalising it. Matching is
+ * case-insensitive Unicode (`iu`) like the patterns, so on non-ASCII text the check is a regular expression with
+ * those flags over the normalised text; on ASCII text (most mail) normalising only lower-cases and collapses
+ * whitespace, neither of which creates or breaks a letter-only literal, so `includes` over the lower-cased raw
+ * text decides before normalising anything. Configured (non-default) patterns always take the full path.
+ */
+const DEFAULT_LITERALS: readonly (readonly string[])[] = [
+  ['repeat', 'after'], // \brepeat\s*after\s*me\b
+  ['say', 'after'], // \bsay\s*after\s*me\b
+  ['exactly'], // \b(?:say|type|write|post|tweet)\s+…exactly[:"…]
+  ['copy'], // \bcopy\s+(?:this|the\s+following)…[:"…]
+  ['repeat'], // \brepeat\s+(?:this|the\s+following)…[:"…]
+  ['repeat'], // \brepeat\s+(?:this|it)\s+(?:back\s+to\s+me|…)\b
+];
+
+const isDefault = (patterns: readonly string[]) =>
+  patterns.length === DEFAULT_ECHO_PATTERNS.length && patterns.every((p, i) => p === DEFAULT_ECHO_PATTERNS[i]);
+
+export interface EchoOptions {
+  /** Always normalise and run every pattern (no literal precheck): the reference the fast path must agree with. */
+  readonly reference?: boolean;
+}
+
 export class EchoDetector implements Detector {
   readonly name = 'echo';
   readonly scope = 'record' as const;
   private readonly regexes: RegExp[];
+  /** Per pattern, literals every match contains; only for the default patterns (others always run). */
+  private readonly literals?: readonly (readonly { text: string; re: RegExp }[])[];
 
-  constructor(readonly settings: EchoSettings) {
+  constructor(
+    readonly settings: EchoSettings,
+    options: EchoOptions = {},
+  ) {
     this.regexes = settings.patterns.map((p) => new RegExp(p, 'giu'));
+    if (!options.reference && isDefault(settings.patterns)) {
+      this.literals = DEFAULT_LITERALS.map((ls) => ls.map((l) => ({ text: l, re: new RegExp(l, 'iu') })));
+    }
   }
 
   screen(record: TrainingRecord, _raw?: RawMessage): Verdict {
     if (!record.text) return ACCEPT;
-    const text = normaliseForMatching(record.text);
+    let text: string;
+    let run: boolean[] | undefined; // which patterns can match; undefined = all
+    if (this.literals && this.settings.minMatches >= 1) {
+      const ascii = ASCII.test(record.text);
+      const lower = ascii ? record.text.toLowerCase() : '';
+      const seen = new Map<string, boolean>();
+      const has = (l: { text: string; re: RegExp }, t: string) => {
+        let v = seen.get(l.text);
+        if (v === undefined) seen.set(l.text, (v = ascii ? lower.includes(l.text) : l.re.test(t)));
+        return v;
+      };
+      if (ascii) {
+        run = this.literals.map((ls) => ls.every((l) => has(l, lower)));
+        if (!run.includes(true)) return ACCEPT;
+        text = lower.replace(/\s+/g, ' ');
+      } else {
+        text = normaliseForMatching(record.text);
+        run = this.literals.map((ls) => ls.every((l) => has(l, text)));
+        if (!run.includes(true)) return ACCEPT;
+      }
+    } else {
+      text = normaliseForMatching(record.text);
+    }
     let matches = 0;
     const hits: string[] = [];
-    for (const re of this.regexes) {
+    this.regexes.forEach((re, i) => {
+      if (run && !run[i]) return;
       re.lastIndex = 0;
       for (const m of text.matchAll(re)) {
         matches += 1;
         if (hits.length < 3) hits.push(m[0].trim());
       }
-    }
+    });
     if (matches < this.settings.minMatches) return ACCEPT;
     return {
       kind: 'quarantine',
