@@ -52,7 +52,9 @@ const only = onlyArg >= 0 ? new Set(args[onlyArg + 1].split(',')) : undefined;
 const say = (s: string) => json || process.stderr.write(`${s}\n`);
 
 /** The screens the defended runs use, and their settings (recommended defaults: see the report in attacks.md). */
-export const DEFENDED_SCREENS = process.env.ATTACKS_SCREENS ?? 'rate-caps,echo,toxicity,campaign,label-consistency';
+// rare-token (backdoor triggers) runs with its defaults: ≥ 10 sources within an hour of a never-seen token's first
+// use, ≥ 90% one label (filters/rare-token.ts; 0 of the clean stream's records flagged in the offline sweep).
+export const DEFENDED_SCREENS = process.env.ATTACKS_SCREENS ?? 'rate-caps,echo,toxicity,campaign,rare-token,label-consistency';
 export const SCREENS_CONFIG: Record<string, unknown> = process.env.ATTACKS_SCREENS_CONFIG
   ? (JSON.parse(process.env.ATTACKS_SCREENS_CONFIG) as Record<string, unknown>)
   : {

@@ -7,6 +7,7 @@ export { RateCaps, DEFAULT_RATE_CAPS, type RateCapSettings } from './rate-caps';
 export { EchoDetector, DEFAULT_ECHO, DEFAULT_ECHO_PATTERNS, type EchoSettings } from './echo';
 export { ToxicityDetector, DEFAULT_TOXICITY, type ToxicitySettings } from './toxicity';
 export { CampaignDetector, DEFAULT_CAMPAIGN, type CampaignSettings } from './campaign';
+export { RareTokenDetector, DEFAULT_RARE_TOKEN, type RareTokenSettings } from './rare-token';
 export { OutlierDetector, DEFAULT_OUTLIERS, textFeaturize, type Featurize, type OutlierSettings } from './outliers';
 export { LabelConsistencyDetector, DEFAULT_LABEL_CONSISTENCY, type LabelConsistencySettings } from './label-consistency';
 export {

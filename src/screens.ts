@@ -12,6 +12,7 @@ const KEY: Record<ScreenName, string> = {
   echo: 'echo',
   toxicity: 'toxicity',
   campaign: 'campaign',
+  'rare-token': 'rareToken',
   outliers: 'outliers',
   'label-consistency': 'labelConsistency',
 };
