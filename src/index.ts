@@ -1,0 +1,16 @@
+/**
+ * tayguard's public surface for library use. The sidecar (`tayguard serve`) is built from the same pieces:
+ * config, the Sidecar itself, trainers, and the middleware / filters / privacy surfaces.
+ */
+export { loadConfig, type Config } from './config';
+export { TayguardError, hasCode, ERROR_CODES, type ErrorCode } from './errors';
+export { Sidecar, type SidecarOptions, type SidecarStatus } from './sidecar';
+export { Pipeline, type PipelineOptions, type QuarantineSink } from './pipeline';
+export { PlainTrainer } from './trainer/plain';
+export { DpTrainer, type DpOptions } from './trainer/dp';
+export type { Trainer, AdmitResult } from './trainer/types';
+export type { TrainingRecord, RawMessage } from './record';
+export { startLocalBroker, type LocalBroker } from './dev/broker';
+export * as middleware from '../middleware';
+export * as filters from '../filters';
+export * as privacy from '../privacy';
