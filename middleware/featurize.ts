@@ -11,6 +11,8 @@ export interface Featurizer {
   readonly dim: number;
   /** Writes one row of length `dim` into `out` at `offset` (the row is zero on entry). */
   encodeInto(payload: Payload, out: Float32Array, offset: number): void;
+  /** The same row as (index, value) pairs of its non-zeros, when the featurizer is naturally sparse. */
+  encodeSparse?(payload: Payload): { indices: number[]; values: number[] };
   /** What a learner that hot-loads a published model needs to featurize the same way. */
   describe(): Record<string, unknown>;
 }
@@ -32,21 +34,32 @@ export function fnv1a(s: string): number {
 }
 
 export function hashedTextFeaturizer(dim: number): Featurizer {
+  const encodeSparse = (payload: Payload) => {
+    const counts = new Map<number, number>();
+    for (const t of tokenize(payload.text ?? '')) {
+      const j = fnv1a(t) % dim;
+      counts.set(j, (counts.get(j) ?? 0) + 1);
+    }
+    // log(1+count) damps repeated words ("buy buy buy …"); L2 normalisation then gives every row norm 1,
+    // which bounds each record's input scale whatever its length.
+    let sq = 0;
+    for (const c of counts.values()) sq += Math.log1p(c) ** 2;
+    const inv = sq > 0 ? 1 / Math.sqrt(sq) : 0;
+    const indices: number[] = [];
+    const values: number[] = [];
+    for (const [j, c] of counts) {
+      indices.push(j);
+      values.push(Math.log1p(c) * inv);
+    }
+    return { indices, values };
+  };
   return {
     kind: 'text',
     dim,
+    encodeSparse,
     encodeInto(payload, out, offset) {
-      const counts = new Map<number, number>();
-      for (const t of tokenize(payload.text ?? '')) {
-        const j = fnv1a(t) % dim;
-        counts.set(j, (counts.get(j) ?? 0) + 1);
-      }
-      // log(1+count) damps repeated words ("buy buy buy …"); L2 normalisation then gives every row norm 1,
-      // which bounds each record's input scale whatever its length.
-      let sq = 0;
-      for (const c of counts.values()) sq += Math.log1p(c) ** 2;
-      const inv = sq > 0 ? 1 / Math.sqrt(sq) : 0;
-      for (const [j, c] of counts) out[offset + j] = Math.log1p(c) * inv;
+      const { indices, values } = encodeSparse(payload);
+      for (let i = 0; i < indices.length; i++) out[offset + indices[i]] = values[i];
     },
     describe: () => ({ kind: 'text', dim, hash: 'fnv1a32', tokenizer: 'lowercase [\\p{L}\\p{N}]+', weighting: 'log1p-l2' }),
   };

@@ -43,6 +43,8 @@ const PREDICT_CHUNK = 128;
 
 export class TfjsLearner implements Learner {
   readonly numClasses: number;
+  /** Bumped whenever the weights change, so that caches of them (middleware/fast-predict.ts) know to re-read. */
+  weightsVersion = 0;
   private readonly optimizer: tf.SGDOptimizer;
 
   constructor(
@@ -108,6 +110,7 @@ export class TfjsLearner implements Learner {
   }
 
   sgdStep(x: tf.Tensor2D, y: tf.Tensor2D): number {
+    this.weightsVersion += 1;
     const cost = this.optimizer.minimize(() => crossEntropy(this.model.apply(x, { training: true }) as tf.Tensor, y), true);
     const value = cost ? cost.dataSync()[0] : NaN;
     cost?.dispose();
@@ -115,6 +118,7 @@ export class TfjsLearner implements Learner {
   }
 
   applyGradients(grads: tf.NamedTensorMap): void {
+    this.weightsVersion += 1;
     this.optimizer.applyGradients(grads);
   }
 
@@ -147,6 +151,7 @@ export class TfjsLearner implements Learner {
       return tf.tensor(values, spec.shape, 'float32');
     });
     this.model.setWeights(tensors);
+    this.weightsVersion += 1;
     tensors.forEach((t) => t.dispose());
   }
 }

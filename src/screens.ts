@@ -6,6 +6,7 @@
 import type { Config, ScreenName } from './config';
 import { createDetectors, textFeaturize, type DetectorChain, type DetectorSettingsInput } from '../filters';
 import type { Learner } from '../middleware/learner';
+import { fastPredictor } from '../middleware/fast-predict';
 
 const KEY: Record<ScreenName, string> = {
   'rate-caps': 'rateCaps',
@@ -17,7 +18,7 @@ const KEY: Record<ScreenName, string> = {
   'label-consistency': 'labelConsistency',
 };
 
-export function createScreens(config: Config, deps: { serving: Learner; trainedRecords: () => number }): DetectorChain {
+export function createScreens(config: Config, deps: { serving: Learner & { readonly weightsVersion: number }; trainedRecords: () => number }): DetectorChain {
   const { enabled, settings } = config.screens;
   const input: Record<string, Record<string, unknown>> = {};
   for (const [k, v] of Object.entries(settings)) input[k] = { ...(v as Record<string, unknown>) };
@@ -28,7 +29,7 @@ export function createScreens(config: Config, deps: { serving: Learner; trainedR
     ...(enabled.includes('outliers') ? { featurize: textFeaturize(featurizer), featureDim: featurizer.dim } : {}),
     // The label check asks the published model (not the one in training): what it reveals is already released.
     ...(enabled.includes('label-consistency')
-      ? { predict: (record) => deps.serving.predict([record])[0], modelSeen: deps.trainedRecords }
+      ? { predict: fastPredictor(deps.serving), modelSeen: deps.trainedRecords }
       : {}),
   });
 }
