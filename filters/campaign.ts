@@ -23,6 +23,7 @@ import { tokenize, fnv1a } from '../middleware/featurize';
 import type { RawMessage, TrainingRecord } from '../src/record';
 import { corrupt, decodeU32, encodeArray, type EventClock, type SourceRegistry } from './trust';
 import { ACCEPT, type Detector, type Verdict } from './types';
+import { fmix32 } from './hash';
 
 export interface CampaignSettings {
   readonly windowMs: number;
@@ -82,14 +83,6 @@ export interface CampaignState {
   readonly baseline: readonly (readonly [number, number])[];
 }
 
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
 
 export class CampaignDetector implements Detector {
   readonly name = 'campaign';

@@ -35,6 +35,7 @@ import { fnv1a, tokenize } from '../middleware/featurize';
 import type { RawMessage, TrainingRecord } from '../src/record';
 import { corrupt, type EventClock, type SourceRegistry } from './trust';
 import { ACCEPT, type Detector, type Verdict } from './types';
+import { fmix32 } from './hash';
 
 export interface RareTokenSettings {
   readonly windowMs: number;
@@ -102,14 +103,6 @@ export interface RareTokenState {
   readonly tracked: readonly (readonly [number, number, number, 0 | 1, number, number, readonly (readonly [number, string, number])[]])[];
 }
 
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
 
 /** Probe step of the double hashing (odd, so the rows' counters differ). */
 const step = (h1: number) => fmix32(h1 ^ 0x9e3779b9) | 1;
