@@ -6,9 +6,23 @@ const path = require('node:path');
 
 const root = path.join(__dirname, '..');
 const source = path.join(root, 'src', 'cli.ts');
-if (fs.existsSync(source)) {
+const built = path.join(root, 'dist', 'src', 'cli.js');
+
+function hasTsx() {
+  try {
+    require.resolve('tsx/cjs');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+if (fs.existsSync(source) && hasTsx()) {
   require('tsx/cjs');
   require(source).main();
+} else if (fs.existsSync(built)) {
+  require(built).main();
 } else {
-  require(path.join(root, 'dist', 'src', 'cli.js')).main();
+  process.stderr.write('tayguard: neither tsx (a dev dependency: run `npm install`) nor a build (`npm run build`) is available\n');
+  process.exit(1);
 }
