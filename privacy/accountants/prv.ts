@@ -25,7 +25,7 @@ import {
   AccountantState,
   EpsilonResult,
   Segment,
-  appendSegment,
+  SegmentHistory,
   checkDelta,
   checkEpsError,
   checkSegment,
@@ -222,21 +222,10 @@ export function prvEpsilon(history: readonly Segment[], delta: number, epsError 
   return { epsilon: prvEpsilonBounds(history, delta, epsError).upper, order: null };
 }
 
-export class PrvAccountant implements Accountant {
+export class PrvAccountant extends SegmentHistory implements Accountant {
   readonly kind = 'prv' as const;
-  private readonly segments: Segment[] = [];
   // getEpsilon costs up to a second; remember the last answer for an unchanged history
   private memo: { key: string; bounds: PrvBounds } | null = null;
-
-  get history(): readonly Segment[] {
-    return this.segments.map((s) => ({ ...s }));
-  }
-
-  step(sampleRate: number, noiseMultiplier: number, steps = 1): void {
-    const segment = { sampleRate, noiseMultiplier, steps };
-    checkSegment(segment);
-    appendSegment(this.segments, segment);
-  }
 
   getEpsilonBounds(delta: number, epsError = DEFAULT_EPS_ERROR): PrvBounds {
     const key = JSON.stringify([this.segments, delta, epsError]);
@@ -249,15 +238,11 @@ export class PrvAccountant implements Accountant {
   }
 
   epsilonAfter(sampleRate: number, noiseMultiplier: number, delta: number, steps = 1, epsError = DEFAULT_EPS_ERROR): EpsilonResult {
-    const next = [...this.segments];
-    const segment = { sampleRate, noiseMultiplier, steps };
-    checkSegment(segment);
-    appendSegment(next, segment);
-    return prvEpsilon(next, delta, epsError);
+    return prvEpsilon(this.withStep(sampleRate, noiseMultiplier, steps), delta, epsError);
   }
 
   toJSON(): AccountantState {
-    return { kind: 'prv', version: 1, history: this.segments.map((s) => ({ ...s })) };
+    return this.state('prv');
   }
 
   static fromJSON(state: unknown): PrvAccountant {

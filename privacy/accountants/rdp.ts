@@ -18,7 +18,7 @@ import {
   AccountantState,
   EpsilonResult,
   Segment,
-  appendSegment,
+  SegmentHistory,
   checkDelta,
   checkNoiseMultiplier,
   checkSampleRate,
@@ -145,34 +145,19 @@ export function rdpEpsilon(history: readonly Segment[], delta: number): EpsilonR
   return rdpToEpsilon(DEFAULT_ORDERS, historyRdp(history), delta);
 }
 
-export class RdpAccountant implements Accountant {
+export class RdpAccountant extends SegmentHistory implements Accountant {
   readonly kind = 'rdp' as const;
-  private readonly segments: Segment[] = [];
-
-  get history(): readonly Segment[] {
-    return this.segments.map((s) => ({ ...s }));
-  }
-
-  step(sampleRate: number, noiseMultiplier: number, steps = 1): void {
-    const segment = { sampleRate, noiseMultiplier, steps };
-    checkSegment(segment);
-    appendSegment(this.segments, segment);
-  }
 
   getEpsilon(delta: number): EpsilonResult {
     return rdpEpsilon(this.segments, delta);
   }
 
   epsilonAfter(sampleRate: number, noiseMultiplier: number, delta: number, steps = 1): EpsilonResult {
-    const next = [...this.segments];
-    const segment = { sampleRate, noiseMultiplier, steps };
-    checkSegment(segment);
-    appendSegment(next, segment);
-    return rdpEpsilon(next, delta);
+    return rdpEpsilon(this.withStep(sampleRate, noiseMultiplier, steps), delta);
   }
 
   toJSON(): AccountantState {
-    return { kind: 'rdp', version: 1, history: this.segments.map((s) => ({ ...s })) };
+    return this.state('rdp');
   }
 
   static fromJSON(state: unknown): RdpAccountant {

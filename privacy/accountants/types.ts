@@ -133,3 +133,34 @@ export function parseState(value: unknown, kind: AccountantKind): Segment[] {
   }
   return history;
 }
+
+/**
+ * The history both accountants keep: (q, σ, steps) segments, merged when equal, validated on the way in.
+ * Accountants differ only in how they turn a history into ε.
+ */
+export abstract class SegmentHistory {
+  protected readonly segments: Segment[] = [];
+
+  get history(): readonly Segment[] {
+    return this.segments.map((s) => ({ ...s }));
+  }
+
+  step(sampleRate: number, noiseMultiplier: number, steps = 1): void {
+    const segment = { sampleRate, noiseMultiplier, steps };
+    checkSegment(segment);
+    appendSegment(this.segments, segment);
+  }
+
+  /** The history with `steps` more steps of (q, σ), without changing this one (look-ahead before a step). */
+  protected withStep(sampleRate: number, noiseMultiplier: number, steps: number): Segment[] {
+    const next = [...this.segments];
+    const segment = { sampleRate, noiseMultiplier, steps };
+    checkSegment(segment);
+    appendSegment(next, segment);
+    return next;
+  }
+
+  protected state(kind: AccountantKind): AccountantState {
+    return { kind, version: 1, history: this.segments.map((s) => ({ ...s })) };
+  }
+}
