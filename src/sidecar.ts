@@ -33,6 +33,7 @@ import { createApp } from './http/app';
 import { TayguardError } from './errors';
 import { faultPoint } from './faults';
 import type { Payload } from '../middleware/featurize';
+import { WeightAverage, type WeightAverageState } from '../middleware/weight-average';
 
 export interface SidecarOptions {
   readonly config: Config;
@@ -68,6 +69,8 @@ export class Sidecar {
    * again); serving only checkpointed weights keeps every observable step accounted.
    */
   serving!: TfjsLearner;
+  /** The moving average of the weights that `serving` is restored from when AVERAGE_DECAY > 0. */
+  average?: WeightAverage;
   trainer!: Trainer;
   screens!: DetectorChain;
   gate?: UpdateGate;
@@ -131,6 +134,8 @@ export class Sidecar {
     let trainerState: unknown;
     let screensState: DetectorChainState | undefined;
     let auditState: AuditState | undefined;
+    let averageState: (WeightAverageState & { offset: number }) | undefined;
+    let averageBytes: Buffer | undefined;
     if (latest) {
       const h = latest.header;
       const want = this.modelIdentity();
@@ -141,6 +146,8 @@ export class Sidecar {
         );
       }
       this.learner.restore({ specs: h.weightSpecs, data: latest.weights });
+      averageState = h.extra.average as (WeightAverageState & { offset: number }) | undefined;
+      averageBytes = averageState ? latest.weights.subarray(averageState.offset) : undefined;
       trainerState = h.accountant;
       screensState = h.extra.screens as DetectorChainState | undefined;
       auditState = h.extra.audit as AuditState | undefined;
@@ -157,13 +164,19 @@ export class Sidecar {
       this.lastCheckpointAt = h.createdAt;
       this.logger.info({ checkpoint: latest.file, seq: h.seq, offsets: h.offsets }, 'resumed from checkpoint');
     }
-    this.serving.restore(this.learner.snapshot());
+    if (this.config.training.averageDecay > 0) {
+      this.average = new WeightAverage(this.learner, this.config.training.averageDecay);
+      // A checkpoint from before AVERAGE_DECAY was set has no average: it starts at the checkpoint's weights.
+      if (averageState && averageBytes) this.average.restore(averageBytes, averageState);
+    }
+    this.serving.restore(this.average ? this.average.snapshot() : this.learner.snapshot());
     this.dedup = Deduplicator.fromJSON(dedupState, this.config.limits.dedupIdsKept);
     this.tally = new OutcomeTally(this.metrics, counts);
     this.screens = createScreens(this.config, { serving: this.serving, trainedRecords: () => this.tally.counts.trained });
     if (screensState) this.screens.restore(screensState);
     if (this.config.gate) this.gate = createUpdateGate(this.config, this.learner, this.screens.registry, this.metrics, this.logger);
-    const stages = this.gate ? [this.gate.stage()] : [];
+    // The average is the outermost stage: it folds in a step only once the gate has let it stand.
+    const stages = [...(this.average ? [this.average.stage()] : []), ...(this.gate ? [this.gate.stage()] : [])];
     const p = this.config.privacy;
     this.trainer =
       p === null
@@ -293,14 +306,16 @@ export class Sidecar {
       await this.pipeline.flushQuarantine();
       const trained = this.trainer.stepsSinceCheckpoint;
       if (this.gate && trained > 0) {
-        this.gate.atCheckpoint();
-        const score = this.gate.score();
+        // After a rollback the average still holds the harmful steps: restart it at the restored weights.
+        if (this.gate.atCheckpoint(new Date(), this.average)) this.average?.reset();
+        const score = this.gate.servedScore ?? this.gate.score();
         this.metrics.canaryAccuracy.set(score.accuracy);
         this.metrics.canaryLoss.set(score.loss);
       }
       const seq = this.seq + 1;
       const modelVersion = trained > 0 ? seq : this.modelVersion;
       const snapshot = this.learner.snapshot();
+      const averaged = this.average?.snapshot();
       const topic = this.config.topics.records;
       const offsets = this.dedup.nextOffsets(topic);
       const header: CheckpointHeader = {
@@ -313,15 +328,21 @@ export class Sidecar {
         dedup: this.dedup.toJSON(),
         counts: this.tally.counts,
         accountant: this.trainer.toJSON(),
-        extra: { modelVersion, screens: this.screens.toJSON(), ...(this.auditor ? { audit: this.auditor.toJSON() } : {}) },
+        extra: {
+          modelVersion,
+          screens: this.screens.toJSON(),
+          ...(this.auditor ? { audit: this.auditor.toJSON() } : {}),
+          // The averaged weights follow the training weights in the same file, from byte `offset`.
+          ...(this.average ? { average: { ...this.average.toJSON(), offset: snapshot.data.length } } : {}),
+        },
       };
       faultPoint('before-checkpoint-write');
-      await this.store.write(header, snapshot.data);
+      await this.store.write(header, averaged ? Buffer.concat([snapshot.data, averaged.data]) : snapshot.data);
       faultPoint('after-checkpoint-write');
       this.seq = seq;
       this.trainer.markCheckpointed();
       this.pipeline.handledSinceCheckpoint = 0;
-      this.serving.restore(snapshot);
+      this.serving.restore(averaged ?? snapshot);
       this.updatePrivacyGauges();
       this.scoreAudit();
       this.lastCheckpointAt = header.createdAt;
@@ -329,7 +350,7 @@ export class Sidecar {
       this.metrics.checkpoints.inc();
       if (modelVersion !== this.modelVersion) {
         try {
-          await this.publisher.publish(this.learner.model, {
+          await this.publisher.publish(this.serving.model, {
             version: modelVersion,
             createdAt: header.createdAt,
             checkpointSeq: seq,
