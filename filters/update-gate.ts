@@ -34,16 +34,40 @@ export interface UpdateGateSettings {
    * an empirical quantile bounds the share of clean steps undone at 1 − quantile by construction.
    */
   readonly noiseQuantile?: number;
+  /**
+   * Noise-aware rollback: the drop that counts is at least this many standard deviations of the served model's
+   * checkpoint-to-checkpoint noise (estimated below). 0 turns it off and uses `rollbackDrop` alone.
+   */
+  readonly rollbackNoiseZ?: number;
 }
 
 /**
  * With DP on, every step also carries Gaussian noise whose effect on the canaries alone can move accuracy by
  * several points (measured on the demo: σ=1, lr 5, 200 canaries); tighter tolerances then undo mostly noise.
  */
-export const DEFAULT_UPDATE_GATE: UpdateGateSettings = { lossTolerance: 0.1, accuracyTolerance: 0.05, rollbackDrop: 0.05, rollbackAfter: 2, noiseQuantile: 0.95 };
+export const DEFAULT_UPDATE_GATE: UpdateGateSettings = { lossTolerance: 0.1, accuracyTolerance: 0.05, rollbackDrop: 0.05, rollbackAfter: 2, noiseQuantile: 0.95, rollbackNoiseZ: 4 };
 
 const NOISE_WARMUP = 20;
 const NOISE_WINDOW = 64;
+/** Checkpoint scores kept for the rollback's noise estimate, and how many differences it needs first. */
+const CHECKPOINT_WINDOW = 32;
+const CHECKPOINT_WARMUP = 4;
+
+/**
+ * The standard deviation of one checkpoint's canary accuracy around the model's level, from consecutive
+ * differences: noise makes successive scores jump, while slow poisoning moves them a little at a time in one
+ * direction, so differences see the first and hardly the second (a level-based estimate such as a median of recent
+ * scores absorbs the poisoning instead). For normal noise of deviation s a difference is N(0, 2s²) and its mean
+ * absolute value is 2s/√π, so s = (√π/2)·mean|Δ|. The mean, not a median or quantile: canary accuracy is discrete
+ * and often saturated, so most differences can be exactly 0 and any quantile below the top then reads 0 noise. An
+ * attack's few large jumps inflate it only by their share of the window.
+ */
+export function checkpointNoise(scores: readonly number[]): number {
+  if (scores.length < CHECKPOINT_WARMUP + 1) return 0;
+  let sum = 0;
+  for (let i = 1; i < scores.length; i++) sum += Math.abs(scores[i] - scores[i - 1]);
+  return ((Math.sqrt(Math.PI) / 2) * sum) / (scores.length - 1);
+}
 
 function quantile(values: readonly number[], q: number): number {
   const s = [...values].sort((a, b) => a - b);
@@ -74,6 +98,15 @@ export interface CanaryScore {
   readonly accuracy: number;
 }
 
+/**
+ * The model a checkpoint serves, when it is not the trained iterate (AVERAGE_DECAY: the moving average). Rollback
+ * judges what users get, and restores it: after a rollback training resumes from the best served weights.
+ */
+export interface ServedModel {
+  score(x: tf.Tensor2D, y: tf.Tensor2D): CanaryScore;
+  snapshot(): WeightsSnapshot;
+}
+
 export class UpdateGate {
   readonly name = 'update-gate';
   readonly scope = 'cross-record' as const;
@@ -85,6 +118,10 @@ export class UpdateGate {
   private readonly accuracyChanges: number[] = [];
   rejected = 0;
   accepted = 0;
+  /** The served model's canary score as of the last checkpoint (after any rollback). */
+  servedScore?: CanaryScore;
+  /** Recent checkpoints' served canary accuracies, for the rollback's noise estimate. */
+  private readonly checkpointScores: number[] = [];
   readonly alerts: GateAlert[] = [];
 
   constructor(
@@ -141,34 +178,46 @@ export class UpdateGate {
   }
 
   /**
-   * At each checkpoint: remember the best model seen; after sustained degradation restore it. Returns the alert
-   * when a rollback happened (the caller checkpoints the restored weights).
+   * At each checkpoint: remember the best served model seen; after sustained degradation restore it into the
+   * learner. Returns the alert when a rollback happened (the caller checkpoints the restored weights, and restarts
+   * a moving average at them).
    */
-  atCheckpoint(now = new Date()): GateAlert | undefined {
-    const score = this.score();
-    this.current = score;
+  atCheckpoint(now = new Date(), served?: ServedModel): GateAlert | undefined {
+    this.current = this.score();
+    const score = served ? served.score(this.canaries.x, this.canaries.y) : this.current;
+    this.servedScore = score;
+    this.checkpointScores.push(score.accuracy);
+    if (this.checkpointScores.length > CHECKPOINT_WINDOW) this.checkpointScores.shift();
     if (!this.best || score.accuracy >= this.best.score.accuracy) {
-      this.best = { score, snapshot: this.learner.snapshot() };
+      this.best = { score, snapshot: served ? served.snapshot() : this.learner.snapshot() };
       this.degraded = 0;
       return undefined;
     }
-    if (score.accuracy < this.best.score.accuracy - this.settings.rollbackDrop) this.degraded += 1;
+    const margin = this.rollbackMargin();
+    if (score.accuracy < this.best.score.accuracy - margin) this.degraded += 1;
     else this.degraded = 0;
     if (this.degraded < this.settings.rollbackAfter) return undefined;
     this.learner.restore(this.best.snapshot);
-    this.current = this.best.score;
+    this.current = this.score();
+    this.servedScore = this.best.score;
     this.degraded = 0;
     const alert: GateAlert = {
       kind: 'rollback',
       at: now.toISOString(),
       canaryAccuracy: score.accuracy,
       restoredAccuracy: this.best.score.accuracy,
-      message: `canary accuracy ${(100 * score.accuracy).toFixed(1)}% stayed more than ${(100 * this.settings.rollbackDrop).toFixed(0)} points below the best checkpoint's ${(100 * this.best.score.accuracy).toFixed(1)}% for ${this.settings.rollbackAfter} checkpoints: rolled back to it. Check the quarantine and the sources trained since.`,
+      message: `canary accuracy ${(100 * score.accuracy).toFixed(1)}% stayed more than ${(100 * margin).toFixed(1)} points below the best checkpoint's ${(100 * this.best.score.accuracy).toFixed(1)}% for ${this.settings.rollbackAfter} checkpoints: rolled back to it. Check the quarantine and the sources trained since.`,
     };
     this.alerts.push(alert);
     if (this.alerts.length > 50) this.alerts.shift();
     this.events.onRollback?.(alert);
     return alert;
+  }
+
+  /** How far below the best checkpoint counts as degraded: `rollbackDrop`, or more when the scores are noisy. */
+  rollbackMargin(): number {
+    const z = this.settings.rollbackNoiseZ ?? 0;
+    return Math.max(this.settings.rollbackDrop, z * checkpointNoise(this.checkpointScores));
   }
 
   dispose(): void {

@@ -28,7 +28,7 @@ export function createMetrics() {
     dpSteps: new Gauge({ name: 'tayguard_privacy_steps', help: 'DP-SGD steps charged to the accountant', registers: [registry] }),
     gateRejected: new Counter({ name: 'tayguard_gate_rejected_updates_total', help: 'Updates the canary gate undid (RONI)', registers: [registry] }),
     gateRollbacks: new Counter({ name: 'tayguard_gate_rollbacks_total', help: 'Automatic rollbacks to the best checkpoint after sustained canary degradation (an alert)', registers: [registry] }),
-    canaryAccuracy: new Gauge({ name: 'tayguard_canary_accuracy', help: 'Accuracy on the trusted canary set at the last checkpoint', registers: [registry] }),
+    canaryAccuracy: new Gauge({ name: 'tayguard_canary_accuracy', help: 'Accuracy of the served model on the trusted canary set at the last checkpoint', registers: [registry] }),
     canaryLoss: new Gauge({ name: 'tayguard_canary_loss', help: 'Mean loss on the trusted canary set at the last checkpoint', registers: [registry] }),
     auditLowerBound: new Gauge({ name: 'tayguard_audit_epsilon_lower_bound', help: 'Empirical ε lower bound of the last one-run audit (95% confidence)', registers: [registry] }),
     auditAlarm: new Gauge({ name: 'tayguard_audit_alarm', help: '1 when the audit\'s ε lower bound exceeded the accountant\'s ε (a bug in clipping, noise, sampling or accounting)', registers: [registry] }),

@@ -4,6 +4,7 @@ import { TfjsLearner } from '../../middleware/learner';
 import { createMetrics } from '../../src/metrics';
 import { PlainTrainer } from '../../src/trainer/plain';
 import { UpdateGate } from '../../filters/update-gate';
+import { WeightAverage } from '../../middleware/weight-average';
 import { SourceRegistry } from '../../filters/trust';
 import type { TrainingRecord } from '../../src/record';
 
@@ -82,5 +83,54 @@ describe('update gate (RONI on a trusted canary set)', () => {
     expect(fixed).toBeGreaterThan(10); // tolerances of 0.01 alone undo much of the noise
     expect(aware).toBeLessThan(fixed / 2);
     expect(aware).toBeLessThanOrEqual(6); // ~5% of 40 steps by construction, plus slack
+  });
+
+  it('rolls back on noise-calibrated drops: DP noise alone stops triggering it, poisoning still does', async () => {
+    const { DpTrainer } = await import('../../src/trainer/dp');
+    const run = async (rollbackNoiseZ: number, poisonFrom: number) => {
+      const learner = new TfjsLearner(buildModel({ inputDim: 128, numClasses: 2, hiddenUnits: 0, seed: 5 }), featurizerFor('text', 128), { learningRate: 5 });
+      const canary = Array.from({ length: 40 }, (_, i) => rec(1000 + i, i % 2, 'trusted'));
+      const { x, y } = learner.batch(canary, canary.map((r) => r.label));
+      // Steps pass on their own (slow poisoning); only the checkpoint check acts. σ = 4: canary accuracy jumps by
+      // several points from checkpoint to checkpoint on clean data.
+      const gate = new UpdateGate(learner, { x, y, size: 40 }, new SourceRegistry(), { lossTolerance: 100, accuracyTolerance: 1, rollbackDrop: 0.05, rollbackAfter: 2, rollbackNoiseZ });
+      const dp = { sampleRate: 0.5, noiseMultiplier: 4, clipNorm: 1, window: 2, stepEveryRecords: 16, epsilonLimit: 1e6, delta: 1e-5, unit: 'record' as const, maxRecordsPerSource: 4, accountant: 'rdp' as const, seed: 'gate-rollback' };
+      const trainer = new DpTrainer(learner, createMetrics(), dp, undefined, [gate.stage()]);
+      const at: number[] = [];
+      for (let checkpoint = 0; checkpoint < 30; checkpoint++) {
+        for (let i = 0; i < 64; i++) {
+          const n = checkpoint * 64 + i;
+          await trainer.admit(rec(n, n % 2, `user-${i % 8}`, checkpoint >= poisonFrom));
+        }
+        if (gate.atCheckpoint()) at.push(checkpoint);
+      }
+      return at;
+    };
+    const fixed = await run(0, Infinity);
+    const aware = await run(4, Infinity);
+    const poisoned = await run(4, 15); // every label flipped from checkpoint 15 on
+    expect(fixed.length).toBeGreaterThanOrEqual(5); // a fixed 5-point drop mistakes noise for degradation
+    expect(aware.length).toBeLessThanOrEqual(1);
+    expect(poisoned.length).toBeGreaterThanOrEqual(2);
+    expect(poisoned.filter((c) => c < 15).length).toBe(aware.filter((c) => c < 15).length);
+  });
+
+  it('judges rollback on the served model (the moving average) and restores it into the learner', async () => {
+    const { gate, trainer, learner } = setup({ lossTolerance: 100, accuracyTolerance: 1, rollbackDrop: 0.05, rollbackAfter: 2 });
+    const average = new WeightAverage(learner, 0.9);
+    (trainer as unknown as { step: unknown }).step = (await import('../../src/trainer/step')).createStepRunner(learner, createMetrics(), [average.stage(), gate.stage()]);
+    const served: { accuracy: number; bytes: Buffer }[] = [];
+    let alert;
+    for (let round = 0; round < 8 && !alert; round++) {
+      for (let i = 0; i < 48; i++) await trainer.admit(rec(round * 100 + i, i % 2, round < 2 ? `user-${i % 8}` : `sybil-${i}`, round >= 2));
+      const bytes = average.snapshot().data;
+      alert = gate.atCheckpoint(new Date(), average);
+      if (!alert) served.push({ accuracy: gate.servedScore!.accuracy, bytes });
+    }
+    expect(alert).toBeDefined();
+    const best = served.reduce((b, x) => (x.accuracy >= b.accuracy ? x : b)); // ties: the later one, as the gate keeps
+    expect(alert?.restoredAccuracy).toBe(best.accuracy);
+    expect(learner.snapshot().data.equals(best.bytes)).toBe(true); // the learner now holds the best served weights
+    average.dispose();
   });
 });
