@@ -14,7 +14,8 @@
  * and event time would jump back and forth) and the local broker's ~5 MB per-partition retention never drops one.
  *
  * Flags: --json (print only the JSON object), --quick (half the training mails, no DP table: for iterating),
- *        --only A,B5,… (run only these streams; the clean pair always runs), --no-dp (skip the DP table).
+ *        --only A,B5,… (run only these streams; the clean pair always runs), --no-dp (skip the DP table),
+ *        --seeds N (repetitions, default 3: each seed another stream order and model initialisation).
  * Writes bench/results/attacks.json and bench/results/attacks.md (not with --quick or --only).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,7 +26,7 @@ import { createLogger } from '../src/logger';
 import { Sidecar } from '../src/sidecar';
 import { startLocalBroker } from '../src/dev/broker';
 import { createKafka, createProducer } from '../src/kafka/client';
-import { splitSpamCorpus, HAM, SPAM, type Mail } from '../src/data/spam';
+import { shuffled, splitSpamCorpus, HAM, SPAM, type Mail } from '../src/data/spam';
 import { tokenize } from '../middleware/featurize';
 import type { Verdict } from '../filters/types';
 import {
@@ -37,8 +38,11 @@ import {
   withTrigger,
   DEFAULT_BACKDOOR,
   DEFAULT_DICTIONARY,
+  DEFAULT_FLIP,
   DEFAULT_FLOOD,
+  DEFAULT_STREAM,
   type Stream,
+  type StreamOptions,
 } from './attack-scenarios';
 
 const args = process.argv.slice(2);
@@ -48,6 +52,14 @@ const noDp = args.includes('--no-dp') || quick;
 /** Iterating on screen settings: skip the undefended runs (their figures are reported as 0). */
 const onOnly = args.includes('--on-only');
 const onlyArg = args.indexOf('--only');
+const seedsArg = args.indexOf('--seeds');
+/**
+ * Repetitions: each seed is another stream (training mails in another order, other source assignments, other
+ * attack draws) and another model initialisation. One run of a 75-step online learner is one trajectory: removing
+ * 23 of 4,837 records moved spam→ham by 3.5 points in one run, so figures are means over seeds, with their spread.
+ */
+const SEEDS = seedsArg >= 0 ? Number(args[seedsArg + 1]) : quick ? 1 : 3;
+if (!(Number.isInteger(SEEDS) && SEEDS >= 1 && SEEDS <= 20)) throw new Error('--seeds takes a whole number from 1 to 20');
 const only = onlyArg >= 0 ? new Set(args[onlyArg + 1].split(',')) : undefined;
 const say = (s: string) => json || process.stderr.write(`${s}\n`);
 
@@ -62,12 +74,18 @@ export const SCREENS_CONFIG: Record<string, unknown> = process.env.ATTACKS_SCREE
       toxicity: { labels: [0], maxChars: 1000 },
       // Shorter MinHash input (cost); a burst needs 75% (not 90%) of new sources on one label — real new users
       // keep arriving during a flood and dilute the sybils' share; the z ≥ 4 test still guards clean traffic.
-      campaign: { maxTokens: 200, burst: { minShare: 0.75 } },
+      // Near-duplicates are screened only when labelled ham: many users reporting one spam run as spam is the
+      // filter working (2 seeds: clean false quarantine 1.8% → 1.5%, flood figures unchanged).
+      campaign: { maxTokens: 200, labels: [0], burst: { minShare: 0.75 } },
       // The hashed-text model is rarely 90% sure (SGD, L2-normalised rows): act from 70% and loss > 1.2.
       labelConsistency: { minConfidence: 0.7, minLoss: 1.2, quantile: 0.98 },
     };
 
-const SEED = '1';
+/** The served model: the sidecar's default moving average of the weights, or ATTACKS_AVERAGE_DECAY (0 = the last iterate). */
+const AVERAGE_DECAY = process.env.ATTACKS_AVERAGE_DECAY;
+const SERVED_DECAY = loadConfig({ KAFKA_BROKERS: 'localhost:9092', AVERAGE_DECAY }).training.averageDecay;
+/** A run with another served model writes its own results files, next to the defaults' ones. */
+const RESULTS_NAME = AVERAGE_DECAY === undefined ? 'attacks' : `attacks-average-decay-${SERVED_DECAY}`;
 const CHECKPOINT_EVERY = process.env.ATTACKS_CHECKPOINT_EVERY ?? '2000';
 const CHUNK = 500;
 /** One key for every record, so all land on one partition (the local broker cannot create topics with one partition). */
@@ -116,9 +134,10 @@ async function main() {
   const logger = createLogger('error');
   let runNo = 0;
 
-  async function run(stream: Stream, defended: boolean, dp: boolean): Promise<RunResult> {
+  async function run(stream: Stream, defended: boolean, dp: boolean, seed: number): Promise<RunResult> {
+    const SEED = String(seed);
     const started = Date.now();
-    const prefix = `attacks-${process.pid}-${++runNo}-${stream.name}-${defended ? 'on' : 'off'}${dp ? '-dp' : ''}`;
+    const prefix = `attacks-${process.pid}-${++runNo}-s${seed}-${stream.name}-${defended ? 'on' : 'off'}${dp ? '-dp' : ''}`;
     const topic = `${prefix}.records`;
     const dir = mkdtempSync(path.join(os.tmpdir(), 'tayguard-attacks-'));
     const config = loadConfig({
@@ -136,6 +155,7 @@ async function main() {
       // the clock: the run is then the same whatever the machine's speed.
       CHECKPOINT_INTERVAL_MS: '3600000',
       CHECKPOINT_EVERY_RECORDS: CHECKPOINT_EVERY,
+      AVERAGE_DECAY: AVERAGE_DECAY,
       SCREENS: defended ? DEFENDED_SCREENS : 'none',
       SCREENS_CONFIG: defended ? JSON.stringify(SCREENS_CONFIG) : undefined,
     });
@@ -241,69 +261,102 @@ async function main() {
       dp,
     };
     say(
-      `  ${stream.name.padEnd(6)} ${defended ? 'defended  ' : 'undefended'}${dp ? ' DP' : '   '}  acc ${(100 * result.accuracy).toFixed(1)}%  ham→spam ${(100 * result.hamAsSpam).toFixed(1)}%  spam→ham ${(100 * result.spamAsHam).toFixed(1)}%  trig-spam→ham ${(100 * result.triggeredSpamAsHam).toFixed(1)}%  quarantined ${counts.quarantined} (poison admitted ${result.poisonAdmitted ?? '—'}, clean quarantined ${(100 * result.cleanQuarantined).toFixed(2)}%)  ${JSON.stringify(byStage)}  screen ${result.screenMicros} µs/rec ${JSON.stringify(result.screenMicrosByStage)}, train ${result.trainMicros} µs/rec, wall ${result.wallMicros} µs/rec  [${result.seconds} s]`,
+      `  s${seed} ${stream.name.padEnd(6)} ${defended ? 'defended  ' : 'undefended'}${dp ? ' DP' : '   '}  acc ${(100 * result.accuracy).toFixed(1)}%  ham→spam ${(100 * result.hamAsSpam).toFixed(1)}%  spam→ham ${(100 * result.spamAsHam).toFixed(1)}%  trig-spam→ham ${(100 * result.triggeredSpamAsHam).toFixed(1)}%  quarantined ${counts.quarantined} (poison admitted ${result.poisonAdmitted ?? '—'}, clean quarantined ${(100 * result.cleanQuarantined).toFixed(2)}%)  ${JSON.stringify(byStage)}  screen ${result.screenMicros} µs/rec ${JSON.stringify(result.screenMicrosByStage)}, train ${result.trainMicros} µs/rec, wall ${result.wallMicros} µs/rec  [${result.seconds} s]`,
     );
     return result;
   }
 
-  const streams: Stream[] = [
-    sybilFlood(train, DEFAULT_FLOOD),
-    dictionaryAttack(train, { ...DEFAULT_DICTIONARY, poisonFraction: 0.01 }),
-    dictionaryAttack(train, { ...DEFAULT_DICTIONARY, poisonFraction: 0.05 }),
-    labelFlips(train),
-    backdoor(train),
-  ].filter((s) => !only || only.has(s.name));
+  /** One repetition: every stream of the seed, defences off and on (and the DP table for the first seed). */
+  async function repetition(seed: number) {
+    // Seed 1 is the corpus split's own order and the scenarios' default draws (the figures of earlier reports).
+    const order = seed === 1 ? train : shuffled(train, `tayguard-attacks-order/${seed}`);
+    const o: StreamOptions = seed === 1 ? DEFAULT_STREAM : { ...DEFAULT_STREAM, seed: `tayguard-attacks/${seed}` };
+    const streams: Stream[] = [
+      sybilFlood(order, DEFAULT_FLOOD, o),
+      dictionaryAttack(order, { ...DEFAULT_DICTIONARY, poisonFraction: 0.01 }, o),
+      dictionaryAttack(order, { ...DEFAULT_DICTIONARY, poisonFraction: 0.05 }, o),
+      labelFlips(order, DEFAULT_FLIP, o),
+      backdoor(order, DEFAULT_BACKDOOR, o),
+    ].filter((x) => !only || only.has(x.name));
+    const clean = cleanStream(order, o);
+    say(`seed ${seed}: clean stream ${clean.items.length} records; test split ${test.length} mails (${testSpam.length} spam)`);
+    const on0 = (x: Stream): RunResult => ({ records: x.items.length, trained: 0, quarantined: 0, accuracy: 0, hamAsSpam: 0, spamAsHam: 0, triggeredSpamAsHam: 0, poisonAdmitted: 1, cleanQuarantined: 0, quarantineByStage: {}, screenMicros: 0, screenMicrosByStage: {}, trainMicros: 0, seconds: 0, wallMicros: 0, dp: false });
+    const cleanOff = onOnly ? on0(clean) : await run(clean, false, false, seed);
+    const cleanOn = await run(clean, true, false, seed);
 
-  const clean = cleanStream(train);
-  say(`clean stream: ${clean.items.length} records; test split ${test.length} mails (${testSpam.length} spam)`);
-  const on0 = (s: Stream): RunResult => ({ records: s.items.length, trained: 0, quarantined: 0, accuracy: 0, hamAsSpam: 0, spamAsHam: 0, triggeredSpamAsHam: 0, poisonAdmitted: 1, cleanQuarantined: 0, quarantineByStage: {}, screenMicros: 0, screenMicrosByStage: {}, trainMicros: 0, seconds: 0, wallMicros: 0, dp: false });
-  const cleanOff = onOnly ? on0(clean) : await run(clean, false, false);
-  const cleanOn = await run(clean, true, false);
-
-  const attackSuccess = (s: Stream, r: RunResult) =>
-    s.name === 'A' ? r.spamAsHam : s.name.startsWith('B') ? r.hamAsSpam : s.name === 'C' ? (r.poisonAdmitted ?? 0) : r.triggeredSpamAsHam;
-  const scenarios = [];
-  const all: RunResult[] = [cleanOff, cleanOn];
-  for (const s of streams) {
-    say(`${s.name}: ${s.description}`);
-    const off = onOnly ? on0(s) : await run(s, false, false);
-    const on = await run(s, true, false);
-    all.push(off, on);
-    scenarios.push({
-      name: s.name,
-      description: s.description,
-      attackSuccessDefinition: s.attackSuccess,
-      records: s.items.length,
-      poisonRecords: s.poisonCount,
-      poisonFraction: r4(s.poisonCount / s.items.length),
-      undefended: { accuracy: off.accuracy, hamAsSpam: off.hamAsSpam, spamAsHam: off.spamAsHam, attackSuccess: attackSuccess(s, off) },
-      defended: {
-        accuracy: on.accuracy,
-        hamAsSpam: on.hamAsSpam,
-        spamAsHam: on.spamAsHam,
-        attackSuccess: attackSuccess(s, on),
-        poisonAdmitted: on.poisonAdmitted,
-        cleanQuarantined: on.cleanQuarantined,
-        quarantineByStage: on.quarantineByStage,
-      },
-    });
-  }
-
-  let dpTable: unknown;
-  const flood = streams.find((s) => s.name === 'A');
-  if (!noDp && flood) {
-    say('DP on (defaults, DP_SEED=1), scenario A:');
-    const c = await run(clean, false, true);
-    const off = await run(flood, false, true);
-    const on = await run(flood, true, true);
-    dpTable = {
-      clean: { accuracy: c.accuracy, hamAsSpam: c.hamAsSpam },
-      A: {
-        undefended: { accuracy: off.accuracy, hamAsSpam: off.hamAsSpam, attackSuccess: off.spamAsHam },
-        defended: { accuracy: on.accuracy, hamAsSpam: on.hamAsSpam, attackSuccess: on.spamAsHam, poisonAdmitted: on.poisonAdmitted, quarantineByStage: on.quarantineByStage },
-      },
+    const attackSuccess = (x: Stream, r: RunResult) =>
+      x.name === 'A' ? r.spamAsHam : x.name.startsWith('B') ? r.hamAsSpam : x.name === 'C' ? (r.poisonAdmitted ?? 0) : r.triggeredSpamAsHam;
+    const scenarios = [];
+    const runs: RunResult[] = [cleanOff, cleanOn];
+    for (const x of streams) {
+      say(`${x.name}: ${x.description}`);
+      const off = onOnly ? on0(x) : await run(x, false, false, seed);
+      const on = await run(x, true, false, seed);
+      runs.push(off, on);
+      scenarios.push({
+        name: x.name,
+        description: x.description,
+        attackSuccessDefinition: x.attackSuccess,
+        records: x.items.length,
+        poisonRecords: x.poisonCount,
+        poisonFraction: r4(x.poisonCount / x.items.length),
+        undefended: { accuracy: off.accuracy, hamAsSpam: off.hamAsSpam, spamAsHam: off.spamAsHam, attackSuccess: attackSuccess(x, off) },
+        defended: {
+          accuracy: on.accuracy,
+          hamAsSpam: on.hamAsSpam,
+          spamAsHam: on.spamAsHam,
+          attackSuccess: attackSuccess(x, on),
+          poisonAdmitted: on.poisonAdmitted ?? 0,
+          cleanQuarantined: on.cleanQuarantined,
+          quarantineByStage: on.quarantineByStage,
+        },
+      });
+    }
+    const cleanSummary = {
+      accuracy: cleanOff.accuracy,
+      hamAsSpam: cleanOff.hamAsSpam,
+      spamAsHam: cleanOff.spamAsHam,
+      triggeredSpamAsHam: cleanOff.triggeredSpamAsHam,
+      falseQuarantineRate: cleanOn.cleanQuarantined,
+      defended: { accuracy: cleanOn.accuracy, hamAsSpam: cleanOn.hamAsSpam, quarantineByStage: cleanOn.quarantineByStage },
+      records: clean.items.length,
     };
+
+    let dpTable: unknown;
+    const flood = streams.find((x) => x.name === 'A');
+    if (!noDp && flood && seed === 1) {
+      say('DP on (defaults, DP_SEED=1), scenario A:');
+      const c = await run(clean, false, true, seed);
+      const off = await run(flood, false, true, seed);
+      const on = await run(flood, true, true, seed);
+      dpTable = {
+        clean: { accuracy: c.accuracy, hamAsSpam: c.hamAsSpam },
+        A: {
+          undefended: { accuracy: off.accuracy, hamAsSpam: off.hamAsSpam, attackSuccess: off.spamAsHam },
+          defended: { accuracy: on.accuracy, hamAsSpam: on.hamAsSpam, attackSuccess: on.spamAsHam, poisonAdmitted: on.poisonAdmitted, quarantineByStage: on.quarantineByStage },
+        },
+      };
+    }
+    return { seed, clean: cleanSummary, scenarios, runs, dpTable };
   }
+
+  const reps: Awaited<ReturnType<typeof repetition>>[] = [];
+  for (let seed = 1; seed <= SEEDS; seed++) reps.push(await repetition(seed));
+  const all = reps.flatMap((r) => r.runs);
+  const dpTable = reps[0].dpTable;
+  // The report's figures: means over the seeds (the shape the issue asks for), and their standard deviations.
+  const clean = { ...(meanTree(reps.map((r) => r.clean)) as typeof reps[0]['clean']), sd: sdTree(reps.map((r) => r.clean)) };
+  const scenarios = reps[0].scenarios.map((first, i) => {
+    const each = reps.map((r) => r.scenarios[i]);
+    return {
+      ...first,
+      poisonFraction: meanTree(each.map((x) => x.poisonFraction)) as number,
+      undefended: meanTree(each.map((x) => x.undefended)) as typeof first.undefended,
+      defended: meanTree(each.map((x) => x.defended)) as typeof first.defended,
+      sd: { undefended: sdTree(each.map((x) => x.undefended)), defended: sdTree(each.map((x) => x.defended)) },
+    };
+  });
+  const perSeed = reps.map((r) => ({ seed: r.seed, clean: r.clean, scenarios: r.scenarios.map((x) => ({ name: x.name, undefended: x.undefended, defended: x.defended })) }));
 
   await producer.disconnect();
   await broker.stop();
@@ -315,16 +368,10 @@ async function main() {
   for (const r of defendedRuns) for (const [k, v] of Object.entries(r.screenMicrosByStage)) screenMicrosByStage[k] = (screenMicrosByStage[k] ?? 0) + v / defendedRuns.length;
   const commandFlags = args.filter((a) => a !== '--json').join(' ');
   const result = {
-    clean: {
-      accuracy: cleanOff.accuracy,
-      hamAsSpam: cleanOff.hamAsSpam,
-      spamAsHam: cleanOff.spamAsHam,
-      triggeredSpamAsHam: cleanOff.triggeredSpamAsHam,
-      falseQuarantineRate: cleanOn.cleanQuarantined,
-      defended: { accuracy: cleanOn.accuracy, hamAsSpam: cleanOn.hamAsSpam, quarantineByStage: cleanOn.quarantineByStage },
-      records: clean.items.length,
-    },
+    clean,
     scenarios,
+    seeds: SEEDS,
+    perSeed,
     ...(dpTable ? { dp: dpTable } : {}),
     screenMicrosPerRecord: Number(mean(defendedRuns.map((r) => r.screenMicros)).toFixed(1)),
     screenMicrosByStage: Object.fromEntries(Object.entries(screenMicrosByStage).map(([k, v]) => [k, Number(v.toFixed(1))])),
@@ -334,11 +381,14 @@ async function main() {
       SCREENS: DEFENDED_SCREENS,
       SCREENS_CONFIG,
       DP_ENABLED: false,
-      SEED,
+      SEED: reps.map((r) => String(r.seed)).join(','),
       CHECKPOINT_INTERVAL_MS: 3600000,
       CHECKPOINT_EVERY_RECORDS: Number(CHECKPOINT_EVERY),
       model: 'text logistic regression, 2^14 hashed features, BATCH_SIZE 64, LEARNING_RATE 5 (defaults)',
+      AVERAGE_DECAY: SERVED_DECAY,
+      served: SERVED_DECAY > 0 ? `moving average of the weights (AVERAGE_DECAY=${SERVED_DECAY})` : 'last SGD iterate (AVERAGE_DECAY=0)',
       stream: '300 established sources (history over the 10 days before the live phase, 40% of the mails), live phase at 1 record / 2 s of event time, 5% of live clean mails from new users; attacks in the last 50% of the live stream',
+      clean_records: reps[0].clean.records,
       trainMails: train.length,
       testMails: test.length,
     },
@@ -347,48 +397,106 @@ async function main() {
     node: process.version,
     date: new Date().toISOString(),
     seconds: Math.round((Date.now() - t0) / 1000),
-    command: `npm run bench:attacks${commandFlags ? ` -- ${commandFlags}` : ''}`,
+    command: `${AVERAGE_DECAY === undefined ? '' : `ATTACKS_AVERAGE_DECAY=${AVERAGE_DECAY} `}npm run bench:attacks${commandFlags ? ` -- ${commandFlags}` : ''}`,
   };
   if (!quick && !only && !onOnly) {
-    writeFileSync(path.join(__dirname, 'results', 'attacks.json'), `${JSON.stringify(result, null, 2)}\n`);
-    writeFileSync(path.join(__dirname, 'results', 'attacks.md'), markdown(result));
+    writeFileSync(path.join(__dirname, 'results', `${RESULTS_NAME}.json`), `${JSON.stringify(result, null, 2)}\n`);
+    writeFileSync(path.join(__dirname, 'results', `${RESULTS_NAME}.md`), markdown(result));
   }
   if (json) process.stdout.write(`${JSON.stringify(result)}\n`);
-  else say(`done in ${result.seconds} s${!quick && !only ? '; written to bench/results/attacks.json and attacks.md' : ''}`);
+  else say(`done in ${result.seconds} s${!quick && !only ? `; written to bench/results/${RESULTS_NAME}.json and ${RESULTS_NAME}.md` : ''}`);
 }
 
 let sidecarBackend = 'unknown';
 
+type Tree = number | null | { [k: string]: Tree } | string;
+
+/**
+ * Element-wise over objects of the same shape: the mean of each number (strings and nulls from the first). A key
+ * missing in some of them (a screen that quarantined nothing in one seed) counts as zero there.
+ */
+function meanTree(xs: readonly unknown[]): unknown {
+  const obj = xs.find((x) => x !== null && typeof x === 'object');
+  if (obj === undefined) {
+    if (typeof xs.find((x) => x !== undefined) !== 'number') return xs[0];
+    return r4((xs as (number | undefined)[]).reduce<number>((a, b) => a + (b ?? 0), 0) / xs.length);
+  }
+  const keys = new Set(xs.flatMap((x) => (x && typeof x === 'object' ? Object.keys(x) : [])));
+  return Object.fromEntries([...keys].map((k) => [k, meanTree(xs.map((x) => (x && typeof x === 'object' ? (x as Record<string, Tree>)[k] : undefined)))]));
+}
+
+/** Element-wise sample standard deviation of the numbers (0 with one seed; a missing number counts as zero). */
+function sdTree(xs: readonly unknown[]): unknown {
+  const obj = xs.find((x) => x !== null && typeof x === 'object');
+  if (obj === undefined) {
+    if (typeof xs.find((x) => x !== undefined) !== 'number') return undefined;
+    const v = (xs as (number | undefined)[]).map((x) => x ?? 0);
+    const m = v.reduce((a, b) => a + b, 0) / v.length;
+    return v.length < 2 ? 0 : r4(Math.sqrt(v.reduce((a, b) => a + (b - m) ** 2, 0) / (v.length - 1)));
+  }
+  const keys = new Set(xs.flatMap((x) => (x && typeof x === 'object' ? Object.keys(x) : [])));
+  return Object.fromEntries(
+    [...keys].map((k) => [k, sdTree(xs.map((x) => (x && typeof x === 'object' ? (x as Record<string, Tree>)[k] : undefined)))]).filter(([, v]) => v !== undefined),
+  );
+}
+
 const pct = (x: number | null | undefined) => (x === null || x === undefined ? '—' : `${(100 * x).toFixed(1)}%`);
+
+const pm = (m: number, sd: number | undefined) => (sd ? `${pct(m)} ± ${(100 * sd).toFixed(1)}` : pct(m));
+const pts = (x: number) => `${(100 * x).toFixed(1)}`;
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 function markdown(r: any): string {
   const lines: string[] = [];
+  const c = r.clean;
   lines.push('# Attack benchmarks', '');
-  lines.push(`\`${r.command}\` — ${r.date}, ${r.cores} cores, ${r.backend} backend, Node ${r.node}, ${r.seconds} s. Plain SGD (DP_ENABLED=false), SEED=${r.settings.SEED}.`, '');
+  lines.push(`\`${r.command}\` — ${r.date}, ${r.cores} cores, ${r.backend} backend, Node ${r.node}, ${r.seconds} s. Plain SGD (DP_ENABLED=false); the model scored is the one served: the ${r.settings.served}.`, '');
+  lines.push(`**${r.seeds} seeds** (${r.settings.SEED}): each seed is its own stream (the training mails in another order, other source assignments and attack draws) and model initialisation; figures are means over the seeds, ± the standard deviation between seeds. Seed 1 is the corpus split's order.`, '');
   lines.push(`Stream: ${r.settings.stream}. Scored on the ${r.settings.testMails} held-out mails of the fixed SpamAssassin split.`, '');
   lines.push(`Undefended: \`SCREENS=none\`. Defended: \`SCREENS=${r.settings.SCREENS}\`, \`SCREENS_CONFIG=${JSON.stringify(r.settings.SCREENS_CONFIG)}\`.`, '');
-  lines.push(`Clean stream (${r.clean.records} records): accuracy ${pct(r.clean.accuracy)}, ham→spam ${pct(r.clean.hamAsSpam)}, spam→ham ${pct(r.clean.spamAsHam)}, triggered spam→ham ${pct(r.clean.triggeredSpamAsHam)}; with the screens on: accuracy ${pct(r.clean.defended.accuracy)}, **false quarantine ${pct(r.clean.falseQuarantineRate)}** of clean records (${JSON.stringify(r.clean.defended.quarantineByStage)}).`, '');
-  lines.push('| scenario | poison | accuracy off → on | ham→spam off → on | attack success off → on | poison admitted (on) | clean quarantined (on) | quarantined by stage (poison/clean) |');
+  lines.push(`Clean stream (${c.records} records): accuracy ${pm(c.accuracy, c.sd.accuracy)}, ham→spam ${pm(c.hamAsSpam, c.sd.hamAsSpam)}, spam→ham ${pm(c.spamAsHam, c.sd.spamAsHam)}, triggered spam→ham ${pct(c.triggeredSpamAsHam)}; with the screens on: accuracy ${pm(c.defended.accuracy, c.sd.defended?.accuracy)}, ham→spam ${pm(c.defended.hamAsSpam, c.sd.defended?.hamAsSpam)}, **false quarantine ${pm(c.falseQuarantineRate, c.sd.falseQuarantineRate)}** of clean records (mean per seed by stage: ${JSON.stringify(c.defended.quarantineByStage)}).`, '');
+  lines.push('| scenario | poison | accuracy off → on | ham→spam off → on | attack success off → on | poison admitted (on) | clean quarantined (on) | quarantined by stage, mean per seed (poison/clean) |');
   lines.push('|---|---|---|---|---|---|---|---|');
   for (const s of r.scenarios) {
     const stages = Object.entries(s.defended.quarantineByStage as Record<string, { poison: number; clean: number }>)
-      .map(([k, v]) => `${k} ${v.poison}/${v.clean}`)
+      .map(([k, v]) => `${k} ${Math.round(v.poison)}/${Math.round(v.clean)}`)
       .join(', ');
+    const u = s.undefended;
+    const d = s.defended;
     lines.push(
-      `| ${s.name} | ${pct(s.poisonFraction)} (${s.poisonRecords}) | ${pct(s.undefended.accuracy)} → ${pct(s.defended.accuracy)} | ${pct(s.undefended.hamAsSpam)} → ${pct(s.defended.hamAsSpam)} | ${pct(s.undefended.attackSuccess)} → ${pct(s.defended.attackSuccess)} | ${pct(s.defended.poisonAdmitted)} | ${pct(s.defended.cleanQuarantined)} | ${stages || '—'} |`,
+      `| ${s.name} | ${pct(s.poisonFraction)} (${s.poisonRecords}) | ${pm(u.accuracy, s.sd.undefended.accuracy)} → ${pm(d.accuracy, s.sd.defended.accuracy)} | ${pm(u.hamAsSpam, s.sd.undefended.hamAsSpam)} → ${pm(d.hamAsSpam, s.sd.defended.hamAsSpam)} | ${pm(u.attackSuccess, s.sd.undefended.attackSuccess)} → ${pm(d.attackSuccess, s.sd.defended.attackSuccess)} | ${pct(d.poisonAdmitted)} | ${pct(d.cleanQuarantined)} | ${stages || '—'} |`,
+    );
+  }
+  const byName = Object.fromEntries(r.scenarios.map((s: { name: string }) => [s.name, s]));
+  lines.push('', 'Targets (means over the seeds):', '');
+  if (byName.A) {
+    const A = byName.A;
+    lines.push(`- A: undefended accuracy drop ${pts(c.accuracy - A.undefended.accuracy)} points (target ≥ 20); defended drop ${pts(c.accuracy - A.defended.accuracy)} points from the clean undefended run, ${pts(c.defended.accuracy - A.defended.accuracy)} from the clean defended run (target ≤ 2).`);
+  }
+  for (const n of ['B1', 'B5']) {
+    const B = byName[n];
+    if (B) lines.push(`- ${n}: defended ham→spam ${pct(B.defended.hamAsSpam)}, ${pts(B.defended.hamAsSpam - c.hamAsSpam)} points from the clean run (${pct(c.hamAsSpam)}), ${pts(B.defended.hamAsSpam - c.defended.hamAsSpam)} from the clean defended run (target: within 2).`);
+  }
+  lines.push(`- False quarantine of clean traffic: ${pct(c.falseQuarantineRate)} (target ≤ 2%).`);
+  lines.push('', 'Per seed (accuracy off → on; attack success off → on):', '');
+  lines.push(`| seed | clean | ${r.scenarios.map((s: { name: string }) => s.name).join(' | ')} |`, `|---|---|${r.scenarios.map(() => '---|').join('')}`);
+  for (const p of r.perSeed) {
+    lines.push(
+      `| ${p.seed} | ${pct(p.clean.accuracy)} → ${pct(p.clean.defended.accuracy)} (fq ${pct(p.clean.falseQuarantineRate)}) | ${p.scenarios
+        .map((s: { undefended: { accuracy: number; attackSuccess: number }; defended: { accuracy: number; attackSuccess: number } }) => `${pct(s.undefended.accuracy)} → ${pct(s.defended.accuracy)}; ${pct(s.undefended.attackSuccess)} → ${pct(s.defended.attackSuccess)}`)
+        .join(' | ')} |`,
     );
   }
   lines.push('', 'Scenarios and attack success:', '');
   for (const s of r.scenarios) lines.push(`- **${s.name}** — ${s.description}. Attack success: ${s.attackSuccessDefinition}.`);
   if (r.dp) {
-    lines.push('', '## With DP on (defaults, DP_SEED=1), scenario A', '');
+    lines.push('', '## With DP on (defaults, DP_SEED=1), scenario A, seed 1', '');
     lines.push('| run | accuracy | ham→spam | attack success (spam→ham) | poison admitted |', '|---|---|---|---|---|');
     lines.push(`| clean, undefended | ${pct(r.dp.clean.accuracy)} | ${pct(r.dp.clean.hamAsSpam)} | — | — |`);
     lines.push(`| A, undefended | ${pct(r.dp.A.undefended.accuracy)} | ${pct(r.dp.A.undefended.hamAsSpam)} | ${pct(r.dp.A.undefended.attackSuccess)} | — |`);
     lines.push(`| A, defended | ${pct(r.dp.A.defended.accuracy)} | ${pct(r.dp.A.defended.hamAsSpam)} | ${pct(r.dp.A.defended.attackSuccess)} | ${pct(r.dp.A.defended.poisonAdmitted)} |`);
   }
-  lines.push('', `Cost per record (defended runs, inside the sidecar): screening ${r.screenMicrosPerRecord} µs (${Object.entries(r.screenMicrosByStage).map(([k, v]) => `${k} ${v}`).join(', ')}), training ${r.trainMicrosPerRecord} µs (step time per trained record, plain SGD).`, '');
+  lines.push('', `Cost per record (defended runs, inside the sidecar, mean over all of them): screening ${r.screenMicrosPerRecord} µs (${Object.entries(r.screenMicrosByStage).map(([k, v]) => `${k} ${v}`).join(', ')}), training ${r.trainMicrosPerRecord} µs (step time per trained record, plain SGD).`, '');
   return `${lines.join('\n')}\n`;
 }
 

@@ -37,6 +37,12 @@ export interface CampaignSettings {
   readonly maxEntries: number;
   readonly maxBucket: number;
   readonly maxCandidates: number;
+  /**
+   * Quarantine near-duplicates only when they carry one of these labels; undefined = any label. Every record is
+   * still indexed. For a spam filter, many users reporting the same spam as spam is the system working, while the
+   * same mail pushed as ham from many accounts is the attack: `[0]` keeps the first and screens the second.
+   */
+  readonly labels?: readonly number[];
   readonly burst: {
     readonly enabled: boolean;
     readonly minNewSources: number;
@@ -185,7 +191,7 @@ export class CampaignDetector implements Detector {
         }
       }
       this.insert(t, record.source, sig, keys);
-      if (sources.size >= s.minSources) {
+      if (sources.size >= s.minSources && (!s.labels || s.labels.includes(record.label))) {
         this.vote(record, t);
         return {
           kind: 'quarantine',

@@ -98,6 +98,7 @@ export const detectorSettingsSchema = z.object({
       minSimilarity: fraction('minSimilarity is a fraction in (0, 1]').default(0.6),
       minSources: int(2).default(5),
       minTokens: int(1).default(6),
+      labels: z.array(int(0)).min(1, 'labels, when set, must list at least one label').optional(),
       // 200 (not 400) and burst share 0.75 (not 0.9): measured by npm run bench:attacks, where real new users keep
       // arriving during a flood and dilute the sybils' share below 90%.
       maxTokens: int(1).default(200),

@@ -53,6 +53,15 @@ describe('campaign: near-duplicates from many sources', () => {
     }
   });
 
+  it('with labels set, lets a crowd report the same spam as spam and still screens the same text pushed as ham', () => {
+    const { det } = setup({ labels: [0] }, 0); // every source established: only the near-duplicate test acts
+    const rng = seedrandom('labels');
+    const reports = Array.from({ length: 20 }, (_, i) => det.screen(rec(`user${i}`, T0 + i * 10_000, variant(rng), 1), raw));
+    expect(reports.every((v) => v.kind === 'accept')).toBe(true);
+    // The index still holds the reports: the first ham-labelled copy already meets ≥ 5 sources.
+    expect(det.screen(rec('bot0', T0 + 300_000, variant(rng), 0), raw)).toMatchObject({ kind: 'quarantine', reasons: [{ code: 'near_duplicate_campaign' }] });
+  });
+
   it('ignores one source repeating itself (that is the rate caps\' job) and forgets after the window', () => {
     const { det } = setup();
     const rng = seedrandom('one');
