@@ -14,6 +14,24 @@ describe('configuration', () => {
     expect(c.checkpoint.modelDir).toBe('.tayguard/checkpoints/models');
   });
 
+  it('serves a moving average by default; AVERAGE_DECAY=0 serves the iterate; 1 or more is refused with the reason', () => {
+    expect(loadConfig(base).training.averageDecay).toBe(0.95);
+    expect(loadConfig({ ...base, AVERAGE_DECAY: '0' }).training.averageDecay).toBe(0);
+    for (const bad of ['1', '1.5', '-0.1', 'often']) {
+      const e = (() => {
+        try {
+          loadConfig({ ...base, AVERAGE_DECAY: bad });
+        } catch (err) {
+          return err as Error;
+        }
+        return undefined;
+      })();
+      expect(e && hasCode(e, 'CONFIG_INVALID')).toBe(true);
+      expect(e?.message).toMatch(/AVERAGE_DECAY/);
+    }
+    expect(loadConfig({ ...base, CANARY_FILE: '/x.jsonl' }).gate).toMatchObject({ rollbackNoiseZ: 4 });
+  });
+
   it('reads overrides and derives topic names from the prefix', () => {
     const c = loadConfig({ ...base, TOPIC_PREFIX: 'chat', MODEL: 'dense', FEATURE_DIM: '784', NUM_CLASSES: '10', PORT: '0' });
     expect(c.topics.records).toBe('chat.records');
