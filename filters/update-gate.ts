@@ -45,7 +45,7 @@ export interface UpdateGateSettings {
  * With DP on, every step also carries Gaussian noise whose effect on the canaries alone can move accuracy by
  * several points (measured on the demo: σ=1, lr 5, 200 canaries); tighter tolerances then undo mostly noise.
  */
-export const DEFAULT_UPDATE_GATE: UpdateGateSettings = { lossTolerance: 0.1, accuracyTolerance: 0.05, rollbackDrop: 0.05, rollbackAfter: 2, noiseQuantile: 0.95, rollbackNoiseZ: 4 };
+export const DEFAULT_UPDATE_GATE: UpdateGateSettings = { lossTolerance: 0.1, accuracyTolerance: 0.05, rollbackDrop: 0.05, rollbackAfter: 2, noiseQuantile: 0.95, rollbackNoiseZ: 5 };
 
 const NOISE_WARMUP = 20;
 const NOISE_WINDOW = 64;
@@ -186,6 +186,9 @@ export class UpdateGate {
     this.current = this.score();
     const score = served ? served.score(this.canaries.x, this.canaries.y) : this.current;
     this.servedScore = score;
+    // The noise is judged on the checkpoints before the current run of degraded ones: a sudden drop must not raise
+    // its own bar.
+    const margin = this.rollbackMargin();
     this.checkpointScores.push(score.accuracy);
     if (this.checkpointScores.length > CHECKPOINT_WINDOW) this.checkpointScores.shift();
     if (!this.best || score.accuracy >= this.best.score.accuracy) {
@@ -193,13 +196,14 @@ export class UpdateGate {
       this.degraded = 0;
       return undefined;
     }
-    const margin = this.rollbackMargin();
     if (score.accuracy < this.best.score.accuracy - margin) this.degraded += 1;
     else this.degraded = 0;
     if (this.degraded < this.settings.rollbackAfter) return undefined;
     this.learner.restore(this.best.snapshot);
     this.current = this.score();
     this.servedScore = this.best.score;
+    // The degraded run is not noise: replace it in the window by the score now served again.
+    this.checkpointScores.splice(-this.degraded, this.degraded, this.best.score.accuracy);
     this.degraded = 0;
     const alert: GateAlert = {
       kind: 'rollback',
@@ -214,10 +218,17 @@ export class UpdateGate {
     return alert;
   }
 
-  /** How far below the best checkpoint counts as degraded: `rollbackDrop`, or more when the scores are noisy. */
+  /**
+   * How far below the best checkpoint counts as degraded: `rollbackDrop`, or more when the scores are noisy.
+   * Until the noise is known (5 checkpoints) nothing counts: the first checkpoints of a fresh model jump the most,
+   * and rolling back to one of them would gain little.
+   */
   rollbackMargin(): number {
     const z = this.settings.rollbackNoiseZ ?? 0;
-    return Math.max(this.settings.rollbackDrop, z * checkpointNoise(this.checkpointScores));
+    if (z === 0) return this.settings.rollbackDrop;
+    const before = this.checkpointScores.slice(0, this.checkpointScores.length - this.degraded);
+    if (before.length < CHECKPOINT_WARMUP + 1) return Infinity;
+    return Math.max(this.settings.rollbackDrop, z * checkpointNoise(before));
   }
 
   dispose(): void {

@@ -10,8 +10,12 @@
  * of the step. With DP, averaging the privatised iterates is post-processing, so the guarantee is unchanged
  * (De et al. 2022 use it for the same reason).
  *
- * The decay ramps up as TensorFlow's does with `num_updates`: decay_t = min(decay, (1 + t) / (10 + t)), so the
- * first steps are not dominated by the initial weights.
+ * From freshly initialised weights the decay ramps up as TensorFlow's does with `num_updates`:
+ * decay_t = min(decay, (1 + t) / (10 + t)), so the random initial weights do not dominate; it reaches 0.95 after
+ * 170 steps (0.9 after 80), and until then the average spans roughly the last tenth of the steps. An average started
+ * at trained weights — a checkpoint from before AVERAGE_DECAY, a MODEL_PATH model, the weights a rollback restored —
+ * skips the ramp (`startWarm`): those weights are worth keeping, and right after a rollback is exactly when one
+ * batch must not move the served model by 90% of its step.
  */
 import { tf } from '../src/tf';
 import { TayguardError } from '../src/errors';
@@ -37,6 +41,12 @@ export class WeightAverage {
   /** The decay applied at the next update (ramped during the first steps). */
   nextDecay(): number {
     return Math.min(this.decay, (1 + this.updates) / (10 + this.updates));
+  }
+
+  /** Start (again) at the learner's current weights with the full decay, no ramp: they are trained weights. */
+  startWarm(): void {
+    this.reset();
+    this.updates = Math.max(0, Math.ceil((10 * this.decay - 1) / (1 - this.decay)));
   }
 
   /** Fold the learner's current weights into the average (after an applied step). */
@@ -66,8 +76,8 @@ export class WeightAverage {
    */
   score(x: tf.Tensor2D, y: tf.Tensor2D): { loss: number; accuracy: number } {
     const trained = this.learner.snapshot();
-    this.learner.restore(this.snapshot());
     try {
+      this.learner.restore(this.snapshot());
       return this.learner.evaluate(x, y);
     } finally {
       this.learner.restore(trained);
@@ -92,17 +102,20 @@ export class WeightAverage {
     return { specs, data: Buffer.concat(parts) };
   }
 
-  /** Restore from a checkpoint's bytes (same layout as the learner's snapshot). */
+  /** Restore from a checkpoint's bytes (same layout as the learner's snapshot); checked before anything changes. */
   restore(data: Buffer, state: WeightAverageState): void {
+    const expected = this.averages.reduce((n, a) => n + a.size * 4, 0);
+    if (data.length !== expected || !Number.isInteger(state?.updates) || state.updates < 0) {
+      throw new TayguardError(
+        'CHECKPOINT_CORRUPT',
+        `the checkpoint's averaged weights (${data.length} bytes, updates ${String(state?.updates)}) do not fit this model (${expected} bytes): was the model configuration changed? Point CHECKPOINT_DIR elsewhere to start fresh.`,
+      );
+    }
     let offset = 0;
     for (const a of this.averages) {
-      const size = a.size;
-      if (offset + size * 4 > data.length) {
-        throw new TayguardError('CHECKPOINT_CORRUPT', 'the checkpoint\'s averaged weights are shorter than the model: was the model configuration changed? Point CHECKPOINT_DIR elsewhere to start fresh.');
-      }
-      const values = new Float32Array(size);
-      Buffer.from(values.buffer).set(data.subarray(offset, offset + size * 4));
-      offset += size * 4;
+      const values = new Float32Array(a.size);
+      Buffer.from(values.buffer).set(data.subarray(offset, offset + a.size * 4));
+      offset += a.size * 4;
       tf.tidy(() => a.assign(tf.tensor(values, a.shape, 'float32')));
     }
     this.updates = state.updates;

@@ -74,7 +74,7 @@ export const configSchema = z.object({
   ROLLBACK_ACCURACY_DROP: z.coerce.number().gt(0).max(1).default(0.05),
   ROLLBACK_AFTER_CHECKPOINTS: int(1, 1000).default(2),
   GATE_NOISE_QUANTILE: z.coerce.number().gt(0.5).max(1).default(0.95),
-  ROLLBACK_NOISE_Z: z.coerce.number().min(0).max(20).default(4),
+  ROLLBACK_NOISE_Z: z.coerce.number().min(0).max(20).default(5),
   DP_ENABLED: bool.default(true),
   EPSILON_LIMIT: z.coerce.number().positive().max(1000).default(8),
   DELTA: z.coerce.number().gt(0).lt(1).default(1e-6),

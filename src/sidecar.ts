@@ -166,10 +166,14 @@ export class Sidecar {
     }
     if (this.config.training.averageDecay > 0) {
       this.average = new WeightAverage(this.learner, this.config.training.averageDecay);
-      // A checkpoint from before AVERAGE_DECAY was set has no average: it starts at the checkpoint's weights.
       if (averageState && averageBytes) this.average.restore(averageBytes, averageState);
+      // Trained weights without an average (a checkpoint from before AVERAGE_DECAY, a MODEL_PATH model): start there.
+      else if (latest || this.config.model.path) this.average.startWarm();
     }
-    this.serving.restore(this.average ? this.average.snapshot() : this.learner.snapshot());
+    // With AVERAGE_DECAY now 0 over a checkpoint that served an average, keep serving that average (it is the
+    // published version the checkpoint names) until the next checkpoint publishes the trained weights.
+    const served = this.average?.snapshot() ?? (averageBytes && latest ? { specs: latest.header.weightSpecs, data: averageBytes } : this.learner.snapshot());
+    this.serving.restore(served);
     this.dedup = Deduplicator.fromJSON(dedupState, this.config.limits.dedupIdsKept);
     this.tally = new OutcomeTally(this.metrics, counts);
     this.screens = createScreens(this.config, { serving: this.serving, trainedRecords: () => this.tally.counts.trained });
@@ -306,8 +310,8 @@ export class Sidecar {
       await this.pipeline.flushQuarantine();
       const trained = this.trainer.stepsSinceCheckpoint;
       if (this.gate && trained > 0) {
-        // After a rollback the average still holds the harmful steps: restart it at the restored weights.
-        if (this.gate.atCheckpoint(new Date(), this.average)) this.average?.reset();
+        // After a rollback the average still holds the harmful steps: restart it at the restored weights (no ramp).
+        if (this.gate.atCheckpoint(new Date(), this.average)) this.average?.startWarm();
         const score = this.gate.servedScore ?? this.gate.score();
         this.metrics.canaryAccuracy.set(score.accuracy);
         this.metrics.canaryLoss.set(score.loss);
@@ -342,7 +346,9 @@ export class Sidecar {
       this.seq = seq;
       this.trainer.markCheckpointed();
       this.pipeline.handledSinceCheckpoint = 0;
-      this.serving.restore(averaged ?? snapshot);
+      // Only a checkpoint that trained changes what is served (and publishes a new version): otherwise serving
+      // keeps the weights of the version it names.
+      if (trained > 0) this.serving.restore(averaged ?? snapshot);
       this.updatePrivacyGauges();
       this.scoreAudit();
       this.lastCheckpointAt = header.createdAt;

@@ -107,12 +107,13 @@ describe('update gate (RONI on a trusted canary set)', () => {
       return at;
     };
     const fixed = await run(0, Infinity);
-    const aware = await run(4, Infinity);
-    const poisoned = await run(4, 15); // every label flipped from checkpoint 15 on
+    const aware = await run(5, Infinity); // the default z
+    const poisoned = await run(5, 15); // every label flipped from checkpoint 15 on
     expect(fixed.length).toBeGreaterThanOrEqual(5); // a fixed 5-point drop mistakes noise for degradation
     expect(aware.length).toBeLessThanOrEqual(1);
     expect(poisoned.length).toBeGreaterThanOrEqual(2);
     expect(poisoned.filter((c) => c < 15).length).toBe(aware.filter((c) => c < 15).length);
+    expect(poisoned.find((c) => c >= 15)).toBeLessThanOrEqual(18); // caught within a few checkpoints
   });
 
   it('judges rollback on the served model (the moving average) and restores it into the learner', async () => {

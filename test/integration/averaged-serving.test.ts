@@ -1,7 +1,7 @@
 /**
  * AVERAGE_DECAY against a real broker: the sidecar serves and publishes the moving average of the weights, not
- * the last iterate; the average survives a restart exactly; turning it off on the same checkpoint serves the
- * trained weights again.
+ * the last iterate; the average survives a restart exactly; turned off over the same checkpoint, the sidecar keeps
+ * serving the version that checkpoint published until it trains again.
  */
 import { mkdtempSync, readFileSync } from 'node:fs';
 import * as os from 'node:os';
@@ -77,10 +77,13 @@ describe('serving the averaged weights', () => {
     expect(again.predict(probe).probabilities).toEqual(served);
     expect(again.average?.updates).toBe(mails.length / 64);
 
+    // Switched off over the same checkpoint: the version it names (the average) is still what is served; the learner
+    // continues from the trained weights, and the next checkpoint that trains publishes them.
     const off = new Sidecar({ config: loadConfig({ ...env, AVERAGE_DECAY: '0' }), logger: createLogger('silent') });
     await off.init();
     expect(off.average).toBeUndefined();
-    off.predict(probe).probabilities.forEach((p, i) => expect(p[1]).toBeCloseTo(iterate[i][1], 6));
+    expect(off.predict(probe)).toEqual({ modelVersion: first.status().modelVersion, probabilities: served });
+    off.learner.predict(probe).forEach((p, i) => expect(p[1]).toBeCloseTo(iterate[i][1], 6));
     x.dispose();
   });
 });
