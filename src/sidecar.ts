@@ -13,8 +13,9 @@ import { initTf } from './tf';
 import { createLearner } from './model/build';
 import type { TfjsLearner } from '../middleware/learner';
 import { CheckpointStore, type CheckpointHeader } from './checkpoint/store';
+import { resumeState } from './checkpoint/resume';
 import { ModelPublisher } from './checkpoint/publish';
-import { Deduplicator, type DedupState } from './dedup';
+import { Deduplicator } from './dedup';
 import { OutcomeTally, type OutcomeCounts } from './counts';
 import { Pipeline, type QuarantineSink } from './pipeline';
 import { PlainTrainer } from './trainer/plain';
@@ -26,14 +27,14 @@ import { createUpdateGate } from './gate';
 import type { UpdateGate, GateAlert } from '../filters/update-gate';
 import { releaseSigner, type ReleaseSigner } from './admin/release';
 import { AdminService } from './admin/service';
-import { Auditor, type AuditState } from './audit';
-import type { DetectorChain, DetectorChainState } from '../filters';
+import { Auditor } from './audit';
+import type { DetectorChain } from '../filters';
 import { createConsumer, createKafka, createProducer, type RecordConsumer, type RecordProducer, type ConsumedBatch, type BatchControl } from './kafka/client';
 import { createApp } from './http/app';
 import { TayguardError } from './errors';
 import { faultPoint } from './faults';
 import type { Payload } from '../middleware/featurize';
-import { WeightAverage, type WeightAverageState } from '../middleware/weight-average';
+import { WeightAverage } from '../middleware/weight-average';
 
 export interface SidecarOptions {
   readonly config: Config;
@@ -129,63 +130,36 @@ export class Sidecar {
     this.learner = await createLearner(this.config);
     this.serving = await createLearner(this.config);
     const latest = await this.store.latest();
-    let counts: OutcomeCounts | undefined;
-    let dedupState: DedupState | undefined;
-    let trainerState: unknown;
-    let screensState: DetectorChainState | undefined;
-    let auditState: AuditState | undefined;
-    let averageState: (WeightAverageState & { offset: number }) | undefined;
-    let averageBytes: Buffer | undefined;
-    if (latest) {
-      const h = latest.header;
-      const want = this.modelIdentity();
-      if (h.model.task !== want.task || h.model.inputDim !== want.inputDim || h.model.numClasses !== want.numClasses) {
-        throw new TayguardError(
-          'CONFIG_INVALID',
-          `the checkpoint in ${this.config.checkpoint.dir} is for a ${h.model.task} model with ${h.model.inputDim} inputs and ${h.model.numClasses} classes, but the configuration asks for ${want.task}/${want.inputDim}/${want.numClasses}: restore the old settings or use a new CHECKPOINT_DIR`,
-        );
-      }
-      this.learner.restore({ specs: h.weightSpecs, data: latest.weights });
-      averageState = h.extra.average as (WeightAverageState & { offset: number }) | undefined;
-      averageBytes = averageState ? latest.weights.subarray(averageState.offset) : undefined;
-      trainerState = h.accountant;
-      screensState = h.extra.screens as DetectorChainState | undefined;
-      auditState = h.extra.audit as AuditState | undefined;
-      if (trainerState !== null && this.config.privacy === null) {
-        throw new TayguardError('CONFIG_INVALID', `the checkpoint in ${this.config.checkpoint.dir} was trained with DP on; turning DP_ENABLED off on the same checkpoint would drop its privacy ledger: use a new CHECKPOINT_DIR`);
-      }
-      if (trainerState === null && this.config.privacy !== null && h.counts && (h.counts as OutcomeCounts).trained > 0) {
-        throw new TayguardError('CONFIG_INVALID', `the checkpoint in ${this.config.checkpoint.dir} was trained without DP; its model cannot be given a privacy guarantee now: use a new CHECKPOINT_DIR (or DP_ENABLED=false)`);
-      }
-      this.seq = h.seq;
-      this.modelVersion = Number(h.extra.modelVersion ?? 0);
-      counts = h.counts as OutcomeCounts;
-      dedupState = h.dedup as DedupState;
-      this.lastCheckpointAt = h.createdAt;
-      this.logger.info({ checkpoint: latest.file, seq: h.seq, offsets: h.offsets }, 'resumed from checkpoint');
+    const resumed = latest ? resumeState(latest, this.config, this.modelIdentity()) : undefined;
+    if (latest && resumed) {
+      this.learner.restore(resumed.weights);
+      this.seq = resumed.seq;
+      this.modelVersion = resumed.modelVersion;
+      this.lastCheckpointAt = resumed.createdAt;
+      this.logger.info({ checkpoint: latest.file, seq: resumed.seq, offsets: latest.header.offsets }, 'resumed from checkpoint');
     }
     if (this.config.training.averageDecay > 0) {
       this.average = new WeightAverage(this.learner, this.config.training.averageDecay);
-      if (averageState && averageBytes) this.average.restore(averageBytes, averageState);
+      if (resumed?.average) this.average.restore(resumed.average.weights.data, resumed.average.state);
       // Trained weights without an average (a checkpoint from before AVERAGE_DECAY, a MODEL_PATH model): start there.
-      else if (latest || this.config.model.path) this.average.startWarm();
+      else if (resumed || this.config.model.path) this.average.startWarm();
     }
     // With AVERAGE_DECAY now 0 over a checkpoint that served an average, keep serving that average (it is the
     // published version the checkpoint names) until the next checkpoint publishes the trained weights.
-    const served = this.average?.snapshot() ?? (averageBytes && latest ? { specs: latest.header.weightSpecs, data: averageBytes } : this.learner.snapshot());
-    this.serving.restore(served);
-    this.dedup = Deduplicator.fromJSON(dedupState, this.config.limits.dedupIdsKept);
-    this.tally = new OutcomeTally(this.metrics, counts);
+    this.serving.restore(this.average?.snapshot() ?? resumed?.average?.weights ?? this.learner.snapshot());
+    this.dedup = Deduplicator.fromJSON(resumed?.dedup, this.config.limits.dedupIdsKept);
+    this.tally = new OutcomeTally(this.metrics, resumed?.counts);
     this.screens = createScreens(this.config, { serving: this.serving, trainedRecords: () => this.tally.counts.trained });
-    if (screensState) this.screens.restore(screensState);
-    if (this.config.gate) this.gate = createUpdateGate(this.config, this.learner, this.screens.registry, this.metrics, this.logger);
+    if (resumed?.screens) this.screens.restore(resumed.screens);
+    if (this.config.gate) this.gate = createUpdateGate(this.config, this.learner, this.screens.registry, this.metrics, this.logger, this.average);
+    if (this.gate && resumed?.gate) this.gate.restore(resumed.gate);
     // The average is the outermost stage: it folds in a step only once the gate has let it stand.
     const stages = [...(this.average ? [this.average.stage()] : []), ...(this.gate ? [this.gate.stage()] : [])];
     const p = this.config.privacy;
     this.trainer =
       p === null
         ? new PlainTrainer(this.learner, this.metrics, this.config.training.batchSize, stages)
-        : new DpTrainer(this.learner, this.metrics, p, trainerState ?? undefined, stages);
+        : new DpTrainer(this.learner, this.metrics, p, resumed?.trainer ?? undefined, stages);
     if (this.config.audit) {
       this.auditor = new Auditor(
         {
@@ -196,7 +170,7 @@ export class Sidecar {
           delta: p?.delta ?? 1e-6,
           exposure: this.trainer.exposure,
         },
-        auditState,
+        resumed?.audit,
       );
     }
     this.metrics.modelVersion.set(this.modelVersion);
@@ -310,8 +284,7 @@ export class Sidecar {
       await this.pipeline.flushQuarantine();
       const trained = this.trainer.stepsSinceCheckpoint;
       if (this.gate && trained > 0) {
-        // After a rollback the average still holds the harmful steps: restart it at the restored weights (no ramp).
-        if (this.gate.atCheckpoint(new Date(), this.average)) this.average?.startWarm();
+        // The gate judged (and if need be rolled back) every ROLLBACK_EVERY_STEPS steps; report its last judgement.
         const score = this.gate.servedScore ?? this.gate.score();
         this.metrics.canaryAccuracy.set(score.accuracy);
         this.metrics.canaryLoss.set(score.loss);
@@ -336,6 +309,7 @@ export class Sidecar {
           modelVersion,
           screens: this.screens.toJSON(),
           ...(this.auditor ? { audit: this.auditor.toJSON() } : {}),
+          ...(this.gate ? { gate: this.gate.toJSON() } : {}),
           // The averaged weights follow the training weights in the same file, from byte `offset`.
           ...(this.average ? { average: { ...this.average.toJSON(), offset: snapshot.data.length } } : {}),
         },
