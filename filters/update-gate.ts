@@ -3,10 +3,11 @@
  * spam filter", Sec. 5.1), applied to every candidate update of the live learner.
  *
  * Per step: score the model on a trusted canary set, let the update run, score again; an update that worsens
- * canary loss or accuracy beyond the tolerances is undone and the sources in its batch lose trust. Per checkpoint:
- * when canary accuracy stays below the best checkpoint's by more than `rollbackDrop` for `rollbackAfter`
- * checkpoints in a row — the signature of slow poisoning that passes step by step — the model rolls back to that
- * checkpoint's weights and an alert is raised (metric, log line, status field). Tay's remedy, without a human.
+ * canary loss or accuracy beyond the tolerances is undone and the sources in its batch lose trust. Every
+ * `judgeEverySteps` steps the served model is judged: when its canary accuracy stays below the best seen by more
+ * than the rollback margin for `rollbackAfter` judgements in a row — the signature of slow poisoning that passes
+ * step by step — the model rolls back to that best one and an alert is raised (metric, log line, status field).
+ * Tay's remedy, without a human.
  *
  * Privacy: the gate reads only the (already privatised) update and a trusted, public canary set, so its accept/undo
  * decision is post-processing. The trust penalty uses which sources were in the batch, a cross-record effect on
@@ -23,9 +24,9 @@ export interface UpdateGateSettings {
   readonly lossTolerance: number;
   /** Largest allowed fall of canary accuracy in one step. */
   readonly accuracyTolerance: number;
-  /** Rollback when canary accuracy is this far below the best checkpoint's … */
+  /** Rollback when the served model's canary accuracy is this far below the best judged … */
   readonly rollbackDrop: number;
-  /** … at this many consecutive checkpoints. */
+  /** … at this many consecutive judgements. */
   readonly rollbackAfter: number;
   /**
    * Noise-aware tolerance: once `NOISE_WARMUP` steps are seen, a step is undone only when its canary change is
@@ -36,42 +37,64 @@ export interface UpdateGateSettings {
   readonly noiseQuantile?: number;
   /**
    * Noise-aware rollback: the drop that counts is at least this many standard deviations of the served model's
-   * checkpoint-to-checkpoint noise (estimated below). 0 turns it off and uses `rollbackDrop` alone.
+   * judgement-to-judgement noise (estimated below). 0 turns it off and uses `rollbackDrop` alone.
    */
   readonly rollbackNoiseZ?: number;
+  /**
+   * Judge the served model for rollback every this many steps (from the step stage). Undefined: only when
+   * `judge()` is called. Checkpoint boundaries were too coarse: the attack bench checkpoints every 2,000 records,
+   * three times a run, and the noise estimate needs five judgements before it may act.
+   */
+  readonly judgeEverySteps?: number;
 }
 
 /**
  * With DP on, every step also carries Gaussian noise whose effect on the canaries alone can move accuracy by
  * several points (measured on the demo: σ=1, lr 5, 200 canaries); tighter tolerances then undo mostly noise.
  */
-export const DEFAULT_UPDATE_GATE: UpdateGateSettings = { lossTolerance: 0.1, accuracyTolerance: 0.05, rollbackDrop: 0.05, rollbackAfter: 2, noiseQuantile: 0.95, rollbackNoiseZ: 5 };
+export const DEFAULT_UPDATE_GATE: UpdateGateSettings = { lossTolerance: 0.1, accuracyTolerance: 0.05, rollbackDrop: 0.05, rollbackAfter: 2, noiseQuantile: 0.95, rollbackNoiseZ: 5, judgeEverySteps: 8 };
 
 const NOISE_WARMUP = 20;
 const NOISE_WINDOW = 64;
-/** Checkpoint scores kept for the rollback's noise estimate, and how many differences it needs first. */
-const CHECKPOINT_WINDOW = 32;
-const CHECKPOINT_WARMUP = 4;
+/** Judged scores kept for the rollback's noise estimate, and how many differences it needs first. */
+const JUDGED_WINDOW = 32;
+const JUDGED_WARMUP = 4;
 
 /**
- * The standard deviation of one checkpoint's canary accuracy around the model's level, from consecutive
- * differences: noise makes successive scores jump, while slow poisoning moves them a little at a time in one
+ * The standard deviation of one judgement's canary accuracy around the model's level, from consecutive
+ * differences Δ: noise makes successive scores jump, while slow poisoning moves them a little at a time in one
  * direction, so differences see the first and hardly the second (a level-based estimate such as a median of recent
- * scores absorbs the poisoning instead). For normal noise of deviation s a difference is N(0, 2s²) and its mean
- * absolute value is 2s/√π, so s = (√π/2)·mean|Δ|. The mean, not a median or quantile: canary accuracy is discrete
- * and often saturated, so most differences can be exactly 0 and any quantile below the top then reads 0 noise. An
- * attack's few large jumps inflate it only by their share of the window.
+ * scores absorbs the poisoning instead). For normal noise of deviation s, Δ is N(0, 2s²) and E|Δ| = 2s/√π, so
+ * s = (√π/2)·mean|Δ|. Only the falls count (Δ < 0, and half of the Δ = 0): noise is symmetric, so they measure it
+ * just as well, while the rises of a model still learning — the big early jumps — would read as noise and set the
+ * bar far above any attack (scores 50, 80, 90, 92, 93% would give a 48-point margin at z = 5). A mean, not
+ * a median: canary accuracy is discrete and often saturated, so a median difference is often exactly 0.
  */
-export function checkpointNoise(scores: readonly number[]): number {
-  if (scores.length < CHECKPOINT_WARMUP + 1) return 0;
+export function judgementNoise(scores: readonly number[]): number {
+  if (scores.length < JUDGED_WARMUP + 1) return 0;
   let sum = 0;
-  for (let i = 1; i < scores.length; i++) sum += Math.abs(scores[i] - scores[i - 1]);
-  return ((Math.sqrt(Math.PI) / 2) * sum) / (scores.length - 1);
+  let count = 0;
+  for (let i = 1; i < scores.length; i++) {
+    const d = scores[i] - scores[i - 1];
+    if (d < 0) {
+      sum -= d;
+      count += 1;
+    } else if (d === 0) count += 0.5;
+  }
+  return count === 0 ? 0 : ((Math.sqrt(Math.PI) / 2) * sum) / count;
 }
 
 function quantile(values: readonly number[], q: number): number {
   const s = [...values].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(q * s.length))];
+}
+
+export interface UpdateGateState {
+  readonly lossChanges: readonly number[];
+  readonly accuracyChanges: readonly number[];
+  readonly judgedScores: readonly number[];
+  readonly rejected: number;
+  readonly accepted: number;
 }
 
 export interface GateAlert {
@@ -99,12 +122,14 @@ export interface CanaryScore {
 }
 
 /**
- * The model a checkpoint serves, when it is not the trained iterate (AVERAGE_DECAY: the moving average). Rollback
+ * The model that is served, when it is not the trained iterate (AVERAGE_DECAY: the moving average). Rollback
  * judges what users get, and restores it: after a rollback training resumes from the best served weights.
  */
 export interface ServedModel {
   score(x: tf.Tensor2D, y: tf.Tensor2D): CanaryScore;
   snapshot(): WeightsSnapshot;
+  /** Called after a rollback restored the learner: start again at its weights. */
+  startWarm(): void;
 }
 
 export class UpdateGate {
@@ -118,11 +143,12 @@ export class UpdateGate {
   private readonly accuracyChanges: number[] = [];
   rejected = 0;
   accepted = 0;
-  /** The served model's canary score as of the last checkpoint (after any rollback). */
+  /** The served model's canary score at the last judgement (after any rollback). */
   servedScore?: CanaryScore;
-  /** Recent checkpoints' served canary accuracies, for the rollback's noise estimate. */
-  private readonly checkpointScores: number[] = [];
+  /** Recent judgements' served canary accuracies, for the rollback's noise estimate. */
+  private readonly judgedScores: number[] = [];
   readonly alerts: GateAlert[] = [];
+  private steps = 0;
 
   constructor(
     private readonly learner: Learner,
@@ -130,6 +156,8 @@ export class UpdateGate {
     private readonly registry: SourceRegistry | undefined,
     readonly settings: UpdateGateSettings = DEFAULT_UPDATE_GATE,
     private readonly events: GateEvents = {},
+    /** What is served when it is not the trained iterate (the moving average); judged and restored for rollback. */
+    private readonly served?: ServedModel,
   ) {}
 
   score(): CanaryScore {
@@ -155,16 +183,28 @@ export class UpdateGate {
           this.current = after;
           this.accepted += 1;
         }
+        this.steps += 1;
+        const every = this.settings.judgeEverySteps;
+        if (every && this.steps % every === 0) this.judge();
       },
     };
   }
 
-  /** Worse than the fixed tolerance and, once the noise level is known, an outlier beyond it. */
+  /**
+   * Worse than the fixed tolerance and, once the noise level is known, an outlier beyond it. With the noise-aware
+   * tolerance on, the first NOISE_WARMUP steps are only measured, never undone: judged by the fixed tolerances
+   * alone, a plain SGD step at the text model's learning rate 5 routinely moves 200 canaries by 10 points, and the
+   * gate then undid every step from the same weights — 17 in a row on SpamAssassin (bench/attacks.ts), freezing the
+   * model. The warm-up's measurements are kept in the checkpoint, so a restart does not open it again.
+   */
   private harmful(dLoss: number, dAccuracy: number): boolean {
     const q = this.settings.noiseQuantile;
     let lossLimit = this.settings.lossTolerance;
     let accuracyLimit = this.settings.accuracyTolerance;
-    if (q !== undefined && this.lossChanges.length >= NOISE_WARMUP) {
+    if (q !== undefined && this.lossChanges.length < NOISE_WARMUP) {
+      lossLimit = Infinity;
+      accuracyLimit = Infinity;
+    } else if (q !== undefined) {
       lossLimit = Math.max(lossLimit, quantile(this.lossChanges, q));
       accuracyLimit = Math.max(accuracyLimit, -quantile(this.accuracyChanges, 1 - q));
     }
@@ -178,19 +218,20 @@ export class UpdateGate {
   }
 
   /**
-   * At each checkpoint: remember the best served model seen; after sustained degradation restore it into the
-   * learner. Returns the alert when a rollback happened (the caller checkpoints the restored weights, and restarts
-   * a moving average at them).
+   * Every `judgeEverySteps` steps (or when called): remember the best served model seen; after sustained
+   * degradation restore it into the learner, restart the served average there, and return the alert. The next
+   * checkpoint makes the restored weights durable and published.
    */
-  atCheckpoint(now = new Date(), served?: ServedModel): GateAlert | undefined {
+  judge(now = new Date()): GateAlert | undefined {
+    const served = this.served;
     this.current = this.score();
     const score = served ? served.score(this.canaries.x, this.canaries.y) : this.current;
     this.servedScore = score;
-    // The noise is judged on the checkpoints before the current run of degraded ones: a sudden drop must not raise
+    // The noise is judged on the judgements before the current run of degraded ones: a sudden drop must not raise
     // its own bar.
     const margin = this.rollbackMargin();
-    this.checkpointScores.push(score.accuracy);
-    if (this.checkpointScores.length > CHECKPOINT_WINDOW) this.checkpointScores.shift();
+    this.judgedScores.push(score.accuracy);
+    if (this.judgedScores.length > JUDGED_WINDOW) this.judgedScores.shift();
     if (!this.best || score.accuracy >= this.best.score.accuracy) {
       this.best = { score, snapshot: served ? served.snapshot() : this.learner.snapshot() };
       this.degraded = 0;
@@ -200,17 +241,18 @@ export class UpdateGate {
     else this.degraded = 0;
     if (this.degraded < this.settings.rollbackAfter) return undefined;
     this.learner.restore(this.best.snapshot);
+    served?.startWarm();
     this.current = this.score();
     this.servedScore = this.best.score;
     // The degraded run is not noise: replace it in the window by the score now served again.
-    this.checkpointScores.splice(-this.degraded, this.degraded, this.best.score.accuracy);
+    this.judgedScores.splice(-this.degraded, this.degraded, this.best.score.accuracy);
     this.degraded = 0;
     const alert: GateAlert = {
       kind: 'rollback',
       at: now.toISOString(),
       canaryAccuracy: score.accuracy,
       restoredAccuracy: this.best.score.accuracy,
-      message: `canary accuracy ${(100 * score.accuracy).toFixed(1)}% stayed more than ${(100 * margin).toFixed(1)} points below the best checkpoint's ${(100 * this.best.score.accuracy).toFixed(1)}% for ${this.settings.rollbackAfter} checkpoints: rolled back to it. Check the quarantine and the sources trained since.`,
+      message: `the served model's canary accuracy ${(100 * score.accuracy).toFixed(1)}% stayed more than ${(100 * margin).toFixed(1)} points below the best seen, ${(100 * this.best.score.accuracy).toFixed(1)}%, for ${this.settings.rollbackAfter} judgements in a row: rolled back to that model. Check the quarantine and the sources trained since.`,
     };
     this.alerts.push(alert);
     if (this.alerts.length > 50) this.alerts.shift();
@@ -219,16 +261,30 @@ export class UpdateGate {
   }
 
   /**
-   * How far below the best checkpoint counts as degraded: `rollbackDrop`, or more when the scores are noisy.
-   * Until the noise is known (5 checkpoints) nothing counts: the first checkpoints of a fresh model jump the most,
+   * How far below the best judged counts as degraded: `rollbackDrop`, or more when the scores are noisy.
+   * Until the noise is known (5 judgements) nothing counts: the first judgements of a fresh model jump the most,
    * and rolling back to one of them would gain little.
    */
   rollbackMargin(): number {
     const z = this.settings.rollbackNoiseZ ?? 0;
     if (z === 0) return this.settings.rollbackDrop;
-    const before = this.checkpointScores.slice(0, this.checkpointScores.length - this.degraded);
-    if (before.length < CHECKPOINT_WARMUP + 1) return Infinity;
-    return Math.max(this.settings.rollbackDrop, z * checkpointNoise(before));
+    const before = this.judgedScores.slice(0, this.judgedScores.length - this.degraded);
+    if (before.length < JUDGED_WARMUP + 1) return Infinity;
+    return Math.max(this.settings.rollbackDrop, z * judgementNoise(before));
+  }
+
+  /** What a restart needs to judge at once: the recent step and judgement noise (not the best weights: too big). */
+  toJSON(): UpdateGateState {
+    return { lossChanges: [...this.lossChanges], accuracyChanges: [...this.accuracyChanges], judgedScores: [...this.judgedScores], rejected: this.rejected, accepted: this.accepted };
+  }
+
+  restore(state: UpdateGateState): void {
+    const numbers = (v: unknown, max: number) => (Array.isArray(v) ? v.filter((x): x is number => Number.isFinite(x)).slice(-max) : []);
+    this.lossChanges.splice(0, Infinity, ...numbers(state.lossChanges, NOISE_WINDOW));
+    this.accuracyChanges.splice(0, Infinity, ...numbers(state.accuracyChanges, NOISE_WINDOW));
+    this.judgedScores.splice(0, Infinity, ...numbers(state.judgedScores, JUDGED_WINDOW));
+    this.rejected = Number.isInteger(state.rejected) ? state.rejected : 0;
+    this.accepted = Number.isInteger(state.accepted) ? state.accepted : 0;
   }
 
   dispose(): void {

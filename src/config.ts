@@ -75,6 +75,7 @@ export const configSchema = z.object({
   ROLLBACK_AFTER_CHECKPOINTS: int(1, 1000).default(2),
   GATE_NOISE_QUANTILE: z.coerce.number().gt(0.5).max(1).default(0.95),
   ROLLBACK_NOISE_Z: z.coerce.number().min(0).max(20).default(5),
+  ROLLBACK_EVERY_STEPS: int(1, 100000).default(8),
   DP_ENABLED: bool.default(true),
   EPSILON_LIMIT: z.coerce.number().positive().max(1000).default(8),
   DELTA: z.coerce.number().gt(0).lt(1).default(1e-6),
@@ -128,6 +129,7 @@ export interface Config {
     readonly rollbackAfter: number;
     readonly noiseQuantile: number;
     readonly rollbackNoiseZ: number;
+    readonly judgeEverySteps: number;
   } | null;
   /** The continuous membership-inference audit; null when AUDIT_CANARIES=0. */
   readonly audit: { readonly canaries: number; readonly every: number } | null;
@@ -232,6 +234,7 @@ export function loadConfig(env: Env = process.env): Config {
           rollbackAfter: c.ROLLBACK_AFTER_CHECKPOINTS,
           noiseQuantile: c.GATE_NOISE_QUANTILE,
           rollbackNoiseZ: c.ROLLBACK_NOISE_Z,
+          judgeEverySteps: c.ROLLBACK_EVERY_STEPS,
         }
       : null,
     privacy: c.DP_ENABLED

@@ -4,7 +4,7 @@ import type { Config } from './config';
 import { TayguardError } from './errors';
 import { parseRecord } from '../filters/schema';
 import type { Learner } from '../middleware/learner';
-import { UpdateGate, type Canaries } from '../filters/update-gate';
+import { UpdateGate, type Canaries, type ServedModel } from '../filters/update-gate';
 import type { SourceRegistry } from '../filters/trust';
 import type { Metrics } from './metrics';
 import type { Logger } from './logger';
@@ -43,7 +43,7 @@ export function loadCanaries(config: Config, learner: Learner, file: string): Ca
   return { x, y, size: records.length };
 }
 
-export function createUpdateGate(config: Config, learner: Learner, registry: SourceRegistry, metrics: Metrics, logger: Logger): UpdateGate | undefined {
+export function createUpdateGate(config: Config, learner: Learner, registry: SourceRegistry, metrics: Metrics, logger: Logger, served?: ServedModel): UpdateGate | undefined {
   const g = config.gate;
   if (!g) return undefined;
   return new UpdateGate(learner, loadCanaries(config, learner, g.canaryFile), registry, g, {
@@ -53,7 +53,7 @@ export function createUpdateGate(config: Config, learner: Learner, registry: Sou
     },
     onRollback: (alert) => {
       metrics.gateRollbacks.inc();
-      logger.error({ alert }, 'ALERT: sustained canary degradation, rolled back to the best checkpoint');
+      logger.error({ alert }, 'ALERT: sustained canary degradation, rolled back to the best served model');
     },
-  });
+  }, served);
 }

@@ -51,12 +51,12 @@ describe('update gate (RONI on a trusted canary set)', () => {
     // Tolerances wide open: every poisoned step passes on its own (slow poisoning), only the checkpoint check can act.
     const { gate, trainer } = setup({ lossTolerance: 100, accuracyTolerance: 1, rollbackDrop: 0.05, rollbackAfter: 2 });
     for (let i = 0; i < 64; i++) await trainer.admit(rec(i, i % 2, `user-${i % 8}`));
-    expect(gate.atCheckpoint()).toBeUndefined();
+    expect(gate.judge()).toBeUndefined();
     const good = gate.score();
     let alert;
     for (let round = 0; round < 4 && !alert; round++) {
       for (let i = 0; i < 48; i++) await trainer.admit(rec(round * 100 + i, i % 2, `sybil-${i}`, true));
-      alert = gate.atCheckpoint();
+      alert = gate.judge();
     }
     expect(alert).toMatchObject({ kind: 'rollback', restoredAccuracy: good.accuracy });
     expect(alert?.canaryAccuracy).toBeLessThan(good.accuracy - 0.05);
@@ -102,7 +102,7 @@ describe('update gate (RONI on a trusted canary set)', () => {
           const n = checkpoint * 64 + i;
           await trainer.admit(rec(n, n % 2, `user-${i % 8}`, checkpoint >= poisonFrom));
         }
-        if (gate.atCheckpoint()) at.push(checkpoint);
+        if (gate.judge()) at.push(checkpoint);
       }
       return at;
     };
@@ -116,22 +116,58 @@ describe('update gate (RONI on a trusted canary set)', () => {
     expect(poisoned.find((c) => c >= 15)).toBeLessThanOrEqual(18); // caught within a few checkpoints
   });
 
-  it('judges rollback on the served model (the moving average) and restores it into the learner', async () => {
-    const { gate, trainer, learner } = setup({ lossTolerance: 100, accuracyTolerance: 1, rollbackDrop: 0.05, rollbackAfter: 2 });
+  it('judges rollback on the served model (the moving average), restores it into the learner and restarts the average there', async () => {
+    const learner = new TfjsLearner(buildModel({ inputDim: 128, numClasses: 2, hiddenUnits: 0, seed: 5 }), featurizerFor('text', 128), { learningRate: 5 });
+    const canary = Array.from({ length: 40 }, (_, i) => rec(1000 + i, i % 2, 'trusted'));
+    const { x, y } = learner.batch(canary, canary.map((r) => r.label));
     const average = new WeightAverage(learner, 0.9);
-    (trainer as unknown as { step: unknown }).step = (await import('../../src/trainer/step')).createStepRunner(learner, createMetrics(), [average.stage(), gate.stage()]);
+    const gate = new UpdateGate(learner, { x, y, size: 40 }, new SourceRegistry(), { lossTolerance: 100, accuracyTolerance: 1, rollbackDrop: 0.05, rollbackAfter: 2 }, {}, average);
+    const trainer = new PlainTrainer(learner, createMetrics(), 16, [average.stage(), gate.stage()]);
     const served: { accuracy: number; bytes: Buffer }[] = [];
     let alert;
     for (let round = 0; round < 8 && !alert; round++) {
       for (let i = 0; i < 48; i++) await trainer.admit(rec(round * 100 + i, i % 2, round < 2 ? `user-${i % 8}` : `sybil-${i}`, round >= 2));
       const bytes = average.snapshot().data;
-      alert = gate.atCheckpoint(new Date(), average);
+      alert = gate.judge();
       if (!alert) served.push({ accuracy: gate.servedScore!.accuracy, bytes });
     }
     expect(alert).toBeDefined();
     const best = served.reduce((b, x) => (x.accuracy >= b.accuracy ? x : b)); // ties: the later one, as the gate keeps
     expect(alert?.restoredAccuracy).toBe(best.accuracy);
     expect(learner.snapshot().data.equals(best.bytes)).toBe(true); // the learner now holds the best served weights
+    expect(average.snapshot().data.equals(best.bytes)).toBe(true); // and the average starts again there, warm
+    expect(average.nextDecay()).toBeCloseTo(0.9, 12);
     average.dispose();
+  });
+
+  it('judges by itself every judgeEverySteps steps', async () => {
+    const { gate, trainer } = setup({ lossTolerance: 100, accuracyTolerance: 1, rollbackDrop: 0.05, rollbackAfter: 2, judgeEverySteps: 3 } as never);
+    for (let i = 0; i < 16 * 7; i++) await trainer.admit(rec(i, i % 2, `user-${i % 8}`));
+    expect(gate.toJSON().judgedScores).toHaveLength(2); // after steps 3 and 6 of 7
+    expect(gate.servedScore).toBeDefined();
+  });
+
+  it('with the noise-aware tolerance, measures the first 20 steps without undoing any, and a restart keeps what it measured', async () => {
+    const settings = { lossTolerance: 0.05, accuracyTolerance: 0.02, rollbackDrop: 0.05, rollbackAfter: 2, noiseQuantile: 0.95 };
+    const flipped = (from: number) => Array.from({ length: 16 }, (_, i) => rec(from + i, i % 2, `sybil-${i}`, true));
+    // A fresh gate measures, it does not judge: the model is new, every step moves the canaries a lot, and judging
+    // by the fixed tolerances froze the model in the SpamAssassin bench. Even a flipped batch passes.
+    const fresh = setup(settings);
+    for (const r of flipped(0)) await fresh.trainer.admit(r);
+    expect(fresh.gate.rejected).toBe(0);
+
+    const { gate, trainer, learner, registry } = setup(settings);
+    for (let i = 0; i < 16 * 20; i++) await trainer.admit(rec(i, i % 2, `user-${i % 8}`));
+    expect(gate).toMatchObject({ rejected: 0, accepted: 20 });
+    const state = JSON.parse(JSON.stringify(gate.toJSON()));
+    expect(state.lossChanges).toHaveLength(20);
+    // A restarted gate (same canaries, state from the checkpoint) judges the very next step.
+    const again = new UpdateGate(learner, gate.canaries, registry, settings);
+    again.restore(state);
+    const next = new PlainTrainer(learner, createMetrics(), 16, [again.stage()]);
+    for (const r of flipped(5000)) await next.admit(r);
+    expect(again.toJSON()).toMatchObject({ rejected: 1, accepted: 20 });
+    again.restore({ lossChanges: 'junk', accuracyChanges: [NaN, 1], judgedScores: null, rejected: -0.5, accepted: 3 } as never);
+    expect(again.toJSON()).toEqual({ lossChanges: [], accuracyChanges: [1], judgedScores: [], rejected: 0, accepted: 3 });
   });
 });

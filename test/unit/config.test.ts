@@ -29,7 +29,7 @@ describe('configuration', () => {
       expect(e && hasCode(e, 'CONFIG_INVALID')).toBe(true);
       expect(e?.message).toMatch(/AVERAGE_DECAY/);
     }
-    expect(loadConfig({ ...base, CANARY_FILE: '/x.jsonl' }).gate).toMatchObject({ rollbackNoiseZ: 5 });
+    expect(loadConfig({ ...base, CANARY_FILE: '/x.jsonl' }).gate).toMatchObject({ rollbackNoiseZ: 5, judgeEverySteps: 8 });
   });
 
   it('reads overrides and derives topic names from the prefix', () => {
