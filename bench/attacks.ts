@@ -15,7 +15,8 @@
  *
  * Flags: --json (print only the JSON object), --quick (half the training mails, no DP table: for iterating),
  *        --only A,B5,… (run only these streams; the clean pair always runs), --no-dp (skip the DP table),
- *        --seeds N (repetitions, default 3: each seed another stream order and model initialisation).
+ *        --seeds N (repetitions, default 3: each seed another stream order and model initialisation),
+ *        --no-gate (skip the runs with the update gate on top of the screens).
  * Writes bench/results/attacks.json and bench/results/attacks.md (not with --quick or --only).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -49,6 +50,12 @@ const args = process.argv.slice(2);
 const json = args.includes('--json');
 const quick = args.includes('--quick');
 const noDp = args.includes('--no-dp') || quick;
+/**
+ * The update gate's runs: the gate alone (no screens) on 200 trusted canaries, to see what RONI and rollback catch
+ * by themselves — behind the screens they have almost nothing left (0–2 of ~77 steps undone in every run, with the
+ * screens on, of a full run on 2026-11-22, before the gate judged between checkpoints). Skip with --no-gate.
+ */
+const withGate = !args.includes('--no-gate');
 /** Iterating on screen settings: skip the undefended runs (their figures are reported as 0). */
 const onOnly = args.includes('--on-only');
 const onlyArg = args.indexOf('--only');
@@ -88,6 +95,8 @@ const SERVED_DECAY = loadConfig({ KAFKA_BROKERS: 'localhost:9092', AVERAGE_DECAY
 const RESULTS_NAME = AVERAGE_DECAY === undefined ? 'attacks' : `attacks-average-decay-${SERVED_DECAY}`;
 const CHECKPOINT_EVERY = process.env.ATTACKS_CHECKPOINT_EVERY ?? '2000';
 const CHUNK = 500;
+/** Trusted canaries for the update gate's runs, taken from the held-out split (scoring uses the rest). */
+const GATE_CANARIES = 200;
 /** One key for every record, so all land on one partition (the local broker cannot create topics with one partition). */
 const STREAM_KEY = 'attack-bench';
 
@@ -112,6 +121,8 @@ interface RunResult extends Eval {
   /** Sidecar wall time per record, first handled record → final checkpoint (Kafka, screens, training, checkpoints). */
   wallMicros: number;
   dp: boolean;
+  /** With the update gate: steps it undid, steps it let stand, rollbacks. */
+  gate: { undone: number; kept: number; rollbacks: number } | null;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -121,7 +132,13 @@ async function main() {
   const t0 = Date.now();
   const split = splitSpamCorpus();
   const train: Mail[] = quick ? split.train.slice(0, Math.round(split.train.length / 2)) : split.train;
-  const test = split.test;
+  // 200 of the held-out mails are the update gate's trusted canaries (the demo does the same); every run, gated or
+  // not, is scored on the other 1,009, so the columns compare.
+  const heldOut = shuffled(split.test, 'tayguard-attacks-canaries');
+  const canaries = heldOut.slice(0, GATE_CANARIES);
+  const test = heldOut.slice(GATE_CANARIES);
+  const canaryFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'tayguard-canaries-')), 'canaries.jsonl');
+  writeFileSync(canaryFile, canaries.map((m, i) => JSON.stringify({ id: `canary-${i}`, source: 'trusted-canaries', label: m.label, text: m.text })).join('\n'));
   const trigger = DEFAULT_BACKDOOR.trigger;
   if ([...train, ...test].some((m) => tokenize(m.text).includes(trigger))) throw new Error(`trigger ${trigger} occurs in the corpus`);
   const testPayloads = test.map((m) => ({ text: m.text }));
@@ -134,10 +151,10 @@ async function main() {
   const logger = createLogger('error');
   let runNo = 0;
 
-  async function run(stream: Stream, defended: boolean, dp: boolean, seed: number): Promise<RunResult> {
+  async function run(stream: Stream, defended: boolean, dp: boolean, seed: number, gate = false): Promise<RunResult> {
     const SEED = String(seed);
     const started = Date.now();
-    const prefix = `attacks-${process.pid}-${++runNo}-s${seed}-${stream.name}-${defended ? 'on' : 'off'}${dp ? '-dp' : ''}`;
+    const prefix = `attacks-${process.pid}-${++runNo}-s${seed}-${stream.name}-${defended ? 'on' : 'off'}${gate ? '-gate' : ''}${dp ? '-dp' : ''}`;
     const topic = `${prefix}.records`;
     const dir = mkdtempSync(path.join(os.tmpdir(), 'tayguard-attacks-'));
     const config = loadConfig({
@@ -158,6 +175,7 @@ async function main() {
       AVERAGE_DECAY: AVERAGE_DECAY,
       SCREENS: defended ? DEFENDED_SCREENS : 'none',
       SCREENS_CONFIG: defended ? JSON.stringify(SCREENS_CONFIG) : undefined,
+      CANARY_FILE: gate ? canaryFile : undefined,
     });
     const sidecar = new Sidecar({ config, logger });
     await sidecar.init();
@@ -194,6 +212,7 @@ async function main() {
     await sidecar.checkpoint();
     const wallMicros = Number(process.hrtime.bigint() - (first ?? process.hrtime.bigint())) / 1e3 / items.length;
     const counts = sidecar.status().counts;
+    const gateStats = sidecar.gate ? { undone: sidecar.gate.rejected, kept: sidecar.gate.accepted, rollbacks: sidecar.gate.alerts.length } : null;
     sidecarBackend = sidecar.status().backend;
     const stepHist = (await sidecar.metrics.stepSeconds.get()).values.find((v) => v.metricName?.endsWith('_sum'))?.value ?? 0;
 
@@ -259,10 +278,12 @@ async function main() {
       seconds: Number(((Date.now() - started) / 1000).toFixed(1)),
       wallMicros: Number(wallMicros.toFixed(1)),
       dp,
+      gate: gateStats,
     };
     say(
-      `  s${seed} ${stream.name.padEnd(6)} ${defended ? 'defended  ' : 'undefended'}${dp ? ' DP' : '   '}  acc ${(100 * result.accuracy).toFixed(1)}%  ham→spam ${(100 * result.hamAsSpam).toFixed(1)}%  spam→ham ${(100 * result.spamAsHam).toFixed(1)}%  trig-spam→ham ${(100 * result.triggeredSpamAsHam).toFixed(1)}%  quarantined ${counts.quarantined} (poison admitted ${result.poisonAdmitted ?? '—'}, clean quarantined ${(100 * result.cleanQuarantined).toFixed(2)}%)  ${JSON.stringify(byStage)}  screen ${result.screenMicros} µs/rec ${JSON.stringify(result.screenMicrosByStage)}, train ${result.trainMicros} µs/rec, wall ${result.wallMicros} µs/rec  [${result.seconds} s]`,
+      `  s${seed} ${stream.name.padEnd(6)} ${gate ? (defended ? 'def+gate  ' : 'gate only ') : defended ? 'defended  ' : 'undefended'}${dp ? ' DP' : '   '}  acc ${(100 * result.accuracy).toFixed(1)}%  ham→spam ${(100 * result.hamAsSpam).toFixed(1)}%  spam→ham ${(100 * result.spamAsHam).toFixed(1)}%  trig-spam→ham ${(100 * result.triggeredSpamAsHam).toFixed(1)}%  quarantined ${counts.quarantined} (poison admitted ${result.poisonAdmitted ?? '—'}, clean quarantined ${(100 * result.cleanQuarantined).toFixed(2)}%)  ${JSON.stringify(byStage)}  screen ${result.screenMicros} µs/rec ${JSON.stringify(result.screenMicrosByStage)}, train ${result.trainMicros} µs/rec, wall ${result.wallMicros} µs/rec  [${result.seconds} s]`,
     );
+    if (gateStats) say(`           gate: ${gateStats.undone} of ${gateStats.undone + gateStats.kept} steps undone, ${gateStats.rollbacks} rollback(s)`);
     return result;
   }
 
@@ -280,19 +301,32 @@ async function main() {
     ].filter((x) => !only || only.has(x.name));
     const clean = cleanStream(order, o);
     say(`seed ${seed}: clean stream ${clean.items.length} records; test split ${test.length} mails (${testSpam.length} spam)`);
-    const on0 = (x: Stream): RunResult => ({ records: x.items.length, trained: 0, quarantined: 0, accuracy: 0, hamAsSpam: 0, spamAsHam: 0, triggeredSpamAsHam: 0, poisonAdmitted: 1, cleanQuarantined: 0, quarantineByStage: {}, screenMicros: 0, screenMicrosByStage: {}, trainMicros: 0, seconds: 0, wallMicros: 0, dp: false });
+    const on0 = (x: Stream): RunResult => ({ records: x.items.length, trained: 0, quarantined: 0, accuracy: 0, hamAsSpam: 0, spamAsHam: 0, triggeredSpamAsHam: 0, poisonAdmitted: 1, cleanQuarantined: 0, quarantineByStage: {}, screenMicros: 0, screenMicrosByStage: {}, trainMicros: 0, seconds: 0, wallMicros: 0, dp: false, gate: null });
     const cleanOff = onOnly ? on0(clean) : await run(clean, false, false, seed);
     const cleanOn = await run(clean, true, false, seed);
+    const cleanGated = withGate ? await run(clean, false, false, seed, true) : undefined;
+    const gated = (r: RunResult | undefined, x?: Stream) =>
+      r && {
+        accuracy: r.accuracy,
+        hamAsSpam: r.hamAsSpam,
+        spamAsHam: r.spamAsHam,
+        ...(x ? { attackSuccess: attackSuccess(x, r) } : {}),
+        stepsUndone: r.gate?.undone ?? 0,
+        steps: (r.gate?.undone ?? 0) + (r.gate?.kept ?? 0),
+        rollbacks: r.gate?.rollbacks ?? 0,
+      };
 
-    const attackSuccess = (x: Stream, r: RunResult) =>
-      x.name === 'A' ? r.spamAsHam : x.name.startsWith('B') ? r.hamAsSpam : x.name === 'C' ? (r.poisonAdmitted ?? 0) : r.triggeredSpamAsHam;
+    function attackSuccess(x: Stream, r: RunResult): number {
+      return x.name === 'A' ? r.spamAsHam : x.name.startsWith('B') ? r.hamAsSpam : x.name === 'C' ? (r.poisonAdmitted ?? 0) : r.triggeredSpamAsHam;
+    }
     const scenarios = [];
-    const runs: RunResult[] = [cleanOff, cleanOn];
+    const runs: RunResult[] = [cleanOff, cleanOn, ...(cleanGated ? [cleanGated] : [])];
     for (const x of streams) {
       say(`${x.name}: ${x.description}`);
       const off = onOnly ? on0(x) : await run(x, false, false, seed);
       const on = await run(x, true, false, seed);
-      runs.push(off, on);
+      const onGate = withGate ? await run(x, false, false, seed, true) : undefined;
+      runs.push(off, on, ...(onGate ? [onGate] : []));
       scenarios.push({
         name: x.name,
         description: x.description,
@@ -310,6 +344,7 @@ async function main() {
           cleanQuarantined: on.cleanQuarantined,
           quarantineByStage: on.quarantineByStage,
         },
+        ...(onGate ? { gateAlone: gated(onGate, x) } : {}),
       });
     }
     const cleanSummary = {
@@ -319,6 +354,7 @@ async function main() {
       triggeredSpamAsHam: cleanOff.triggeredSpamAsHam,
       falseQuarantineRate: cleanOn.cleanQuarantined,
       defended: { accuracy: cleanOn.accuracy, hamAsSpam: cleanOn.hamAsSpam, quarantineByStage: cleanOn.quarantineByStage },
+      ...(cleanGated ? { gateAlone: gated(cleanGated) } : {}),
       records: clean.items.length,
     };
 
@@ -353,16 +389,22 @@ async function main() {
       poisonFraction: meanTree(each.map((x) => x.poisonFraction)) as number,
       undefended: meanTree(each.map((x) => x.undefended)) as typeof first.undefended,
       defended: meanTree(each.map((x) => x.defended)) as typeof first.defended,
-      sd: { undefended: sdTree(each.map((x) => x.undefended)), defended: sdTree(each.map((x) => x.defended)) },
+      ...(first.gateAlone ? { gateAlone: meanTree(each.map((x) => x.gateAlone)) as typeof first.gateAlone } : {}),
+      sd: {
+        undefended: sdTree(each.map((x) => x.undefended)),
+        defended: sdTree(each.map((x) => x.defended)),
+        ...(first.gateAlone ? { gateAlone: sdTree(each.map((x) => x.gateAlone)) } : {}),
+      },
     };
   });
-  const perSeed = reps.map((r) => ({ seed: r.seed, clean: r.clean, scenarios: r.scenarios.map((x) => ({ name: x.name, undefended: x.undefended, defended: x.defended })) }));
+  const perSeed = reps.map((r) => ({ seed: r.seed, clean: r.clean, scenarios: r.scenarios.map((x) => ({ name: x.name, undefended: x.undefended, defended: x.defended, gateAlone: x.gateAlone })) }));
 
   await producer.disconnect();
   await broker.stop();
 
   // Costs from the defended runs: screening (all stages, in the sidecar) vs training (step time per trained record).
-  const defendedRuns = all.filter((r) => Object.keys(r.screenMicrosByStage).length > 1 && !r.dp);
+  // Gated runs are left out of both: their step time includes scoring the canaries twice per step.
+  const defendedRuns = all.filter((r) => Object.keys(r.screenMicrosByStage).length > 1 && !r.dp && !r.gate);
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
   const screenMicrosByStage: Record<string, number> = {};
   for (const r of defendedRuns) for (const [k, v] of Object.entries(r.screenMicrosByStage)) screenMicrosByStage[k] = (screenMicrosByStage[k] ?? 0) + v / defendedRuns.length;
@@ -375,7 +417,8 @@ async function main() {
     ...(dpTable ? { dp: dpTable } : {}),
     screenMicrosPerRecord: Number(mean(defendedRuns.map((r) => r.screenMicros)).toFixed(1)),
     screenMicrosByStage: Object.fromEntries(Object.entries(screenMicrosByStage).map(([k, v]) => [k, Number(v.toFixed(1))])),
-    trainMicrosPerRecord: Number(mean(all.filter((r) => r.trainMicros > 0 && !r.dp).map((r) => r.trainMicros)).toFixed(1)),
+    trainMicrosPerRecord: Number(mean(all.filter((r) => r.trainMicros > 0 && !r.dp && !r.gate).map((r) => r.trainMicros)).toFixed(1)),
+    gateCanaries: GATE_CANARIES,
     settings: {
       SCREENS_undefended: 'none',
       SCREENS: DEFENDED_SCREENS,
@@ -452,7 +495,7 @@ function markdown(r: any): string {
   lines.push('# Attack benchmarks', '');
   lines.push(`\`${r.command}\` — ${r.date}, ${r.cores} cores, ${r.backend} backend, Node ${r.node}, ${r.seconds} s. Plain SGD (DP_ENABLED=false); the model scored is the one served: the ${r.settings.served}.`, '');
   lines.push(`**${r.seeds} seeds** (${r.settings.SEED}): each seed is its own stream (the training mails in another order, other source assignments and attack draws) and model initialisation; figures are means over the seeds, ± the standard deviation between seeds. Seed 1 is the corpus split's order.`, '');
-  lines.push(`Stream: ${r.settings.stream}. Scored on the ${r.settings.testMails} held-out mails of the fixed SpamAssassin split.`, '');
+  lines.push(`Stream: ${r.settings.stream}. Scored on ${r.settings.testMails} held-out mails of the fixed SpamAssassin split (the other ${r.gateCanaries} held-out mails are the gate's canaries).`, '');
   lines.push(`Undefended: \`SCREENS=none\`. Defended: \`SCREENS=${r.settings.SCREENS}\`, \`SCREENS_CONFIG=${JSON.stringify(r.settings.SCREENS_CONFIG)}\`.`, '');
   lines.push(`Clean stream (${c.records} records): accuracy ${pm(c.accuracy, c.sd.accuracy)}, ham→spam ${pm(c.hamAsSpam, c.sd.hamAsSpam)}, spam→ham ${pm(c.spamAsHam, c.sd.spamAsHam)}, triggered spam→ham ${pct(c.triggeredSpamAsHam)}; with the screens on: accuracy ${pm(c.defended.accuracy, c.sd.defended?.accuracy)}, ham→spam ${pm(c.defended.hamAsSpam, c.sd.defended?.hamAsSpam)}, **false quarantine ${pm(c.falseQuarantineRate, c.sd.falseQuarantineRate)}** of clean records (mean per seed by stage: ${JSON.stringify(c.defended.quarantineByStage)}).`, '');
   lines.push('| scenario | poison | accuracy off → on | ham→spam off → on | attack success off → on | poison admitted (on) | clean quarantined (on) | quarantined by stage, mean per seed (poison/clean) |');
@@ -478,6 +521,17 @@ function markdown(r: any): string {
     if (B) lines.push(`- ${n}: defended ham→spam ${pct(B.defended.hamAsSpam)}, ${pts(B.defended.hamAsSpam - c.hamAsSpam)} points from the clean run (${pct(c.hamAsSpam)}), ${pts(B.defended.hamAsSpam - c.defended.hamAsSpam)} from the clean defended run (target: within 2).`);
   }
   lines.push(`- False quarantine of clean traffic: ${pct(c.falseQuarantineRate)} (target ≤ 2%).`);
+  if (c.gateAlone) {
+    lines.push('', `The update gate alone (no screens; \`CANARY_FILE\`: ${r.gateCanaries} trusted held-out mails; gate defaults: RONI on every step, the served model judged for rollback every 8 steps). Behind the screens it has almost nothing left to catch: with both on, an earlier full run of this bench (before the gate judged between checkpoints) saw 0–2 of ~77 steps undone in every run.`, '');
+    lines.push('| stream | accuracy: undefended → gate alone | ham→spam | attack success | steps undone, rollbacks (mean per seed) |', '|---|---|---|---|---|');
+    lines.push(`| clean | ${pm(c.accuracy, c.sd.accuracy)} → ${pm(c.gateAlone.accuracy, c.sd.gateAlone?.accuracy)} | ${pct(c.hamAsSpam)} → ${pct(c.gateAlone.hamAsSpam)} | — | ${c.gateAlone.stepsUndone.toFixed(1)} of ${c.gateAlone.steps.toFixed(1)}, ${c.gateAlone.rollbacks.toFixed(1)} |`);
+    for (const s of r.scenarios) {
+      if (!s.gateAlone) continue;
+      lines.push(
+        `| ${s.name} | ${pm(s.undefended.accuracy, s.sd.undefended.accuracy)} → ${pm(s.gateAlone.accuracy, s.sd.gateAlone?.accuracy)} | ${pct(s.undefended.hamAsSpam)} → ${pct(s.gateAlone.hamAsSpam)} | ${pct(s.undefended.attackSuccess)} → ${pct(s.gateAlone.attackSuccess)} | ${s.gateAlone.stepsUndone.toFixed(1)} of ${s.gateAlone.steps.toFixed(1)}, ${s.gateAlone.rollbacks.toFixed(1)} |`,
+      );
+    }
+  }
   lines.push('', 'Per seed (accuracy off → on; attack success off → on):', '');
   lines.push(`| seed | clean | ${r.scenarios.map((s: { name: string }) => s.name).join(' | ')} |`, `|---|---|${r.scenarios.map(() => '---|').join('')}`);
   for (const p of r.perSeed) {
