@@ -1,9 +1,9 @@
 /**
  * AVERAGE_DECAY against a real broker: the sidecar serves and publishes the moving average of the weights, not
- * the last iterate; the average survives a restart exactly; turned off over the same checkpoint, the sidecar keeps
+ * the last iterate; the average (and the update gate's noise measurements) survive a restart exactly; turned off over the same checkpoint, the sidecar keeps
  * serving the version that checkpoint published until it trains again.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { initTf } from '../../src/tf';
@@ -30,9 +30,11 @@ describe('serving the averaged weights', () => {
     await broker?.stop();
   });
 
-  it('serves and publishes the average, keeps it across a restart, and serves the iterate when switched off', async () => {
+  it('serves and publishes the average, keeps it and the gate state across a restart, and keeps the checkpoint version when switched off', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'tg-avg-'));
     const prefix = `avg-${process.pid}`;
+    const canaryFile = path.join(dir, 'canaries.jsonl');
+    writeFileSync(canaryFile, splitSpamCorpus().test.slice(100, 160).map((m, i) => JSON.stringify({ id: `c${i}`, source: 'trusted', label: m.label, text: m.text })).join('\n'));
     const env = {
       KAFKA_BROKERS: broker.bootstrap,
       TOPIC_PREFIX: prefix,
@@ -45,6 +47,8 @@ describe('serving the averaged weights', () => {
       SEED: '5',
       CHECKPOINT_INTERVAL_MS: '3600000',
       AVERAGE_DECAY: '0.9',
+      CANARY_FILE: canaryFile,
+      ROLLBACK_EVERY_STEPS: '4',
     };
     const mails = splitSpamCorpus().train.slice(0, 640);
     await produce(
@@ -60,7 +64,10 @@ describe('serving the averaged weights', () => {
     await first.checkpoint();
     const served = first.predict(probe).probabilities;
     const iterate = first.learner.predict(probe);
-    expect(first.average?.updates).toBe(mails.length / 64);
+    expect(first.average?.updates).toBe(mails.length / 64 - first.gate!.rejected);
+    const gateState = first.gate!.toJSON();
+    expect(gateState.lossChanges).toHaveLength(10);
+    expect(gateState.judgedScores).toHaveLength(2);
     // What is served is not the last iterate …
     expect(Math.max(...served.map((p, i) => Math.abs(p[1] - iterate[i][1])))).toBeGreaterThan(1e-3);
     // … and the published version is exactly what is served.
@@ -75,7 +82,8 @@ describe('serving the averaged weights', () => {
     const again = new Sidecar({ config: loadConfig(env), logger: createLogger('silent') });
     await again.init();
     expect(again.predict(probe).probabilities).toEqual(served);
-    expect(again.average?.updates).toBe(mails.length / 64);
+    expect(again.average?.updates).toBe(first.average?.updates);
+    expect(again.gate!.toJSON()).toEqual(gateState); // the gate's noise measurements came back with the checkpoint
 
     // Switched off over the same checkpoint: the version it names (the average) is still what is served; the learner
     // continues from the trained weights, and the next checkpoint that trains publishes them.
