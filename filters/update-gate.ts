@@ -95,6 +95,10 @@ export interface UpdateGateState {
   readonly judgedScores: readonly number[];
   readonly rejected: number;
   readonly accepted: number;
+  /** Judgements in a row below the best so far. */
+  readonly degraded?: number;
+  /** The best served model's score; its weights travel next to the checkpoint's (`bestSnapshot`). */
+  readonly best?: CanaryScore | null;
 }
 
 export interface GateAlert {
@@ -270,21 +274,50 @@ export class UpdateGate {
     if (z === 0) return this.settings.rollbackDrop;
     const before = this.judgedScores.slice(0, this.judgedScores.length - this.degraded);
     if (before.length < JUDGED_WARMUP + 1) return Infinity;
+    // No fall yet among them (a model that has only improved): no noise seen, the fixed drop alone.
     return Math.max(this.settings.rollbackDrop, z * judgementNoise(before));
   }
 
-  /** What a restart needs to judge at once: the recent step and judgement noise (not the best weights: too big). */
+  /**
+   * What a restart needs to go on judging as if it had not happened: the step and judgement noise, the current
+   * degraded run, and the best model's score (its weights: `bestSnapshot`, stored in the checkpoint's weight bytes).
+   */
   toJSON(): UpdateGateState {
-    return { lossChanges: [...this.lossChanges], accuracyChanges: [...this.accuracyChanges], judgedScores: [...this.judgedScores], rejected: this.rejected, accepted: this.accepted };
+    return {
+      lossChanges: [...this.lossChanges],
+      accuracyChanges: [...this.accuracyChanges],
+      judgedScores: [...this.judgedScores],
+      rejected: this.rejected,
+      accepted: this.accepted,
+      degraded: this.degraded,
+      best: this.best ? { ...this.best.score } : null,
+    };
   }
 
-  restore(state: UpdateGateState): void {
-    const numbers = (v: unknown, max: number) => (Array.isArray(v) ? v.filter((x): x is number => Number.isFinite(x)).slice(-max) : []);
-    this.lossChanges.splice(0, Infinity, ...numbers(state.lossChanges, NOISE_WINDOW));
-    this.accuracyChanges.splice(0, Infinity, ...numbers(state.accuracyChanges, NOISE_WINDOW));
-    this.judgedScores.splice(0, Infinity, ...numbers(state.judgedScores, JUDGED_WINDOW));
-    this.rejected = Number.isInteger(state.rejected) ? state.rejected : 0;
-    this.accepted = Number.isInteger(state.accepted) ? state.accepted : 0;
+  /** The weights a rollback would restore, if any has been judged best. */
+  bestSnapshot(): WeightsSnapshot | undefined {
+    return this.best?.snapshot;
+  }
+
+  /**
+   * Back from a checkpoint. Tolerant of older or damaged state (it only tunes judgement): paired step changes are
+   * kept as pairs, counts must be whole and ≥ 0, and the best model comes back only with both its score and weights.
+   */
+  restore(state: UpdateGateState, bestWeights?: WeightsSnapshot): void {
+    const finite = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
+    const count = (x: unknown) => (Number.isInteger(x) && (x as number) >= 0 ? (x as number) : 0);
+    const losses = Array.isArray(state.lossChanges) ? state.lossChanges : [];
+    const accuracies = Array.isArray(state.accuracyChanges) ? state.accuracyChanges : [];
+    const pairs = losses.map((l, i) => [l, accuracies[i]] as const).filter(([l, a]) => finite(l) && finite(a)).slice(-NOISE_WINDOW);
+    this.lossChanges.splice(0, Infinity, ...pairs.map(([l]) => l));
+    this.accuracyChanges.splice(0, Infinity, ...pairs.map(([, a]) => a));
+    this.judgedScores.splice(0, Infinity, ...(Array.isArray(state.judgedScores) ? state.judgedScores.filter(finite).slice(-JUDGED_WINDOW) : []));
+    this.rejected = count(state.rejected);
+    this.accepted = count(state.accepted);
+    this.degraded = Math.min(count(state.degraded), this.judgedScores.length);
+    const best = state.best;
+    this.best = best && finite(best.accuracy) && finite(best.loss) && bestWeights ? { score: { loss: best.loss, accuracy: best.accuracy }, snapshot: bestWeights } : undefined;
+    if (!this.best) this.degraded = 0;
   }
 
   dispose(): void {

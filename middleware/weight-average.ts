@@ -72,7 +72,8 @@ export class WeightAverage {
 
   /**
    * Canary loss and accuracy of the averaged weights, computed with the learner's own model: the average is swapped
-   * in and the trained weights back (no second copy of the model in memory). Not to be called during a step.
+   * in and the trained weights back (no second copy of the model in memory). The update gate calls it inside a step,
+   * after the update is applied and before the step is folded in (so it scores the average as of the last step).
    */
   score(x: tf.Tensor2D, y: tf.Tensor2D): { loss: number; accuracy: number } {
     const trained = this.learner.snapshot();

@@ -152,7 +152,7 @@ export class Sidecar {
     this.screens = createScreens(this.config, { serving: this.serving, trainedRecords: () => this.tally.counts.trained });
     if (resumed?.screens) this.screens.restore(resumed.screens);
     if (this.config.gate) this.gate = createUpdateGate(this.config, this.learner, this.screens.registry, this.metrics, this.logger, this.average);
-    if (this.gate && resumed?.gate) this.gate.restore(resumed.gate);
+    if (this.gate && resumed?.gate) this.gate.restore(resumed.gate.state, resumed.gate.best);
     // The average is the outermost stage: it folds in a step only once the gate has let it stand.
     const stages = [...(this.average ? [this.average.stage()] : []), ...(this.gate ? [this.gate.stage()] : [])];
     const p = this.config.privacy;
@@ -293,6 +293,9 @@ export class Sidecar {
       const modelVersion = trained > 0 ? seq : this.modelVersion;
       const snapshot = this.learner.snapshot();
       const averaged = this.average?.snapshot();
+      // Weight bytes: trained, then averaged, then the gate's best model, each block one model long (checkpoint/resume.ts).
+      const gateBest = this.gate?.bestSnapshot();
+      const blocks = [snapshot.data, ...(averaged ? [averaged.data] : []), ...(gateBest ? [gateBest.data] : [])];
       const topic = this.config.topics.records;
       const offsets = this.dedup.nextOffsets(topic);
       const header: CheckpointHeader = {
@@ -309,13 +312,13 @@ export class Sidecar {
           modelVersion,
           screens: this.screens.toJSON(),
           ...(this.auditor ? { audit: this.auditor.toJSON() } : {}),
-          ...(this.gate ? { gate: this.gate.toJSON() } : {}),
+          ...(this.gate ? { gate: { ...this.gate.toJSON(), ...(gateBest ? { bestOffset: snapshot.data.length * (averaged ? 2 : 1) } : {}) } } : {}),
           // The averaged weights follow the training weights in the same file, from byte `offset`.
           ...(this.average ? { average: { ...this.average.toJSON(), offset: snapshot.data.length } } : {}),
         },
       };
       faultPoint('before-checkpoint-write');
-      await this.store.write(header, averaged ? Buffer.concat([snapshot.data, averaged.data]) : snapshot.data);
+      await this.store.write(header, blocks.length > 1 ? Buffer.concat(blocks) : snapshot.data);
       faultPoint('after-checkpoint-write');
       this.seq = seq;
       this.trainer.markCheckpointed();

@@ -33,7 +33,16 @@ export interface ResumedState {
   readonly trainer: unknown;
   readonly screens?: DetectorChainState;
   readonly audit?: AuditState;
-  readonly gate?: UpdateGateState;
+  readonly gate?: { readonly state: UpdateGateState; readonly best?: WeightsSnapshot };
+}
+
+/**
+ * The weight bytes of a checkpoint are blocks of one model's size each: the trained weights, then the served
+ * average (`extra.average.offset`), then the update gate's best model (`extra.gate.bestOffset`), each present or not.
+ */
+export function weightBlocks(specs: readonly { shape: number[] }[], average: boolean, gateBest: boolean): { size: number; expectedTotal: number } {
+  const size = specs.reduce((n, w) => n + 4 * w.shape.reduce((a, b) => a * b, 1), 0);
+  return { size, expectedTotal: size * (1 + (average ? 1 : 0) + (gateBest ? 1 : 0)) };
 }
 
 export function resumeState(latest: Checkpoint, config: Config, want: ModelIdentity): ResumedState {
@@ -53,20 +62,31 @@ export function resumeState(latest: Checkpoint, config: Config, want: ModelIdent
     throw new TayguardError('CONFIG_INVALID', `the checkpoint in ${dir} was trained without DP; its model cannot be given a privacy guarantee now: use a new CHECKPOINT_DIR (or DP_ENABLED=false)`);
   }
   const average = h.extra.average as (WeightAverageState & { offset: number }) | undefined;
-  if (average && !(Number.isInteger(average.offset) && average.offset > 0 && average.offset <= latest.weights.length)) {
-    throw new TayguardError('CHECKPOINT_CORRUPT', `the checkpoint ${latest.file} names averaged weights at byte ${String(average.offset)} of ${latest.weights.length}: point CHECKPOINT_DIR elsewhere to start fresh`);
+  const gate = h.extra.gate as (UpdateGateState & { bestOffset?: number }) | undefined;
+  const bestOffset = gate?.bestOffset;
+  const { size, expectedTotal } = weightBlocks(h.weightSpecs, Boolean(average), bestOffset !== undefined);
+  const misplaced =
+    latest.weights.length !== expectedTotal ||
+    (average !== undefined && average.offset !== size) ||
+    (bestOffset !== undefined && bestOffset !== size * (average ? 2 : 1));
+  if (misplaced) {
+    throw new TayguardError(
+      'CHECKPOINT_CORRUPT',
+      `the checkpoint ${latest.file} holds ${latest.weights.length} weight bytes, but its header describes ${expectedTotal} (model ${size} bytes${average ? `, average at ${String(average.offset)}` : ''}${bestOffset !== undefined ? `, gate best at ${String(bestOffset)}` : ''}): point CHECKPOINT_DIR elsewhere to start fresh`,
+    );
   }
+  const block = (offset: number): WeightsSnapshot => ({ specs: h.weightSpecs, data: latest.weights.subarray(offset, offset + size) });
   return {
     seq: h.seq,
     modelVersion: Number(h.extra.modelVersion ?? 0),
     createdAt: h.createdAt,
-    weights: { specs: h.weightSpecs, data: average ? latest.weights.subarray(0, average.offset) : latest.weights },
-    average: average && { state: { updates: average.updates }, weights: { specs: h.weightSpecs, data: latest.weights.subarray(average.offset) } },
+    weights: block(0),
+    average: average && { state: { updates: average.updates }, weights: block(average.offset) },
     counts,
     dedup: h.dedup as DedupState,
     trainer: h.accountant,
     screens: h.extra.screens as DetectorChainState | undefined,
     audit: h.extra.audit as AuditState | undefined,
-    gate: h.extra.gate as UpdateGateState | undefined,
+    gate: gate && { state: gate, best: bestOffset !== undefined ? block(bestOffset) : undefined },
   };
 }

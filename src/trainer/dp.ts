@@ -167,8 +167,13 @@ export class DpTrainer implements Trainer {
     }
     const { records } = this.sampler.nextBatch();
     // An empty Poisson batch is still a step: it releases pure noise and is charged like any other.
-    await this.step(records);
-    this.ledger.recordStep(q, sigma);
+    try {
+      await this.step(records);
+    } finally {
+      // Charged even when a stage after the update throws (the update gate's judgement): the noisy update may
+      // already be in the weights. Charging a step that never ran is only conservative.
+      this.ledger.recordStep(q, sigma);
+    }
     this.stepsSinceCheckpoint += 1;
     this.steppedSinceTick = true;
   }

@@ -167,7 +167,29 @@ describe('update gate (RONI on a trusted canary set)', () => {
     const next = new PlainTrainer(learner, createMetrics(), 16, [again.stage()]);
     for (const r of flipped(5000)) await next.admit(r);
     expect(again.toJSON()).toMatchObject({ rejected: 1, accepted: 20 });
-    again.restore({ lossChanges: 'junk', accuracyChanges: [NaN, 1], judgedScores: null, rejected: -0.5, accepted: 3 } as never);
-    expect(again.toJSON()).toEqual({ lossChanges: [], accuracyChanges: [1], judgedScores: [], rejected: 0, accepted: 3 });
+    // Damaged or older state: paired changes stay paired, counts are whole and ≥ 0, no best without its weights.
+    again.restore({ lossChanges: [1, NaN, 3, 4], accuracyChanges: [0.1, 0.2, null], judgedScores: null, rejected: -1, accepted: 3, degraded: 2, best: { loss: 1, accuracy: 0.9 } } as never);
+    expect(again.toJSON()).toEqual({ lossChanges: [1], accuracyChanges: [0.1], judgedScores: [], rejected: 0, accepted: 3, degraded: 0, best: null });
+  });
+
+  it('a restart keeps the best model and the degraded run: the rollback still reaches the weights from before it', async () => {
+    const settings = { lossTolerance: 100, accuracyTolerance: 1, rollbackDrop: 0.05, rollbackAfter: 2 };
+    const { gate, trainer, learner, registry } = setup(settings);
+    for (let i = 0; i < 64; i++) await trainer.admit(rec(i, i % 2, `user-${i % 8}`));
+    gate.judge();
+    const good = learner.snapshot().data;
+    let round = 0;
+    while (gate.toJSON().degraded === 0 && round < 6) {
+      for (let i = 0; i < 48; i++) await trainer.admit(rec(++round * 100 + i, i % 2, `sybil-${i}`, true));
+      expect(gate.judge()).toBeUndefined();
+    }
+    const state = JSON.parse(JSON.stringify(gate.toJSON()));
+    expect(state).toMatchObject({ degraded: 1, best: { accuracy: expect.any(Number) } });
+    const again = new UpdateGate(learner, gate.canaries, registry, settings);
+    again.restore(state, gate.bestSnapshot());
+    const next = new PlainTrainer(learner, createMetrics(), 16, [again.stage()]);
+    for (let i = 0; i < 48; i++) await next.admit(rec(9000 + i, i % 2, `sybil-${i}`, true));
+    expect(again.judge()).toMatchObject({ kind: 'rollback', restoredAccuracy: state.best.accuracy });
+    expect(learner.snapshot().data.equals(good)).toBe(true);
   });
 });
