@@ -72,7 +72,9 @@ export const configSchema = z.object({
   GATE_LOSS_TOLERANCE: z.coerce.number().min(0).default(0.1),
   GATE_ACCURACY_TOLERANCE: z.coerce.number().min(0).max(1).default(0.05),
   ROLLBACK_ACCURACY_DROP: z.coerce.number().gt(0).max(1).default(0.05),
-  ROLLBACK_AFTER_CHECKPOINTS: int(1, 1000).default(2),
+  ROLLBACK_AFTER_JUDGEMENTS: int(1, 1000).optional(),
+  /** The earlier name of ROLLBACK_AFTER_JUDGEMENTS (rollback was judged at checkpoints then); still read. */
+  ROLLBACK_AFTER_CHECKPOINTS: int(1, 1000).optional(),
   GATE_NOISE_QUANTILE: z.coerce.number().gt(0.5).max(1).default(0.95),
   ROLLBACK_NOISE_Z: z.coerce.number().min(0).max(20).default(5),
   ROLLBACK_EVERY_STEPS: int(1, 100000).default(8),
@@ -173,6 +175,9 @@ export function loadConfig(env: Env = process.env): Config {
   }
   if (!result.success) throw configError(issues);
   const c = result.data;
+  if (c.ROLLBACK_AFTER_JUDGEMENTS !== undefined && c.ROLLBACK_AFTER_CHECKPOINTS !== undefined && c.ROLLBACK_AFTER_JUDGEMENTS !== c.ROLLBACK_AFTER_CHECKPOINTS) {
+    issues.push(`ROLLBACK_AFTER_CHECKPOINTS (${c.ROLLBACK_AFTER_CHECKPOINTS}) is the old name of ROLLBACK_AFTER_JUDGEMENTS (${c.ROLLBACK_AFTER_JUDGEMENTS}): set only ROLLBACK_AFTER_JUDGEMENTS`);
+  }
   if (c.CHECKPOINT_EVERY_RECORDS < c.BATCH_SIZE) {
     issues.push(`CHECKPOINT_EVERY_RECORDS (${c.CHECKPOINT_EVERY_RECORDS}) must be at least BATCH_SIZE (${c.BATCH_SIZE})`);
   }
@@ -231,7 +236,7 @@ export function loadConfig(env: Env = process.env): Config {
           lossTolerance: c.GATE_LOSS_TOLERANCE,
           accuracyTolerance: c.GATE_ACCURACY_TOLERANCE,
           rollbackDrop: c.ROLLBACK_ACCURACY_DROP,
-          rollbackAfter: c.ROLLBACK_AFTER_CHECKPOINTS,
+          rollbackAfter: c.ROLLBACK_AFTER_JUDGEMENTS ?? c.ROLLBACK_AFTER_CHECKPOINTS ?? 2,
           noiseQuantile: c.GATE_NOISE_QUANTILE,
           rollbackNoiseZ: c.ROLLBACK_NOISE_Z,
           judgeEverySteps: c.ROLLBACK_EVERY_STEPS,

@@ -29,7 +29,10 @@ describe('configuration', () => {
       expect(e && hasCode(e, 'CONFIG_INVALID')).toBe(true);
       expect(e?.message).toMatch(/AVERAGE_DECAY/);
     }
-    expect(loadConfig({ ...base, CANARY_FILE: '/x.jsonl' }).gate).toMatchObject({ rollbackNoiseZ: 5, judgeEverySteps: 8 });
+    expect(loadConfig({ ...base, CANARY_FILE: '/x.jsonl' }).gate).toMatchObject({ rollbackNoiseZ: 5, judgeEverySteps: 8, rollbackAfter: 2 });
+    expect(loadConfig({ ...base, CANARY_FILE: '/x.jsonl', ROLLBACK_AFTER_CHECKPOINTS: '3' }).gate?.rollbackAfter).toBe(3);
+    expect(loadConfig({ ...base, CANARY_FILE: '/x.jsonl', ROLLBACK_AFTER_JUDGEMENTS: '4' }).gate?.rollbackAfter).toBe(4);
+    expect(() => loadConfig({ ...base, ROLLBACK_AFTER_JUDGEMENTS: '4', ROLLBACK_AFTER_CHECKPOINTS: '3' })).toThrow(/old name of ROLLBACK_AFTER_JUDGEMENTS/);
   });
 
   it('reads overrides and derives topic names from the prefix', () => {
