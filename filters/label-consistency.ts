@@ -3,6 +3,9 @@
  * (argmax ≠ label with probability ≥ `minConfidence`), with a loss −log p(label) above both `minLoss` and the
  * label's running `quantile` of losses (P², quantile.ts), is held back (`confident_model_disagrees`) when its
  * source's trust (trust.ts) is below `maxTrust`: established sources may correct the model, young ones may not.
+ * With `trustedMinLoss` set, a trusted source's record is held back too when its loss is above that much higher
+ * bar (e.g. ln 10: the model gives the label < 10%): established sources may still correct the model where it is
+ * unsure, not flip what it is sure of (scenario C of bench:attacks: a few established sources flipping labels).
  * Inactive until the model has trained on `minModelRecords` records (`modelSeen()`), and per label until
  * `minPerClass` losses were observed. Losses enter the quantile clamped at the current threshold so that a flood
  * of flipped labels cannot raise the bar it is measured against.
@@ -20,6 +23,8 @@ export interface LabelConsistencySettings {
   readonly minConfidence: number;
   readonly minLoss: number;
   readonly maxTrust: number;
+  /** Loss above which even a trusted source's record is held back; undefined = trusted sources always pass. */
+  readonly trustedMinLoss?: number;
   readonly minModelRecords: number;
   readonly minPerClass: number;
 }
@@ -29,6 +34,7 @@ export const DEFAULT_LABEL_CONSISTENCY: LabelConsistencySettings = {
   minConfidence: 0.9,
   minLoss: Math.log(10), // p(label) below 0.1
   maxTrust: 0.5,
+  trustedMinLoss: Math.log(10),
   minModelRecords: 2000,
   minPerClass: 100,
 };
@@ -73,16 +79,19 @@ export class LabelConsistencyDetector implements Detector {
     q.add(Math.min(loss, warm ? threshold : loss));
     if (!warm || loss <= threshold || best === record.label || probs[best] < s.minConfidence) return ACCEPT;
     const trust = this.deps.registry.trust(record.source, t);
-    if (trust >= s.maxTrust) return ACCEPT;
+    const trusted = trust >= s.maxTrust;
+    if (trusted && !(s.trustedMinLoss !== undefined && loss > s.trustedMinLoss)) return ACCEPT;
     return {
       kind: 'quarantine',
       reasons: [
         {
           stage: this.name,
           code: 'confident_model_disagrees',
-          message: `the current model gives label ${record.label} probability ${p.toExponential(1)} (it says ${best} at ${(100 * probs[best]).toFixed(0)}%); loss ${loss.toFixed(2)} is above the label's ${Math.round(100 * s.quantile)}th percentile ${threshold.toFixed(2)}, and source "${record.source}" is not yet trusted (trust ${trust.toFixed(2)} < ${s.maxTrust})`,
+          message: trusted
+            ? `the current model gives label ${record.label} probability ${p.toExponential(1)} (it says ${best} at ${(100 * probs[best]).toFixed(0)}%); loss ${loss.toFixed(2)} is above ${s.trustedMinLoss}, the bar for trusted sources like "${record.source}" (trust ${trust.toFixed(2)})`
+            : `the current model gives label ${record.label} probability ${p.toExponential(1)} (it says ${best} at ${(100 * probs[best]).toFixed(0)}%); loss ${loss.toFixed(2)} is above the label's ${Math.round(100 * s.quantile)}th percentile ${threshold.toFixed(2)}, and source "${record.source}" is not yet trusted (trust ${trust.toFixed(2)} < ${s.maxTrust})`,
           score: loss,
-          threshold,
+          threshold: trusted ? (s.trustedMinLoss as number) : threshold,
         },
       ],
     };

@@ -34,10 +34,10 @@ function naiveBayes(mails: { label: number; text: string }[]) {
 
 const predict = naiveBayes(train);
 
-function setup(modelSeen = 10_000) {
+function setup(modelSeen = 10_000, settings = DEFAULT_LABEL_CONSISTENCY) {
   const registry = new SourceRegistry({ ...DEFAULT_TRUST, newSourceAgeMs: 24 * H, matureAgeMs: 24 * H, matureRecords: 10 });
   const clock = new EventClock(() => T0);
-  const det = new LabelConsistencyDetector(DEFAULT_LABEL_CONSISTENCY, { predict, modelSeen: () => modelSeen, registry, clock });
+  const det = new LabelConsistencyDetector(settings, { predict, modelSeen: () => modelSeen, registry, clock });
   return { registry, clock, det };
 }
 
@@ -52,7 +52,7 @@ describe('label-consistency', () => {
     expect(stream(det, test.slice(0, 300), () => 'new', T0, true).every((v) => v.kind === 'accept')).toBe(true);
   });
 
-  it('holds back flipped labels from young sources, not from trusted ones', () => {
+  it('holds back flipped labels from young sources; from trusted ones only what the model is very sure of', () => {
     const { det, registry } = setup();
     // Warm the per-label loss quantiles on clean traffic from (new) users.
     stream(det, test.slice(0, 600), (i) => `user${i % 50}`, T0);
@@ -70,7 +70,20 @@ describe('label-consistency', () => {
       expect(r.score).toBeGreaterThan(r.threshold as number);
       expect(r.message).toMatch(/not yet trusted/);
     }
-    expect(fromVeteran.every((v) => v.kind === 'accept')).toBe(true);
+    // A trusted source may correct the model where it is unsure: only flips above trustedMinLoss (p(label) < 10%).
+    const fromVeteranQ = fromVeteran.filter((v) => v.kind === 'quarantine');
+    expect(fromVeteranQ.length).toBeGreaterThan(0);
+    expect(fromVeteranQ.length).toBeLessThan(fromVeteran.length);
+    for (const v of fromVeteranQ) {
+      if (v.kind !== 'quarantine') continue;
+      expect(v.reasons[0].score).toBeGreaterThan(Math.log(10));
+      expect(v.reasons[0].message).toMatch(/bar for trusted sources like "veteran"/);
+    }
+    // With the bar removed, trusted sources always pass (the behaviour before trustedMinLoss).
+    const open = setup(10_000, { ...DEFAULT_LABEL_CONSISTENCY, trustedMinLoss: undefined });
+    stream(open.det, test.slice(0, 600), (i) => `user${i % 50}`, T0);
+    for (let i = 0; i < 30; i++) open.registry.observe({ id: `old${i}`, source: 'veteran' }, T0 - 48 * H + i);
+    expect(stream(open.det, flipped, () => 'veteran', T0 + 2 * H, true).every((v) => v.kind === 'accept')).toBe(true);
   });
 
   it('holds back ≤ 2% of clean held-out mail from new sources (measured)', () => {
