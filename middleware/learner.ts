@@ -34,6 +34,31 @@ export interface Learner {
   restore(snapshot: WeightsSnapshot): void;
 }
 
+/** Weights as checkpoint bytes: float32, in the given order, with their tfjs specs. */
+export function weightsToSnapshot(weights: readonly { name: string; read(): tf.Tensor }[]): WeightsSnapshot {
+  const specs: tf.io.WeightsManifestEntry[] = [];
+  const parts: Buffer[] = [];
+  for (const w of weights) {
+    const t = w.read();
+    const values = t.dataSync() as Float32Array;
+    specs.push({ name: w.name, shape: [...t.shape], dtype: 'float32' });
+    parts.push(Buffer.from(values.buffer, values.byteOffset, values.byteLength));
+  }
+  return { specs, data: Buffer.concat(parts) };
+}
+
+/** Checkpoint bytes back into float32 arrays of the given shapes (the caller has checked the layout). */
+export function snapshotValues(data: Buffer, shapes: readonly (readonly number[])[]): Float32Array[] {
+  let offset = 0;
+  return shapes.map((shape) => {
+    const size = shape.reduce((a, b) => a * b, 1);
+    const values = new Float32Array(size);
+    Buffer.from(values.buffer).set(data.subarray(offset, offset + size * 4));
+    offset += size * 4;
+    return values;
+  });
+}
+
 /** Softmax cross-entropy from probabilities, clamped so that log(0) cannot appear. */
 function crossEntropy(probs: tf.Tensor, y: tf.Tensor): tf.Scalar {
   return tf.tidy(() => tf.neg(tf.mean(tf.sum(tf.mul(y, tf.log(tf.clipByValue(probs, 1e-7, 1))), 1))) as tf.Scalar);
@@ -123,14 +148,7 @@ export class TfjsLearner implements Learner {
   }
 
   snapshot(): WeightsSnapshot {
-    const specs: tf.io.WeightsManifestEntry[] = [];
-    const parts: Buffer[] = [];
-    for (const w of this.model.weights) {
-      const values = w.read().dataSync() as Float32Array;
-      specs.push({ name: w.name, shape: w.shape as number[], dtype: 'float32' });
-      parts.push(Buffer.from(values.buffer, values.byteOffset, values.byteLength));
-    }
-    return { specs, data: Buffer.concat(parts) };
+    return weightsToSnapshot(this.model.weights);
   }
 
   restore(snapshot: WeightsSnapshot): void {
@@ -138,18 +156,13 @@ export class TfjsLearner implements Learner {
     if (snapshot.specs.length !== weights.length) {
       throw new TayguardError('CHECKPOINT_CORRUPT', `checkpoint holds ${snapshot.specs.length} weight tensors but the model has ${weights.length}: was the model configuration changed? Point CHECKPOINT_DIR elsewhere to start fresh.`);
     }
-    let offset = 0;
-    const tensors = snapshot.specs.map((spec, i) => {
+    snapshot.specs.forEach((spec, i) => {
       const expected = weights[i].shape.join('x');
       if (spec.shape.join('x') !== expected) {
         throw new TayguardError('CHECKPOINT_CORRUPT', `checkpoint weight ${spec.name} has shape ${spec.shape.join('x')}, the model expects ${expected}: was the model configuration changed?`);
       }
-      const size = spec.shape.reduce((a, b) => a * b, 1);
-      const values = new Float32Array(size);
-      Buffer.from(values.buffer).set(snapshot.data.subarray(offset, offset + size * 4));
-      offset += size * 4;
-      return tf.tensor(values, spec.shape, 'float32');
     });
+    const tensors = snapshotValues(snapshot.data, snapshot.specs.map((spec) => spec.shape)).map((values, i) => tf.tensor(values, snapshot.specs[i].shape, 'float32'));
     this.model.setWeights(tensors);
     this.weightsVersion += 1;
     tensors.forEach((t) => t.dispose());

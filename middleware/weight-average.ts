@@ -19,7 +19,7 @@
  */
 import { tf } from '../src/tf';
 import { TayguardError } from '../src/errors';
-import type { Learner, WeightsSnapshot } from './learner';
+import { snapshotValues, weightsToSnapshot, type Learner, type WeightsSnapshot } from './learner';
 import type { StepStage } from '../src/trainer/step';
 
 export interface WeightAverageState {
@@ -93,14 +93,8 @@ export class WeightAverage {
   }
 
   snapshot(): WeightsSnapshot {
-    const weights = this.learner.model.weights;
-    const parts: Buffer[] = [];
-    const specs = this.averages.map((a, i) => {
-      const values = a.dataSync() as Float32Array;
-      parts.push(Buffer.from(values.buffer, values.byteOffset, values.byteLength));
-      return { name: weights[i].name, shape: a.shape as number[], dtype: 'float32' as const };
-    });
-    return { specs, data: Buffer.concat(parts) };
+    const names = this.learner.model.weights.map((w) => w.name);
+    return weightsToSnapshot(this.averages.map((a, i) => ({ name: names[i], read: () => a })));
   }
 
   /** Restore from a checkpoint's bytes (same layout as the learner's snapshot); checked before anything changes. */
@@ -112,13 +106,10 @@ export class WeightAverage {
         `the checkpoint's averaged weights (${data.length} bytes, updates ${String(state?.updates)}) do not fit this model (${expected} bytes): was the model configuration changed? Point CHECKPOINT_DIR elsewhere to start fresh.`,
       );
     }
-    let offset = 0;
-    for (const a of this.averages) {
-      const values = new Float32Array(a.size);
-      Buffer.from(values.buffer).set(data.subarray(offset, offset + a.size * 4));
-      offset += a.size * 4;
+    snapshotValues(data, this.averages.map((a) => a.shape)).forEach((values, i) => {
+      const a = this.averages[i];
       tf.tidy(() => a.assign(tf.tensor(values, a.shape, 'float32')));
-    }
+    });
     this.updates = state.updates;
   }
 

@@ -40,7 +40,7 @@ export interface ResumedState {
  * The weight bytes of a checkpoint are blocks of one model's size each: the trained weights, then the served
  * average (`extra.average.offset`), then the update gate's best model (`extra.gate.bestOffset`), each present or not.
  */
-export function weightBlocks(specs: readonly { shape: number[] }[], average: boolean, gateBest: boolean): { size: number; expectedTotal: number } {
+function weightBlocks(specs: readonly { shape: number[] }[], average: boolean, gateBest: boolean): { size: number; expectedTotal: number } {
   const size = specs.reduce((n, w) => n + 4 * w.shape.reduce((a, b) => a * b, 1), 0);
   return { size, expectedTotal: size * (1 + (average ? 1 : 0) + (gateBest ? 1 : 0)) };
 }
