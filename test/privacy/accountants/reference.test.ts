@@ -1,27 +1,18 @@
 /**
- * Reference check against Opacus 1.5.4 (shared/reference/*.csv): RDP to 1e-8 relative with the same best
+ * Reference check against Opacus 1.5.4 (test/fixtures/reference/*.csv, provenance in its README.md): RDP to 1e-8 relative with the same best
  * order; PRV within eps_error of Opacus's value and never below the exact / lower-bound value.
  */
 import { getNoiseMultiplier, prvEpsilonBounds, rdpEpsilon } from '../../../privacy/accountants';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-/** Walk up from here until a directory containing shared/reference is found. */
-function referenceDir(): string {
-  let dir = __dirname;
-  for (;;) {
-    const candidate = path.join(dir, 'shared', 'reference');
-    if (fs.existsSync(candidate) && fs.statSync(candidate).isDirectory()) return candidate;
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error(`no shared/reference directory above ${__dirname}`);
-    dir = parent;
-  }
-}
+/** The reference points live in the repository (test/fixtures/reference, provenance in its README.md). */
+const REFERENCE_DIR = path.join(__dirname, '..', '..', 'fixtures', 'reference');
 
 /** Rows of a CSV with '#' comment lines, as objects of numbers keyed by the header. */
 function readCsv(name: string): Record<string, number>[] {
   const lines = fs
-    .readFileSync(path.join(referenceDir(), name), 'utf8')
+    .readFileSync(path.join(REFERENCE_DIR, name), 'utf8')
     .split(/\r?\n/)
     .filter((l) => l.trim() !== '' && !l.startsWith('#'));
   const header = lines[0].split(',').map((h) => h.trim());
