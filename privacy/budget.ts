@@ -271,9 +271,10 @@ export class PrivacyBudget {
     const entry = this.sources.get(source);
     const history = entry?.history ?? [];
     const active = entry ? entry.expiries.filter((x) => x > this.stepCount).length : 0;
-    const lastExpiry = entry ? Math.max(this.stepCount, ...entry.expiries) : this.stepCount;
-    const extra = this.stepCount + (this.window as number) - lastExpiry;
-    const eps = extra > 0 ? this.lookAhead(history, this.sourceRate(plan.sampleRate), plan.noiseMultiplier, extra) : this.epsilonOf(history);
+    // Admitted now, the source is in the pool for exactly the next W steps (its other records leave no later),
+    // so its history must afford W more steps — not only the ones past its current last expiry, which were
+    // never charged yet either.
+    const eps = this.lookAhead(history, this.sourceRate(plan.sampleRate), plan.noiseMultiplier, this.window as number);
     if (active >= (this.maxRecordsPerSource as number)) {
       return { ok: false, reason: 'source_record_cap', epsilonIfAdmitted: eps, activeRecords: active };
     }
@@ -297,6 +298,24 @@ export class PrivacyBudget {
       this.sources.set(source, entry);
     }
     entry.expiries.push(this.stepCount + (this.window as number));
+  }
+
+  /** Sources present in the pool whose own history cannot afford one more step of (q, σ). */
+  unaffordableSources(sampleRate: number, noiseMultiplier: number): Set<string> {
+    if (this.unit !== 'source') throw invalid("unaffordableSources is for unit 'source'");
+    checkStep(sampleRate, noiseMultiplier);
+    const out = new Set<string>();
+    const rate = this.sourceRate(sampleRate);
+    for (const [id, e] of this.sources) {
+      if (e.expiries.some((x) => x > this.stepCount) && this.lookAhead(e.history, rate, noiseMultiplier) > this.epsilonLimit) out.add(id);
+    }
+    return out;
+  }
+
+  /** The source's records have left the pool (dropped by the caller): no later step is charged to it. */
+  dropSource(source: string): void {
+    const entry = this.sources.get(source);
+    if (entry) entry.expiries = [];
   }
 
   /** The source's own ε so far (0 for an unknown source). */

@@ -97,7 +97,9 @@ export class Auditor {
     const n = (this.results.at(-1)?.round ?? this.round?.round ?? 0) + 1;
     const canaries = Array.from({ length: this.o.canaries }, (_, i) => ({
       id: `${AUDIT_SOURCE}/${n}/${i}`,
-      source: AUDIT_SOURCE,
+      // Each canary its own reserved source: in source mode the per-source cap k then never refuses an included
+      // canary, and a canary's ε is exactly a source's ε.
+      source: `${AUDIT_SOURCE}/${n}/${i}`,
       label: randomBytes(4).readUInt32BE() % this.o.numClasses,
       ...(this.o.task === 'text' ? { text: canaryText() } : { features: canaryFeatures(this.o.featureDim) }),
     }));
@@ -105,7 +107,7 @@ export class Auditor {
     return { round: n, canaries, included, next: 0, lastAdmittedAt: null };
   }
 
-  /** Called for every user record admitted; returns a canary to admit now, if one is due. */
+  /** Called for every consumed user message; returns a canary to admit now, if one is due. */
   canaryDue(progress: number): TrainingRecord | undefined {
     this.round ??= this.newRound();
     const r = this.round;

@@ -34,6 +34,7 @@ export const configSchema = z.object({
   CHECKPOINT_EVERY_RECORDS: int(1).default(2000),
   CHECKPOINT_INTERVAL_MS: int(100).default(5000),
   CHECKPOINTS_KEPT: int(1, 1000).default(3),
+  QUIET_STEP_INTERVAL_MS: int(0, 86_400_000).default(1000),
   MODEL: z.enum(['text', 'dense']).default('text'),
   MODEL_PATH: z.string().min(1).optional(),
   NUM_CLASSES: int(2, 100000).default(2),
@@ -66,6 +67,7 @@ export const configSchema = z.object({
     })
     .optional(),
   ADMIN_TOKEN: z.string().min(16, 'at least 16 characters (e.g. openssl rand -hex 24)').optional(),
+  OPERATOR_AUTH: z.enum(['token', 'open']).optional(),
   CANARY_FILE: z.string().min(1).optional(),
   AUDIT_CANARIES: int(0, 100000).default(0),
   AUDIT_EVERY_RECORDS: int(1, 100000).default(10),
@@ -102,8 +104,27 @@ type Parsed = z.infer<typeof configSchema>;
 export interface Config {
   readonly kafka: { readonly brokers: readonly string[]; readonly clientId: string; readonly groupId: string; readonly fromBeginning: boolean; readonly sessionTimeoutMs: number };
   readonly topics: { readonly records: string; readonly quarantine: string };
-  readonly http: { readonly port: number; readonly host: string; readonly bodyLimit: string; readonly adminToken?: string };
-  readonly checkpoint: { readonly dir: string; readonly modelDir: string; readonly everyRecords: number; readonly intervalMs: number; readonly kept: number };
+  readonly http: {
+    readonly port: number;
+    readonly host: string;
+    readonly bodyLimit: string;
+    readonly adminToken?: string;
+    /**
+     * 'token': the operator surface (/metrics, the detail of GET /v1/model, the admin API) needs the admin
+     * token; 'open': only the admin API does. Default 'token' when ADMIN_TOKEN is set (docs/privacy.md,
+     * "what is public").
+     */
+    readonly operatorAuth: 'token' | 'open';
+  };
+  readonly checkpoint: {
+    readonly dir: string;
+    readonly modelDir: string;
+    readonly everyRecords: number;
+    readonly intervalMs: number;
+    readonly kept: number;
+    /** On a quiet stream, one DP step per this many ms while any message is inside its window; 0 = never. */
+    readonly quietStepIntervalMs: number;
+  };
   readonly model: {
     readonly kind: 'text' | 'dense';
     readonly path?: string;
@@ -178,6 +199,9 @@ export function loadConfig(env: Env = process.env): Config {
   if (c.ROLLBACK_AFTER_JUDGEMENTS !== undefined && c.ROLLBACK_AFTER_CHECKPOINTS !== undefined && c.ROLLBACK_AFTER_JUDGEMENTS !== c.ROLLBACK_AFTER_CHECKPOINTS) {
     issues.push(`ROLLBACK_AFTER_CHECKPOINTS (${c.ROLLBACK_AFTER_CHECKPOINTS}) is the old name of ROLLBACK_AFTER_JUDGEMENTS (${c.ROLLBACK_AFTER_JUDGEMENTS}): set only ROLLBACK_AFTER_JUDGEMENTS`);
   }
+  if (c.OPERATOR_AUTH === 'token' && c.ADMIN_TOKEN === undefined) {
+    issues.push('OPERATOR_AUTH: "token" needs ADMIN_TOKEN (at least 16 characters, e.g. openssl rand -hex 24)');
+  }
   if (c.CHECKPOINT_EVERY_RECORDS < c.BATCH_SIZE) {
     issues.push(`CHECKPOINT_EVERY_RECORDS (${c.CHECKPOINT_EVERY_RECORDS}) must be at least BATCH_SIZE (${c.BATCH_SIZE})`);
   }
@@ -206,12 +230,13 @@ export function loadConfig(env: Env = process.env): Config {
   return Object.freeze({
     kafka: { brokers: c.KAFKA_BROKERS, clientId: c.KAFKA_CLIENT_ID, groupId: c.GROUP_ID, fromBeginning: c.FROM_BEGINNING, sessionTimeoutMs: c.KAFKA_SESSION_TIMEOUT_MS },
     topics: { records: `${prefix}.records`, quarantine: `${prefix}.quarantine` },
-    http: { port: c.PORT, host: c.HOST, bodyLimit: c.HTTP_BODY_LIMIT, adminToken: c.ADMIN_TOKEN },
+    http: { port: c.PORT, host: c.HOST, bodyLimit: c.HTTP_BODY_LIMIT, adminToken: c.ADMIN_TOKEN, operatorAuth: c.OPERATOR_AUTH ?? (c.ADMIN_TOKEN ? 'token' : 'open') },
     checkpoint: {
       dir: c.CHECKPOINT_DIR,
       modelDir: c.MODEL_DIR ?? `${c.CHECKPOINT_DIR.replace(/\/+$/, '')}/models`,
       everyRecords: c.CHECKPOINT_EVERY_RECORDS,
       intervalMs: c.CHECKPOINT_INTERVAL_MS,
+      quietStepIntervalMs: c.QUIET_STEP_INTERVAL_MS,
       kept: c.CHECKPOINTS_KEPT,
     },
     model: {

@@ -4,7 +4,6 @@
  * and epsilon null — never a number.
  */
 import type { Config } from './config';
-import type { OutcomeCounts } from './counts';
 import type { Trainer } from './trainer/types';
 import { DpTrainer } from './trainer/dp';
 
@@ -27,7 +26,6 @@ export interface BudgetResponse {
         sampleRate: number;
         window: number;
         steps: number;
-        records: number;
         expectedBatchSize: number;
         maxRecordsPerSource: number | null;
         sampling: string;
@@ -43,7 +41,6 @@ export interface BudgetResponse {
 export function budgetStatus(
   config: Config,
   trainer: Trainer | undefined,
-  counts: OutcomeCounts | undefined,
   updatedAt: string | null,
   screening: BudgetResponse['screening'] = [],
 ): BudgetResponse {
@@ -84,7 +81,6 @@ export function budgetStatus(
       sampleRate: p.sampleRate,
       window: p.window,
       steps: s.steps,
-      records: counts?.trained ?? 0,
       expectedBatchSize: trainer.expectedBatchSize,
       maxRecordsPerSource: source ? p.maxRecordsPerSource : null,
       sampling: `Poisson: each admitted ${source ? 'record (at most ' + p.maxRecordsPerSource + ' per source in the window)' : 'record'} joins each of the next ${p.window} steps with probability ${p.sampleRate}`,
