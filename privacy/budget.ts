@@ -77,6 +77,8 @@ export interface BudgetStatus {
   readonly maxRecordsPerSource: number | null;
   /** ε charged so far by the decision accountant (worst window / worst source as applicable). */
   readonly spent: number;
+  /** `publicSpent`: the figure the public surface may show (schedule-only; see the getter). */
+  readonly publicSpent: number;
   readonly remaining: number;
   /** True when one more step with the last (or planned) (q, σ) would pass the limit. */
   readonly exhausted: boolean;
@@ -240,6 +242,18 @@ export class PrivacyBudget {
 
   /** The accountant's look-ahead: ε of `history` plus `steps` more steps of (q, σ). */
   private lookAhead(history: readonly Segment[], q: number, sigma: number, steps = 1): number {
+    // Cached like epsilonOf: in steady state every window has the same history, and a PRV look-ahead costs a
+    // convolution, so without the cache the default (PRV) accountant would redo it at every step.
+    const k = `${key(history)}+${steps}x(${q},${sigma})`;
+    const cached = this.epsCache.get(k);
+    if (cached !== undefined) return cached;
+    const eps = this.lookAheadUncached(history, q, sigma, steps);
+    if (this.epsCache.size > 1024) this.epsCache.clear();
+    this.epsCache.set(k, eps);
+    return eps;
+  }
+
+  private lookAheadUncached(history: readonly Segment[], q: number, sigma: number, steps: number): number {
     const acc = accountantFromJSON({ kind: this.kind, version: 1, history });
     try {
       return acc.epsilonAfter(q, sigma, this.delta, steps, this.epsError).epsilon;
@@ -406,6 +420,19 @@ export class PrivacyBudget {
     return this.unit === 'record' && this.window === undefined ? this.epsilonOf(this.accountant.history) : this.worstEpsilon;
   }
 
+  /**
+   * A figure that depends on the step schedule only, never on which sources sent what: in record mode the
+   * charged window (already schedule-only); in source mode the ε of a source present in EVERY step so far,
+   * capped at the limit every source is held to by admission. The worst source's exact ε (`spent`) depends on
+   * the sources' traffic, so it is for the operator, not for the public surface.
+   */
+  get publicSpent(): number {
+    if (this.unit !== 'source') return this.spent;
+    const always: Segment[] = [];
+    for (const seg of this.accountant.history) append(always, this.sourceRate(seg.sampleRate), seg.noiseMultiplier, seg.steps);
+    return Math.min(this.epsilonLimit, Math.max(this.spent, this.epsilonOf(always)));
+  }
+
   status(): BudgetStatus {
     const charged = this.charged();
     const spent = this.spent;
@@ -421,6 +448,7 @@ export class PrivacyBudget {
       window: this.window ?? null,
       maxRecordsPerSource: this.maxRecordsPerSource ?? null,
       spent,
+      publicSpent: this.publicSpent,
       remaining: Math.max(0, this.epsilonLimit - spent),
       exhausted,
       epsilonRdp: this.rdpOf(charged),

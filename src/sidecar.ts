@@ -349,7 +349,7 @@ export class Sidecar {
             featurizer: this.learner.featurizer.describe(),
             numClasses: this.learner.numClasses,
             backend: this.backend,
-            trainedRecords: this.tally.counts.trained,
+            privacy: { epsilon: this.budget().epsilon?.spent ?? null, delta: this.budget().delta, accountant: this.budget().accountant, unit: this.budget().unit },
           });
           this.modelVersion = modelVersion;
           this.metrics.modelVersion.set(modelVersion);

@@ -46,7 +46,8 @@ export interface DpOptions {
   readonly delta: number;
   readonly unit: PrivacyUnit;
   readonly maxRecordsPerSource: number;
-  readonly accountant: 'rdp' | 'prv';
+  /** Decision accountant; undefined = PRV for a new ledger, the checkpoint's for a restored one. */
+  readonly accountant?: 'rdp' | 'prv';
   /** Reproducible mode (tests, replays). Not secure; the budget status says "seeded". */
   readonly seed?: string;
 }
@@ -115,7 +116,7 @@ export class DpTrainer implements Trainer {
         epsilonLimit: o.epsilonLimit,
         delta: o.delta,
         unit: o.unit,
-        accountant: o.accountant,
+        accountant: o.accountant ?? 'prv',
         window: o.window,
         ...(o.unit === 'source' ? { maxRecordsPerSource: o.maxRecordsPerSource } : {}),
         plan: { sampleRate: o.sampleRate, noiseMultiplier: o.noiseMultiplier },
@@ -311,7 +312,7 @@ function checkLedgerCompatible(saved: unknown, o: DpOptions): void {
     DELTA: [opts.delta, o.delta],
     PRIVACY_UNIT: [opts.unit, o.unit],
     WINDOW_STEPS: [opts.window, o.window],
-    ACCOUNTANT: [opts.accountant, o.accountant],
+    ...(o.accountant !== undefined ? { ACCOUNTANT: [opts.accountant, o.accountant] } : {}),
     ...(o.unit === 'source' ? { SOURCE_MAX_RECORDS: [opts.maxRecordsPerSource, o.maxRecordsPerSource] } : {}),
   };
   const changed = Object.entries(want)

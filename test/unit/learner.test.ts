@@ -89,7 +89,7 @@ describe('tfjs learner', () => {
     const publisher = new ModelPublisher(dir, 2);
     await publisher.init();
     for (const v of [1, 2, 3]) {
-      await publisher.publish(learner.model, { version: v, createdAt: 'now', checkpointSeq: v, featurizer: learner.featurizer.describe(), numClasses: 2, backend: tf.getBackend(), trainedRecords: 0 });
+      await publisher.publish(learner.model, { version: v, createdAt: 'now', checkpointSeq: v, featurizer: learner.featurizer.describe(), numClasses: 2, backend: tf.getBackend(), privacy: { epsilon: 1.5, delta: 1e-6, accountant: 'prv', unit: 'record' } });
     }
     const fs = await import('node:fs/promises');
     expect((await fs.readdir(dir)).sort()).toEqual(['LATEST', 'v2', 'v3']);
@@ -98,7 +98,9 @@ describe('tfjs learner', () => {
     const copy = new TfjsLearner(loaded, featurizerFor('text', 256), { learningRate: 1 });
     expect(copy.predict([{ text: 'cheap win' }])[0][0]).toBeCloseTo(learner.predict([{ text: 'cheap win' }])[0][0], 6);
     const version = JSON.parse(await fs.readFile(path.join(dir, 'v3', 'version.json'), 'utf8'));
-    expect(version).toMatchObject({ version: 3, name: 'v3', featurizer: { kind: 'text', dim: 256, hash: 'fnv1a32' } });
+    expect(version).toMatchObject({ version: 3, name: 'v3', featurizer: { kind: 'text', dim: 256, hash: 'fnv1a32' }, privacy: { epsilon: 1.5, delta: 1e-6 } });
+    // A version is public: it carries ε, never a count of the records behind it.
+    expect(JSON.stringify(version)).not.toMatch(/records/i);
   });
 
   it('refuses a model whose input width does not match the featurizer', () => {
