@@ -437,6 +437,8 @@ export class Sidecar {
     this.metrics.auditAlarm.set(result.alarm ? 1 : 0);
     if (result.alarm) {
       this.logger.error({ audit: result }, `ALARM: the audit's ε lower bound ${result.epsilonLowerBound.toFixed(3)} exceeds the accountant's ε ${result.epsilonAccounted?.toFixed(3)}: suspect clipping, noise, sampling or accounting`);
+    } else if (result.exceeds) {
+      this.logger.warn({ audit: result }, `the audit's ε lower bound exceeds the accountant's ε in this round (expected in ~5% of rounds); a second round in a row raises the alarm`);
     } else {
       this.logger.info({ audit: result }, 'privacy audit round completed');
     }
