@@ -115,6 +115,8 @@ export interface BudgetState {
   readonly worst: Segment[];
   readonly sources: [string, SourceEntry][];
   readonly lastPlan: StepPlan | null;
+  /** Absent in ledgers written before repairs existed (= 0). */
+  readonly floor?: number;
 }
 
 const invalid = (m: string): TayguardError => new TayguardError('ARGUMENT_INVALID', m);
@@ -173,6 +175,8 @@ export class PrivacyBudget {
   private worstEpsilon = 0;
   private readonly sources = new Map<string, SourceEntry>();
   private prvNote: string | null = null;
+  /** ε that `spent` never goes below: set by a checkpoint repair from the highest ε ever published. */
+  private floor = 0;
   private readonly epsCache = new Map<string, number>();
 
   constructor(opts: BudgetOptions) {
@@ -345,7 +349,7 @@ export class PrivacyBudget {
     checkStep(sampleRate, noiseMultiplier);
     if (this.unit === 'source') {
       const rate = this.sourceRate(sampleRate);
-      let eps = this.worstEpsilon;
+      let eps = Math.max(this.worstEpsilon, this.floor);
       const seen = new Set<string>();
       for (const e of this.presentSources()) {
         const k = key(e.history);
@@ -356,9 +360,9 @@ export class PrivacyBudget {
       return eps;
     }
     if (this.window !== undefined) {
-      return Math.max(this.worstEpsilon, this.lookAhead(keepLast(this.recent, this.window - 1), sampleRate, noiseMultiplier));
+      return Math.max(this.worstEpsilon, this.floor, this.lookAhead(keepLast(this.recent, this.window - 1), sampleRate, noiseMultiplier));
     }
-    return this.lookAhead(this.accountant.history, sampleRate, noiseMultiplier);
+    return Math.max(this.floor, this.lookAhead(this.accountant.history, sampleRate, noiseMultiplier));
   }
 
   /** Whether ONE more step with (q, σ) keeps ε ≤ the limit. */
@@ -417,7 +421,36 @@ export class PrivacyBudget {
   }
 
   get spent(): number {
-    return this.unit === 'record' && this.window === undefined ? this.epsilonOf(this.accountant.history) : this.worstEpsilon;
+    const charged = this.unit === 'record' && this.window === undefined ? this.epsilonOf(this.accountant.history) : this.worstEpsilon;
+    return Math.max(charged, this.floor);
+  }
+
+  /** Never report less than `epsilon` again (a repaired ledger must cover every version already published). */
+  raiseFloor(epsilon: number): void {
+    if (!Number.isFinite(epsilon) || epsilon < 0) throw invalid(`an ε floor must be a finite number ≥ 0, got ${String(epsilon)}`);
+    this.floor = Math.max(this.floor, epsilon);
+  }
+
+  /**
+   * Resuming from an older checkpoint after a newer one was lost: the records consumed between the two are
+   * redelivered and pooled again, after up to W steps of the lost run already released them (in published
+   * versions). Their exposure is then up to 2W steps, so charge it: the worst window twice over (record mode),
+   * or W more steps of the last plan on every source's history (source mode: which sources were replayed is
+   * not known, so all are charged).
+   */
+  chargeRepeatedExposure(): void {
+    const w = this.window;
+    if (w === undefined) throw invalid('chargeRepeatedExposure needs a streaming window');
+    if (this.unit === 'source') {
+      const plan = this.lastPlan ?? this.plan;
+      if (!plan) return;
+      for (const e of this.sources.values()) {
+        append(e.history, this.sourceRate(plan.sampleRate), plan.noiseMultiplier, w);
+        this.raiseWorst(e.history);
+      }
+      return;
+    }
+    this.raiseWorst([...this.worst, ...this.worst].reduce<Segment[]>((h, seg) => (append(h, seg.sampleRate, seg.noiseMultiplier, seg.steps), h), []));
   }
 
   /**
@@ -478,6 +511,7 @@ export class PrivacyBudget {
       worst: this.worst.map((s) => ({ ...s })),
       sources: [...this.sources].map(([id, e]) => [id, { history: e.history.map((s) => ({ ...s })), expiries: [...e.expiries] }]),
       lastPlan: this.lastPlan ?? this.plan ?? null,
+      ...(this.floor > 0 ? { floor: this.floor } : {}),
     };
   }
 
@@ -529,6 +563,10 @@ export class PrivacyBudget {
     if (!Number.isSafeInteger(s.steps) || (s.steps as number) < 0) throw corrupt(`steps is ${String(s.steps)}`);
     b.stepCount = s.steps as number;
     b.worstEpsilon = b.worst.length === 0 ? 0 : b.epsilonOf(b.worst);
+    if (s.floor !== undefined) {
+      if (typeof s.floor !== 'number' || !Number.isFinite(s.floor) || s.floor < 0) throw corrupt(`floor is ${String(s.floor)}`);
+      b.floor = s.floor;
+    }
     if (overrides.plan) b.lastPlan = { ...overrides.plan };
     else if (s.lastPlan) b.lastPlan = { ...s.lastPlan };
     return b;
