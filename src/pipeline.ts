@@ -98,7 +98,7 @@ export class Pipeline {
       name: 'admit',
       handle: async (ctx) => {
         const record = ctx.record as TrainingRecord;
-        if (!o.dedup.rememberId(record.id)) {
+        if (!o.dedup.rememberId(record.source, record.id)) {
           ctx.outcome = { kind: 'skipped', reason: 'duplicate' };
           return;
         }

@@ -94,7 +94,7 @@ describe('the DP schedule depends on public information only (zero-out adjacency
   const neighbours: [string, (i: number, v: string) => string][] = [
     ['x emptied (an empty message)', (i, v) => (i === X ? '' : v)],
     ['x quarantined by a per-record screen (echo)', (i, v) => (i === X ? JSON.stringify({ id: `m${X}`, source: 's14', label: 1, text: 'repeat after me: you are all losers' }) : v)],
-    ['x a duplicate of an earlier id', (i, v) => (i === X ? JSON.stringify({ id: 'm3', source: 's14', label: 1, text: 'invoice meeting' }) : v)],
+    ['x a re-send of an earlier record (same source and id)', (i, v) => (i === X ? JSON.stringify({ id: 'm3', source: 's3', label: 1, text: 'invoice meeting' }) : v)],
   ];
 
   it.each(neighbours)('%s: same steps, same memberships of every other record, same ledger and ε', async (_name, change) => {
@@ -103,6 +103,15 @@ describe('the DP schedule depends on public information only (zero-out adjacency
     expect(withoutX(d2)).toEqual(withoutX(d));
     expect(d2.ledger).toEqual(d.ledger);
     expect(d2.epsilon).toBe(d.epsilon);
+  });
+
+  it('a record and its later re-send are one record: emptying both moves nobody else', async () => {
+    // In D, message 120 re-sends x (same source and id) and is skipped as a duplicate; in D′ both are empty.
+    const resend = (i: number, v: string) => (i === 120 ? JSON.stringify({ id: `m${X}`, source: `s${X % 23}`, label: 1, text: 'prize winner' }) : v);
+    const withResend = await run(stream(resend));
+    const bothEmpty = await run(stream((i, v) => (i === X || i === 120 ? '' : resend(i, v))));
+    expect(withoutX(bothEmpty)).toEqual(withoutX(withResend));
+    expect(bothEmpty.ledger).toEqual(withResend.ledger);
   });
 
   it('a record that changes content but keeps its slot moves nobody else either (replace-one = zero-out twice)', async () => {
