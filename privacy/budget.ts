@@ -217,14 +217,17 @@ export class PrivacyBudget {
   // ---- ε of a history --------------------------------------------------------------------------------
 
   private rdpOf(history: readonly Segment[]): number {
-    return history.length === 0 ? 0 : rdpEpsilon(history, this.delta).epsilon;
+    return history.length === 0 ? 0 : this.cached(`rdp:${key(history)}`, () => rdpEpsilon(history, this.delta).epsilon);
   }
 
   /** PRV ε, or null (with the reason remembered) when the PRV accountant refuses the grid. */
   private prvOf(history: readonly Segment[]): number | null {
     if (history.length === 0) return 0;
+    const k = `prv:${key(history)}`;
+    const hit = this.epsCache.get(k);
+    if (hit !== undefined) return hit;
     try {
-      return prvEpsilon(history, this.delta, this.epsError).epsilon;
+      return this.cached(k, () => prvEpsilon(history, this.delta, this.epsError).epsilon);
     } catch (err) {
       if (!TayguardError.is(err) || err.code !== 'ARGUMENT_INVALID') throw err;
       this.prvNote = `PRV not computed: ${err.message}`;
@@ -232,29 +235,27 @@ export class PrivacyBudget {
     }
   }
 
-  /** ε by the decision accountant, cached per history (histories are immutable snapshots). */
-  private epsilonOf(history: readonly Segment[]): number {
-    const k = key(history);
+  /** Histories are immutable snapshots, so their ε can be cached (a PRV figure costs a convolution). */
+  private cached(k: string, compute: () => number): number {
     let eps = this.epsCache.get(k);
     if (eps === undefined) {
-      eps = this.kind === 'prv' ? (this.prvOf(history) ?? this.rdpOf(history)) : this.rdpOf(history);
+      eps = compute();
       if (this.epsCache.size > 1024) this.epsCache.clear();
       this.epsCache.set(k, eps);
     }
     return eps;
   }
 
+  /** ε by the decision accountant, cached per history (histories are immutable snapshots). */
+  private epsilonOf(history: readonly Segment[]): number {
+    return this.kind === 'prv' ? (this.prvOf(history) ?? this.rdpOf(history)) : this.rdpOf(history);
+  }
+
   /** The accountant's look-ahead: ε of `history` plus `steps` more steps of (q, σ). */
   private lookAhead(history: readonly Segment[], q: number, sigma: number, steps = 1): number {
     // Cached like epsilonOf: in steady state every window has the same history, and a PRV look-ahead costs a
     // convolution, so without the cache the default (PRV) accountant would redo it at every step.
-    const k = `${key(history)}+${steps}x(${q},${sigma})`;
-    const cached = this.epsCache.get(k);
-    if (cached !== undefined) return cached;
-    const eps = this.lookAheadUncached(history, q, sigma, steps);
-    if (this.epsCache.size > 1024) this.epsCache.clear();
-    this.epsCache.set(k, eps);
-    return eps;
+    return this.cached(`after:${key(history)}+${steps}x(${q},${sigma})`, () => this.lookAheadUncached(history, q, sigma, steps));
   }
 
   private lookAheadUncached(history: readonly Segment[], q: number, sigma: number, steps: number): number {
