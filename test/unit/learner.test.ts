@@ -45,6 +45,21 @@ describe('tfjs learner', () => {
     expect(p[1][0]).toBeGreaterThan(0.5);
   });
 
+  it('keeps learning when confidently wrong: the plain loss has a gradient at saturated predictions (lr 50)', () => {
+    const learner = new TfjsLearner(buildModel({ inputDim: 256, numClasses: 2, hiddenUnits: 0, seed: 1 }), featurizerFor('text', 256), { learningRate: 50 });
+    // Drive the model to predict class 0 for everything with p(1) far below 1e-7 (the old clamp's floor).
+    const { x: x0, y: y0 } = learner.batch(texts.map((text) => ({ text })), texts.map(() => 0));
+    for (let i = 0; i < 10; i++) learner.sgdStep(x0, y0);
+    const saturated = learner.predict([{ text: texts[0] }])[0][1];
+    expect(saturated).toBeLessThan(1e-7);
+    // Now the true labels: the clamped loss gave zero gradient here and the model froze at "always 0".
+    const { x, y } = learner.batch(texts.map((text) => ({ text })), labels);
+    for (let i = 0; i < 20; i++) learner.sgdStep(x, y);
+    const probs = learner.predict(texts.map((text) => ({ text })));
+    expect(probs.map((p) => (p[1] > p[0] ? 1 : 0))).toEqual(labels);
+    tf.dispose([x0, y0, x, y]);
+  });
+
   it('does not leak tensors across training steps and predictions', () => {
     const learner = make();
     const step = () => {
