@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { TayguardError } from './errors';
-import { rdpEpsilon } from '../privacy/accountants';
+import { prvEpsilon, rdpEpsilon } from '../privacy/accountants';
 import { sourceSampleRate } from '../privacy/budget';
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
@@ -216,10 +216,19 @@ export function loadConfig(env: Env = process.env): Config {
     // no source) could ever be trained on — say so now, with the settings that fix it.
     const source = c.PRIVACY_UNIT === 'source';
     const rate = source ? sourceSampleRate(c.SAMPLE_RATE, c.SOURCE_MAX_RECORDS) : c.SAMPLE_RATE;
-    const eps = rdpEpsilon([{ sampleRate: rate, noiseMultiplier: c.NOISE_MULTIPLIER, steps: c.WINDOW_STEPS }], c.DELTA).epsilon;
+    const window = [{ sampleRate: rate, noiseMultiplier: c.NOISE_MULTIPLIER, steps: c.WINDOW_STEPS }];
+    // The decision accountant's figure (PRV unless ACCOUNTANT=rdp; RDP where PRV's grid would be too large).
+    let eps = rdpEpsilon(window, c.DELTA).epsilon;
+    if (c.ACCOUNTANT !== 'rdp') {
+      try {
+        eps = prvEpsilon(window, c.DELTA).epsilon;
+      } catch {
+        // keep the RDP bound
+      }
+    }
     if (eps > c.EPSILON_LIMIT) {
       issues.push(
-        `EPSILON_LIMIT (${c.EPSILON_LIMIT}) is below the ε of one ${source ? 'source' : 'record'}'s window (${eps.toFixed(3)} with SAMPLE_RATE=${c.SAMPLE_RATE}${source ? `, SOURCE_MAX_RECORDS=${c.SOURCE_MAX_RECORDS}` : ''}, NOISE_MULTIPLIER=${c.NOISE_MULTIPLIER}, WINDOW_STEPS=${c.WINDOW_STEPS}, DELTA=${c.DELTA}): raise NOISE_MULTIPLIER (npx tayguard noise --target-epsilon ${c.EPSILON_LIMIT} --sample-rate ${Number(rate.toPrecision(6))} --steps ${c.WINDOW_STEPS} --delta ${c.DELTA}) or lower SAMPLE_RATE/WINDOW_STEPS`,
+        `EPSILON_LIMIT (${c.EPSILON_LIMIT}) is below the ε of one ${source ? 'source' : 'record'}'s window (${eps.toFixed(3)} with SAMPLE_RATE=${c.SAMPLE_RATE}${source ? `, SOURCE_MAX_RECORDS=${c.SOURCE_MAX_RECORDS}` : ''}, NOISE_MULTIPLIER=${c.NOISE_MULTIPLIER}, WINDOW_STEPS=${c.WINDOW_STEPS}, DELTA=${c.DELTA}): raise NOISE_MULTIPLIER (npx tayguard noise --target-epsilon ${c.EPSILON_LIMIT} --sample-rate ${Number(rate.toPrecision(6))} --steps ${c.WINDOW_STEPS} --delta ${c.DELTA} --accountant ${c.ACCOUNTANT ?? 'prv'}) or lower SAMPLE_RATE/WINDOW_STEPS`,
       );
     }
   }
