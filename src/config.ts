@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { TayguardError } from './errors';
 import { rdpEpsilon } from '../privacy/accountants';
 import { sourceSampleRate } from '../privacy/budget';
+import { adminTokenSchema, opsConfig, opsProblems, opsShape, type OpsConfig } from './config-ops';
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
 const bool = z
@@ -65,7 +66,7 @@ export const configSchema = z.object({
       }
     })
     .optional(),
-  ADMIN_TOKEN: z.string().min(16, 'at least 16 characters (e.g. openssl rand -hex 24)').optional(),
+  ADMIN_TOKEN: adminTokenSchema.optional(),
   CANARY_FILE: z.string().min(1).optional(),
   AUDIT_CANARIES: int(0, 100000).default(0),
   AUDIT_EVERY_RECORDS: int(1, 100000).default(10),
@@ -95,6 +96,7 @@ export const configSchema = z.object({
   ACCOUNTANT: z.enum(['rdp', 'prv']).default('rdp'),
   DP_SEED: z.string().min(1).optional(),
   FROM_BEGINNING: bool.default(true),
+  ...opsShape,
 });
 
 type Parsed = z.infer<typeof configSchema>;
@@ -152,6 +154,8 @@ export interface Config {
     readonly seed?: string;
   } | null;
   readonly logLevel: Parsed['LOG_LEVEL'];
+  /** Guards, budgets and limits (src/config-ops.ts). */
+  readonly ops: OpsConfig;
 }
 
 export type Env = Record<string, string | undefined>;
@@ -201,6 +205,7 @@ export function loadConfig(env: Env = process.env): Config {
   if (c.DP_ENABLED && c.ADAPTIVE_CLIP && !(2 * countNoise > c.NOISE_MULTIPLIER)) {
     issues.push(`CLIP_COUNT_NOISE (${countNoise}) must exceed NOISE_MULTIPLIER/2 (${c.NOISE_MULTIPLIER / 2}) for adaptive clipping to fit in the same budget`);
   }
+  issues.push(...opsProblems(c));
   if (issues.length > 0) throw configError(issues);
   const prefix = c.TOPIC_PREFIX;
   return Object.freeze({
@@ -261,6 +266,7 @@ export function loadConfig(env: Env = process.env): Config {
         }
       : null,
     logLevel: c.LOG_LEVEL,
+    ops: opsConfig(c),
   });
 }
 
