@@ -11,8 +11,23 @@ import type { Payload } from '../../middleware/featurize';
 import { TayguardError } from '../errors';
 import { labelOf } from '../model/probe';
 
-/** Records predicted per event-loop turn: ~ a few ms for the 2^14 text model on one core. */
-export const PREDICT_CHUNK = 32;
+/** Records predicted per event-loop turn: a few ms for the 2^14 text model on one core. */
+export const PREDICT_CHUNK = 16;
+
+/**
+ * One chunk per event-loop turn across ALL requests: each chunk waits for the previous one's turn to end. With a
+ * per-request yield only, 16 concurrent requests would each run a chunk in the same turn and /livez (and the
+ * consumer's heartbeats) would wait for all of them.
+ */
+let tail: Promise<void> = Promise.resolve();
+function nextTurn(): Promise<void> {
+  const mine = tail.then(() => yieldTurn());
+  tail = mine.then(
+    () => undefined,
+    () => undefined,
+  );
+  return mine.then(() => undefined);
+}
 const MAX_VERSION_RETRIES = 3;
 
 export interface Predictor {
@@ -56,7 +71,7 @@ async function predictChunked(sidecar: Predictor, records: readonly Payload[]): 
   const rows: number[][] = [];
   let version: number | undefined;
   for (let i = 0; i < records.length; i += PREDICT_CHUNK) {
-    if (i > 0) await yieldTurn();
+    await nextTurn();
     const out = sidecar.predict(records.slice(i, i + PREDICT_CHUNK));
     if (version !== undefined && out.modelVersion !== version) return { version: undefined, rows };
     version = out.modelVersion;
