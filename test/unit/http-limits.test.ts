@@ -126,6 +126,12 @@ describe('HTTP limits', () => {
     expect(ok.status).toBe(200);
   });
 
+  it('does not export a training loss of 0 under DP without a canary set (it would not be private, nor true)', async () => {
+    const text = await (await fetch(`${base}/metrics`)).text();
+    expect(text).not.toMatch(/^tayguard_training_loss /m);
+    expect(text).toMatch(/^tayguard_checkpoint_failures_total 0/m);
+  });
+
   it('reports readiness reasons on /readyz', async () => {
     const res = await fetch(`${base}/readyz`);
     expect(res.status).toBe(503);
