@@ -34,7 +34,7 @@ export class AdminService implements AdminView {
   }
 
   /** Put quarantined records back on the records topic, signed so that they skip the poisoning screens. */
-  async release(keys: readonly string[], operator: string, note: string): Promise<{ released: string[]; unknown: string[]; truncated: string[] }> {
+  async release(keys: readonly string[], operator: string, note: string): Promise<{ released: string[]; unknown: string[]; truncated?: string[] }> {
     const { signer } = this.deps;
     const producer = this.deps.producer();
     if (!signer || !producer) throw new TayguardError('MODEL_NOT_READY', 'the sidecar is not connected to Kafka yet; retry in a moment', { retriable: true });
@@ -44,7 +44,9 @@ export class AdminService implements AdminView {
     const truncated = known.filter((e) => e.truncated).map((e) => e.key);
     const unknown = keys.filter((k) => !this.index.get(k));
     // Nothing to release: no empty release is logged or kept.
-    if (found.length === 0) return { released: [], unknown, truncated };
+    // `truncated` only when there are some: the answer stays {released, unknown} otherwise.
+    const notReleasable = truncated.length > 0 ? { truncated } : {};
+    if (found.length === 0) return { released: [], unknown, ...notReleasable };
     await producer.send(
       this.deps.recordsTopic,
       found.map((e) => ({ key: e.messageKey, value: e.value, headers: { [RELEASE_HEADER]: signer.sign(e.value), 'tayguard-released-by': operator } })),
@@ -55,7 +57,7 @@ export class AdminService implements AdminView {
     this.log.push(record);
     if (this.log.length > 1000) this.log.shift();
     this.deps.logger.info({ release: record }, 'operator released quarantined records');
-    return { released: [...record.keys], unknown, truncated };
+    return { released: [...record.keys], unknown, ...notReleasable };
   }
 
   releases(): readonly ReleaseRecord[] {
