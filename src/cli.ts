@@ -8,6 +8,7 @@ import { createInterface } from 'node:readline';
 import { TayguardError } from './errors';
 import { registerPrivacyCommands } from './cli/privacy-commands';
 import { registerCheckpointCommands } from './cli/checkpoint-commands';
+import { registerPretrainCommand } from './cli/pretrain-command';
 
 // Heavy modules (tfjs, kafkajs, express) load only for the commands that need them, so the calculators
 // (`epsilon`, `noise`) start in a fraction of a second.
@@ -226,6 +227,7 @@ export function buildProgram(): Command {
     .action((opts) => broker(opts).catch(fail));
   registerPrivacyCommands(program);
   registerCheckpointCommands(program, fail);
+  registerPretrainCommand(program, fail);
   return program;
 }
 
