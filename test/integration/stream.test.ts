@@ -111,7 +111,7 @@ describe('stream of 10,000 records through the local broker', () => {
     expect(rss).toBeLessThan(500 * 1024 * 1024);
     const model = await sidecar.json('/v1/model');
     expect(model.version).toBeGreaterThan(0);
-    expect(model.inputDim).toBe(16384);
+    expect(model.inputDim).toBe(4096); // the default TEXT_HASH_DIM
   });
 
   it('CLI: `tayguard replay` produces a JSONL file (malformed lines too) and `tayguard predict` asks the sidecar', async () => {

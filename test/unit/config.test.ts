@@ -9,7 +9,10 @@ describe('configuration', () => {
     expect(c.topics).toEqual({ records: 'tayguard.records', quarantine: 'tayguard.quarantine' });
     expect(c.kafka.groupId).toBe('tayguard');
     expect(c.http.port).toBe(8080);
-    expect(c.model).toMatchObject({ kind: 'text', inputDim: 16384, numClasses: 2 });
+    expect(c.model).toMatchObject({ kind: 'text', inputDim: 4096, numClasses: 2 });
+    expect(c.training.learningRate).toBe(15);
+    expect(loadConfig({ KAFKA_BROKERS: 'b:1', MODEL: 'dense', FEATURE_DIM: '8' }).training.learningRate).toBe(5);
+    expect(loadConfig({ KAFKA_BROKERS: 'b:1', MODEL: 'dense', FEATURE_DIM: '8', DP_ENABLED: 'false' }).training.learningRate).toBe(0.5);
     expect(c.checkpoint.dir).toBe('.tayguard/checkpoints');
     expect(c.checkpoint.modelDir).toBe('.tayguard/checkpoints/models');
   });
@@ -61,12 +64,12 @@ describe('configuration', () => {
   });
 
   it('is private by default, and refuses privacy settings under which nothing could ever be trained', () => {
-    expect(loadConfig(base).privacy).toMatchObject({ epsilonLimit: 8, delta: 1e-6, unit: 'record', noiseMultiplier: 1, sampleRate: 0.05, window: 50 });
+    expect(loadConfig(base).privacy).toMatchObject({ epsilonLimit: 8, delta: 1e-6, unit: 'record', noiseMultiplier: 2.24, sampleRate: 0.2, window: 50 });
     expect(loadConfig({ ...base, DP_ENABLED: 'false' }).privacy).toBeNull();
-    expect(() => loadConfig({ ...base, EPSILON_LIMIT: '1' })).toThrow(/EPSILON_LIMIT \(1\) is below the ε of one record's window \(3\.20\d.*raise NOISE_MULTIPLIER \(npx tayguard noise --target-epsilon 1/);
+    expect(() => loadConfig({ ...base, EPSILON_LIMIT: '1' })).toThrow(/EPSILON_LIMIT \(1\) is below the ε of one record's window \(3\.42\d.*raise NOISE_MULTIPLIER \(npx tayguard noise --target-epsilon 1/);
     // source level: a source with k records in the window joins a step with probability 1-(1-q)^k
-    expect(() => loadConfig({ ...base, PRIVACY_UNIT: 'source' })).toThrow(/one source's window \(10\.69/);
-    expect(loadConfig({ ...base, PRIVACY_UNIT: 'source', NOISE_MULTIPLIER: '1.5' }).privacy?.unit).toBe('source');
+    expect(() => loadConfig({ ...base, PRIVACY_UNIT: 'source' })).toThrow(/one source's window \(10\.8/);
+    expect(loadConfig({ ...base, PRIVACY_UNIT: 'source', NOISE_MULTIPLIER: '4' }).privacy?.unit).toBe('source');
   });
 
   it('selects poisoning screens by name, and none with SCREENS=none', () => {

@@ -94,7 +94,7 @@ describe('HTTP API without a broker', () => {
       delta: 1e-6,
       accountant: 'prv',
       epsilon: { limit: 8, spent: 0, remaining: 8, exhausted: false },
-      mechanism: { name: 'dp-sgd', noiseMultiplier: 1, clipNorm: 1, sampleRate: 0.05, window: 50, steps: 0 },
+      mechanism: { name: 'dp-sgd', noiseMultiplier: 2.24, clipNorm: 1, sampleRate: 0.2, window: 50, steps: 0 },
       randomness: 'crypto',
     });
     // Default screens: echo and toxicity judge each record alone; the always-on trust gate (blocked sources)
