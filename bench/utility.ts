@@ -45,6 +45,8 @@ const quick = args.includes('--quick');
 const tune = args.includes('--tune');
 /** With --tune: only the non-private baselines. */
 const plainOnly = args.includes('--plain-only');
+/** With --tune: only grid entries that set this key (a second round without re-running the first). */
+const onlyKey = args.includes('--only-key') ? args[args.indexOf('--only-key') + 1] : undefined;
 const only = args.includes('--dataset') ? args[args.indexOf('--dataset') + 1] : undefined;
 const log = (s: string) => json || process.stderr.write(`${s}\n`);
 
@@ -252,6 +254,9 @@ const TUNE_GRID: Record<Kind, Record<string, string>[]> = {
     { SAMPLE_RATE: '0.2', LEARNING_RATE: '15' },
     { SAMPLE_RATE: '0.2', LEARNING_RATE: '30' },
     { SAMPLE_RATE: '0.2', LEARNING_RATE: '15', TEXT_HASH_DIM: '4096' },
+    // Second round (the first left freshness at the average's time constant S/(1 − d) = 1,280 records):
+    { SAMPLE_RATE: '0.2', LEARNING_RATE: '15', TEXT_HASH_DIM: '4096', AVERAGE_DECAY: '0.9' },
+    { SAMPLE_RATE: '0.2', LEARNING_RATE: '15', TEXT_HASH_DIM: '4096', AVERAGE_DECAY: '0.8' },
   ],
   dense: [
     { SAMPLE_RATE: '0.05', LEARNING_RATE: '0.5' },
@@ -261,6 +266,8 @@ const TUNE_GRID: Record<Kind, Record<string, string>[]> = {
     { SAMPLE_RATE: '0.2', LEARNING_RATE: '10' },
     { SAMPLE_RATE: '0.2', LEARNING_RATE: '20' },
     { SAMPLE_RATE: '0.2', LEARNING_RATE: '2', CLIP_NORM: '0.5' },
+    { SAMPLE_RATE: '0.2', LEARNING_RATE: '5', AVERAGE_DECAY: '0.9' },
+    { SAMPLE_RATE: '0.2', LEARNING_RATE: '5', AVERAGE_DECAY: '0.8' },
   ],
 };
 
@@ -272,7 +279,7 @@ const TUNE_PLAIN: Record<Kind, Record<string, string>[]> = {
 
 async function tuneRun(data: Data, name: string): Promise<void> {
   log(`tuning ${name} on its validation split (seeds ${TUNING_SEEDS.join(', ')}), ε = 4 per window:`);
-  for (const setting of plainOnly ? [] : TUNE_GRID[data.kind]) {
+  for (const setting of plainOnly ? [] : TUNE_GRID[data.kind].filter((g) => onlyKey === undefined || onlyKey in g)) {
     const sigma = sigmaFor(data, setting, 4);
     const runs: RunResult[] = [];
     for (const seed of TUNING_SEEDS) runs.push(await runStream(data, { ...setting, NOISE_MULTIPLIER: String(sigma), EPSILON_LIMIT: '4.01' }, seed, data.kind === 'text'));
@@ -280,7 +287,7 @@ async function tuneRun(data: Data, name: string): Promise<void> {
       `  ${JSON.stringify(setting)} σ=${sigma.toFixed(2)}: end ${(100 * mean(runs.map((r) => r.accuracyEnd))).toFixed(1)}%, steady ${(100 * mean(runs.map((r) => r.accuracySteady))).toFixed(1)}% ± ${(100 * sd(runs.map((r) => r.accuracySteady))).toFixed(1)}${data.kind === 'text' ? `, fresh ${mean(runs.map((r) => r.freshnessRecords ?? NaN)).toFixed(0)}` : ''}`,
     );
   }
-  for (const setting of TUNE_PLAIN[data.kind]) {
+  for (const setting of onlyKey !== undefined ? [] : TUNE_PLAIN[data.kind]) {
     const plainRuns: RunResult[] = [];
     for (const seed of TUNING_SEEDS) plainRuns.push(await runStream(data, { ...setting, DP_ENABLED: 'false' }, seed, data.kind === 'text'));
     log(`  non-private ${JSON.stringify(setting)}: ${(100 * mean(plainRuns.map((r) => r.accuracyEnd))).toFixed(1)}%${data.kind === 'text' ? `, fresh ${mean(plainRuns.map((r) => r.freshnessRecords ?? NaN)).toFixed(0)}` : ''}`);
