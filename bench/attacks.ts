@@ -26,7 +26,7 @@ import { loadConfig } from '../src/config';
 import { createLogger } from '../src/logger';
 import { Sidecar } from '../src/sidecar';
 import { startLocalBroker } from '../src/dev/broker';
-import { createKafka, createProducer } from '../src/kafka/client';
+import { createKafka, createProducer } from '../src/ingest/client';
 import { shuffled, splitSpamCorpus, HAM, SPAM, type Mail } from '../src/data/spam';
 import { tokenize } from '../middleware/featurize';
 import type { Verdict } from '../filters/types';

@@ -9,7 +9,7 @@ import { createDetectors } from '../filters/config';
 import { DEFAULT_ECHO, EchoDetector } from '../filters/echo';
 import { DEFAULT_TOXICITY, ToxicityDetector } from '../filters/toxicity';
 import type { Detector } from '../filters/types';
-import type { TrainingRecord } from '../src/record';
+import type { TrainingRecord } from '../core/record';
 import { backdoor, dictionaryAttack, labelFlips, sybilFlood } from './attack-scenarios';
 import { textFeaturize } from '../filters/outliers';
 import { hashedTextFeaturizer } from '../middleware/featurize';

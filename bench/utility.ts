@@ -25,18 +25,18 @@
 import { writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { initTf } from '../src/tf';
+import { initTf } from '../core/tf';
 import { loadConfig, type Config } from '../src/config';
-import { buildModel, featurizerFor } from '../src/model/build';
+import { buildModel, featurizerFor } from '../middleware/build';
 import { TfjsLearner } from '../middleware/learner';
-import { WeightAverage } from '../middleware/weight-average';
+import { WeightAverage } from '../train/average';
 import { createMetrics } from '../src/metrics';
-import { DpTrainer } from '../src/trainer/dp';
-import { PlainTrainer } from '../src/trainer/plain';
-import type { Trainer } from '../src/trainer/types';
+import { DpTrainer } from '../train/dp';
+import { PlainTrainer } from '../train/plain';
+import type { Trainer } from '../train/types';
 import { shuffled, splitSpamCorpus } from '../src/data/spam';
 import { getNoiseMultiplier } from '../privacy/accountants';
-import type { TrainingRecord } from '../src/record';
+import type { TrainingRecord } from '../core/record';
 import seedrandom from 'seedrandom';
 
 const args = process.argv.slice(2);

@@ -20,7 +20,7 @@
  * bounded by time (window) and count (`maxEntries`, `maxBucket`).
  */
 import { tokenize, fnv1a } from '../middleware/featurize';
-import type { RawMessage, TrainingRecord } from '../src/record';
+import type { RawMessage, TrainingRecord } from '../core/record';
 import { corrupt, decodeU32, encodeArray, type EventClock, type SourceRegistry } from './trust';
 import { ACCEPT, type Detector, type Verdict } from './types';
 import { fmix32 } from './hash';

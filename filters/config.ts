@@ -11,8 +11,8 @@
  * `rareToken` (backdoor triggers) is off unless enabled (SCREENS=…,rare-token).
  */
 import { z } from 'zod';
-import { TayguardError } from '../src/errors';
-import type { TrainingRecord } from '../src/record';
+import { TayguardError } from '../core/errors';
+import type { TrainingRecord } from '../core/record';
 import { CampaignDetector, type CampaignState } from './campaign';
 import { DEFAULT_ECHO_PATTERNS, EchoDetector } from './echo';
 import { LabelConsistencyDetector, type LabelConsistencyState } from './label-consistency';

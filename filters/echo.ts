@@ -8,7 +8,7 @@
  * With the default patterns a literal precheck (`DEFAULT_LITERALS`) skips normalising and matching texts that
  * cannot match (~13 µs instead of ~95 µs per SpamAssassin mail, same verdicts; `{ reference: true }` disables it).
  */
-import type { RawMessage, TrainingRecord } from '../src/record';
+import type { RawMessage, TrainingRecord } from '../core/record';
 import { ACCEPT, type Detector, type Verdict } from './types';
 
 export interface EchoSettings {

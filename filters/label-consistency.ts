@@ -13,7 +13,7 @@
  * Cost: one `predict` call per record — the dependency decides how (a cached or batched forward pass);
  * everything else here is O(classes).
  */
-import type { RawMessage, TrainingRecord } from '../src/record';
+import type { RawMessage, TrainingRecord } from '../core/record';
 import { P2Quantile, type P2State } from './quantile';
 import { corrupt, type EventClock, type SourceRegistry } from './trust';
 import { ACCEPT, type Detector, type Verdict } from './types';

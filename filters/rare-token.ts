@@ -32,7 +32,7 @@
  * `minSources` per window, or many different triggers each below `minSources`.
  */
 import { fnv1a, tokenize } from '../middleware/featurize';
-import type { RawMessage, TrainingRecord } from '../src/record';
+import type { RawMessage, TrainingRecord } from '../core/record';
 import { corrupt, type EventClock, type SourceRegistry } from './trust';
 import { ACCEPT, type Detector, type Verdict } from './types';
 import { fmix32 } from './hash';

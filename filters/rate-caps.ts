@@ -9,7 +9,7 @@
  * it just stays at the cap). The window is `buckets` sub-windows (granularity windowMs / buckets), so memory is
  * O(sources × buckets) whatever the rate; sources are bounded by LRU (`maxSources`).
  */
-import type { RawMessage, TrainingRecord } from '../src/record';
+import type { RawMessage, TrainingRecord } from '../core/record';
 import { corrupt, type EventClock, type SourceRegistry } from './trust';
 import { ACCEPT, type Detector, type Reason, type Verdict } from './types';
 

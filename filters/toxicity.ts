@@ -30,7 +30,7 @@ import {
   type ParsedPattern,
   type TransformerContainer,
 } from 'obscenity';
-import type { RawMessage, TrainingRecord } from '../src/record';
+import type { RawMessage, TrainingRecord } from '../core/record';
 import { ACCEPT, type Detector, type Reason, type Verdict } from './types';
 
 export interface ToxicitySettings {

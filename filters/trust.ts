@@ -11,8 +11,8 @@
  *
  * Both are plain data (`toJSON()` / `restore()`) so they can live in a checkpoint.
  */
-import { TayguardError } from '../src/errors';
-import type { RawMessage, TrainingRecord } from '../src/record';
+import { TayguardError } from '../core/errors';
+import type { RawMessage, TrainingRecord } from '../core/record';
 import { ACCEPT, type Detector, type Verdict } from './types';
 
 export type Clock = () => number;

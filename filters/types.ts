@@ -1,4 +1,4 @@
-import type { RawMessage, TrainingRecord } from '../src/record';
+import type { RawMessage, TrainingRecord } from '../core/record';
 
 /** Why a record was held back. `stage` names the detector; `code` is stable and is a metric label. */
 export interface Reason {

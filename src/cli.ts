@@ -5,7 +5,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { TayguardError } from './errors';
+import { TayguardError } from '../core/errors';
 import { registerPrivacyCommands } from './cli/privacy-commands';
 import { registerCheckpointCommands } from './cli/checkpoint-commands';
 
@@ -16,7 +16,7 @@ const lazy = {
   config: () => require('./config') as typeof import('./config'),
   logger: () => require('./logger') as typeof import('./logger'),
   sidecar: () => require('./sidecar') as typeof import('./sidecar'),
-  kafka: () => require('./kafka/client') as typeof import('./kafka/client'),
+  kafka: () => require('./ingest/client') as typeof import('./ingest/client'),
   broker: () => require('./dev/broker') as typeof import('./dev/broker'),
   demo: () => require('./demo') as typeof import('./demo'),
 };
@@ -126,8 +126,8 @@ async function offlineAudit(opts: { dataset: string; epsilon: string; quick?: bo
   const epsilon = opts.epsilon === 'none' ? null : Number(opts.epsilon);
   if (epsilon !== null && !(epsilon > 0 && Number.isFinite(epsilon))) throw new TayguardError('ARGUMENT_INVALID', `--epsilon must be a positive number or "none", got ${opts.epsilon}`);
   /* eslint-disable @typescript-eslint/no-require-imports */
-  await (require('./tf') as typeof import('./tf')).initTf();
-  const { miaExperiment } = require('../privacy/audit/experiment') as typeof import('../privacy/audit/experiment');
+  await (require('../core/tf') as typeof import('../core/tf')).initTf();
+  const { miaExperiment } = require('./audit/offline-experiment') as typeof import('./audit/offline-experiment');
   /* eslint-enable @typescript-eslint/no-require-imports */
   const exp = miaExperiment({ quick: opts.quick ?? false });
   const ds = opts.dataset === 'spam' ? exp.loadSpam() : exp.loadMnist();

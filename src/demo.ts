@@ -11,10 +11,10 @@ import { loadConfig } from './config';
 import { createLogger } from './logger';
 import { Sidecar } from './sidecar';
 import { startLocalBroker } from './dev/broker';
-import { createKafka, createProducer } from './kafka/client';
+import { createKafka, createProducer } from './ingest/client';
 import { splitSpamCorpus, type Mail } from './data/spam';
-import { TayguardError } from './errors';
-import type { AuditResult } from './audit';
+import { TayguardError } from '../core/errors';
+import type { AuditResult } from './audit/auditor';
 
 export interface DemoOptions {
   readonly records?: number;

@@ -4,8 +4,8 @@
  * and epsilon null — never a number.
  */
 import type { Config } from './config';
-import type { Trainer } from './trainer/types';
-import { DpTrainer } from './trainer/dp';
+import type { Trainer } from '../train/types';
+import { DpTrainer } from '../train/dp';
 
 export interface BudgetResponse {
   unit: 'record' | 'source';

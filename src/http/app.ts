@@ -14,7 +14,7 @@ import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import type { SidecarStatus } from '../sidecar';
 import type { Payload } from '../../middleware/featurize';
-import { TayguardError } from '../errors';
+import { TayguardError } from '../../core/errors';
 import { errorHandler } from './errors';
 import { adminRouter, type AdminView } from './admin';
 import { tokenMatches } from '../admin/release';

@@ -10,7 +10,7 @@ import type { Socket } from 'node:net';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Config } from '../config';
-import { TayguardError } from '../errors';
+import { TayguardError } from '../../core/errors';
 
 export function applyServerLimits(server: Server, config: Config): void {
   const t = config.ops.http;

@@ -8,8 +8,8 @@ import type { Request, Response } from 'express';
 import { z } from 'zod';
 import type { Config } from '../config';
 import type { Payload } from '../../middleware/featurize';
-import { TayguardError } from '../errors';
-import { labelOf } from '../model/probe';
+import { TayguardError } from '../../core/errors';
+import { labelOf } from '../../middleware/probe';
 
 /** Records predicted per event-loop turn: a few ms for the 2^14 text model on one core. */
 export const PREDICT_CHUNK = 16;

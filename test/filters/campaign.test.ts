@@ -1,7 +1,7 @@
 import { CampaignDetector, DEFAULT_CAMPAIGN, type CampaignSettings } from '../../filters/campaign';
 import { EventClock, SourceRegistry, DEFAULT_TRUST } from '../../filters/trust';
 import { splitSpamCorpus, shuffled } from '../../src/data/spam';
-import type { TrainingRecord } from '../../src/record';
+import type { TrainingRecord } from '../../core/record';
 import seedrandom from 'seedrandom';
 
 const raw = { topic: 't', partition: 0, offset: '0', key: null, value: null };

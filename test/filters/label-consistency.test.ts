@@ -2,7 +2,7 @@ import { LabelConsistencyDetector, DEFAULT_LABEL_CONSISTENCY } from '../../filte
 import { EventClock, SourceRegistry, DEFAULT_TRUST } from '../../filters/trust';
 import { tokenize } from '../../middleware/featurize';
 import { splitSpamCorpus } from '../../src/data/spam';
-import type { TrainingRecord } from '../../src/record';
+import type { TrainingRecord } from '../../core/record';
 
 const raw = { topic: 't', partition: 0, offset: '0', key: null, value: null };
 const H = 3600_000;

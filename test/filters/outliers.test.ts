@@ -1,7 +1,7 @@
 import { OutlierDetector, DEFAULT_OUTLIERS, textFeaturize } from '../../filters/outliers';
 import { hashedTextFeaturizer } from '../../middleware/featurize';
 import { splitSpamCorpus, shuffled } from '../../src/data/spam';
-import type { TrainingRecord } from '../../src/record';
+import type { TrainingRecord } from '../../core/record';
 import seedrandom from 'seedrandom';
 
 const raw = { topic: 't', partition: 0, offset: '0', key: null, value: null };

@@ -5,7 +5,7 @@ import { EventClock, SourceRegistry, DEFAULT_TRUST } from '../../filters/trust';
 import type { Verdict } from '../../filters/types';
 import { tokenize } from '../../middleware/featurize';
 import { loadSpamCorpus, shuffled, splitSpamCorpus } from '../../src/data/spam';
-import type { TrainingRecord } from '../../src/record';
+import type { TrainingRecord } from '../../core/record';
 
 const raw = { topic: 't', partition: 0, offset: '0', key: null, value: null };
 const H = 3600_000;

@@ -1,7 +1,7 @@
 import { RateCaps, DEFAULT_RATE_CAPS } from '../../filters/rate-caps';
 import { EventClock, SourceRegistry, DEFAULT_TRUST } from '../../filters/trust';
 import { splitSpamCorpus, shuffled } from '../../src/data/spam';
-import type { TrainingRecord } from '../../src/record';
+import type { TrainingRecord } from '../../core/record';
 import seedrandom from 'seedrandom';
 
 const raw = { topic: 't', partition: 0, offset: '0', key: null, value: null };

@@ -6,14 +6,14 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { initTf } from '../../src/tf';
+import { initTf } from '../../core/tf';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { Sidecar } from '../../src/sidecar';
-import { loadLayersModelFromDir } from '../../src/model/files';
+import { loadLayersModelFromDir } from '../../middleware/files';
 import { splitSpamCorpus } from '../../src/data/spam';
 import { encodeBatch, type Payload } from '../../middleware/featurize';
-import { tf } from '../../src/tf';
+import { tf } from '../../core/tf';
 import { kafkaFor, produce, startLocalBroker, type LocalBroker } from '../helpers/kafka';
 
 jest.setTimeout(120_000);
