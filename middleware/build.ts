@@ -3,7 +3,6 @@
  * sidecar wraps a learner a team already runs.
  */
 import { tf } from '../core/tf';
-import type { Config } from '../src/config';
 import { TayguardError } from '../core/errors';
 import { denseFeaturizer, hashedTextFeaturizer, type Featurizer } from './featurize';
 import { TfjsLearner } from './learner';
@@ -37,8 +36,14 @@ export function featurizerFor(kind: 'text' | 'dense', dim: number): Featurizer {
   return kind === 'text' ? hashedTextFeaturizer(dim) : denseFeaturizer(dim);
 }
 
+/** What createLearner reads of the service's configuration (src/config.ts `Config` has these fields). */
+export interface LearnerConfig {
+  readonly model: { readonly kind: 'text' | 'dense'; readonly path?: string; readonly numClasses: number; readonly hiddenUnits: number; readonly inputDim: number };
+  readonly training: { readonly seed?: string; readonly learningRate: number };
+}
+
 /** The learner the sidecar trains, from config. */
-export async function createLearner(config: Config): Promise<TfjsLearner> {
+export async function createLearner(config: LearnerConfig): Promise<TfjsLearner> {
   const { kind, path, numClasses, hiddenUnits } = config.model;
   const seed = config.training.seed === undefined ? undefined : hashSeed(config.training.seed);
   let model: tf.LayersModel;

@@ -40,7 +40,7 @@ function fail(e: unknown): never {
 async function serve(): Promise<void> {
   const config = lazy.config().loadConfig();
   const logger = lazy.logger().createLogger(config.logLevel);
-  const sidecar = new (lazy.sidecar().Sidecar)({ config, logger });
+  const sidecar = await lazy.sidecar().createSidecar(config, logger);
   let exiting = false;
   const shutdown = (signal: string) => {
     if (exiting) return;

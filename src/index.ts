@@ -4,7 +4,8 @@
  */
 export { loadConfig, type Config } from './config';
 export { TayguardError, hasCode, ERROR_CODES, type ErrorCode } from '../core/errors';
-export { Sidecar, type SidecarOptions, type SidecarStatus } from './sidecar';
+export { createSidecar, Sidecar } from './sidecar';
+export type { SidecarStatus } from './http/types';
 export { Pipeline, type PipelineOptions, type QuarantineSink } from './pipeline';
 export { PlainTrainer } from '../train/plain';
 export { DpTrainer, type DpOptions } from '../train/dp';

@@ -17,7 +17,7 @@
  * (src/sidecar.ts), so steps lost in a crash were never observable.
  */
 import type { Learner } from '../middleware/learner';
-import type { Metrics } from '../src/metrics';
+import type { TrainMetrics } from './types';
 import type { TrainingRecord } from '../core/record';
 import { TayguardError } from '../core/errors';
 import {
@@ -27,12 +27,12 @@ import {
   type AdaptiveClipState,
   createGaussianSource,
   createUniformSource,
-  privateGradients,
   type BudgetStatus,
   type GaussianSource,
   type PrivacyUnit,
 } from '../privacy';
 import { createStepRunner, type StepStage } from './step';
+import { privatizeStage } from './privatize';
 import type { AdmitResult, Trainer } from './types';
 
 export interface DpOptions {
@@ -89,7 +89,7 @@ export class DpTrainer implements Trainer {
 
   constructor(
     learner: Learner,
-    private readonly metrics: Metrics,
+    private readonly metrics: TrainMetrics,
     readonly o: DpOptions,
     restored?: unknown,
     stages: readonly StepStage[] = [],
@@ -132,26 +132,15 @@ export class DpTrainer implements Trainer {
       });
       if (state?.clip) this.clipper.restore(state.clip);
     }
-    const privatize: StepStage = {
-      name: 'privatize',
-      handle: (ctx, next) => {
-        const groups = o.unit === 'source' ? sourceGroups(ctx.records, ctx.padding) : undefined;
-        // With adaptive clipping the accountant is still charged σ for the whole step; the gradient gets the
-        // slightly larger σ_Δ because the noisy count of unclipped examples shares the step (Andrew et al. 2021).
-        const { grads, norms, groupIds } = privateGradients(learner.model, ctx.x, ctx.y, {
-          clipNorm: this.clipper?.clipNorm ?? o.clipNorm,
-          noiseMultiplier: this.clipper?.gradientNoiseMultiplier ?? o.noiseMultiplier,
-          expectedBatchSize: this.expectedBatchSize,
-          noise: this.noise,
-          ...(groups ? { groups } : {}),
-        });
-        // Adaptive clipping counts the records' units only: padding rows have norm 0 and would bias the quantile.
-        if (this.clipper) this.clipper.update(realUnitNorms(norms, groupIds, ctx.records.length, groups));
-        ctx.gradients = grads;
-        return next();
-      },
-    };
-    this.step = createStepRunner(learner, metrics, [...stages, privatize]);
+    const privatize = privatizeStage(learner, {
+      unit: o.unit,
+      clipNorm: o.clipNorm,
+      noiseMultiplier: o.noiseMultiplier,
+      expectedBatchSize: this.expectedBatchSize,
+      noise: this.noise,
+      clipper: this.clipper,
+    });
+    this.step = createStepRunner(learner, metrics, stages, privatize);
   }
 
   /**
@@ -324,31 +313,4 @@ function checkLedgerCompatible(saved: unknown, o: DpOptions): void {
       `the privacy ledger in the checkpoint was kept under other settings: ${changed.join(', ')}. Restore them, or start a new model with a new CHECKPOINT_DIR.`,
     );
   }
-}
-
-/**
- * Group ids for source-level clipping: the records of one source in a step are summed, then clipped together.
- * Each padding row is a unit of its own (its gradient is zero, so it adds nothing).
- */
-function sourceGroups(records: readonly TrainingRecord[], padding: number): Int32Array {
-  const ids = new Map<string, number>();
-  const out = new Int32Array(records.length + padding);
-  records.forEach((r, i) => {
-    let id = ids.get(r.source);
-    if (id === undefined) {
-      id = ids.size;
-      ids.set(r.source, id);
-    }
-    out[i] = id;
-  });
-  for (let i = 0; i < padding; i++) out[records.length + i] = ids.size + i;
-  return out;
-}
-
-/** The pre-clip norms of the records' units (records come first, so their units have the lowest ids). */
-function realUnitNorms(norms: Float32Array, groupIds: Int32Array | undefined, records: number, groups: Int32Array | undefined): Float32Array {
-  if (groupIds === undefined || groups === undefined) return norms.subarray(0, Math.min(records, norms.length));
-  let realUnits = 0;
-  for (let i = 0; i < records; i++) realUnits = Math.max(realUnits, groups[i] + 1);
-  return norms.filter((_, k) => groupIds[k] < realUnits);
 }

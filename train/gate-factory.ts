@@ -1,16 +1,22 @@
 /** The update gate from config: its trusted canary set (a JSONL file in the record contract, checked like the stream), metrics and alerts. */
 import { readFileSync } from 'node:fs';
-import type { Config } from '../src/config';
 import { TayguardError } from '../core/errors';
 import { parseRecord } from '../filters/schema';
 import type { Learner } from '../middleware/learner';
-import { UpdateGate, type Canaries, type ServedModel } from './gate';
+import { UpdateGate, type Canaries, type ServedModel, type UpdateGateSettings } from './gate';
 import type { SourceRegistry } from '../filters/trust';
-import type { Metrics } from '../src/metrics';
-import type { Logger } from '../src/logger';
+import type { TrainMetrics } from './types';
+import type { Logger } from 'pino';
 import type { TrainingRecord } from '../core/record';
 
-export function loadCanaries(config: Config, learner: Learner, file: string): Canaries {
+/** What the gate's factory reads of the service's configuration (src/config.ts `Config` has these fields). */
+export interface GateConfig {
+  readonly model: { readonly numClasses: number; readonly kind: 'text' | 'dense' };
+  readonly limits: { readonly maxTextChars: number; readonly maxMessageBytes: number };
+  readonly gate: (UpdateGateSettings & { readonly canaryFile: string }) | null;
+}
+
+export function loadCanaries(config: GateConfig, learner: Learner, file: string): Canaries {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -43,7 +49,7 @@ export function loadCanaries(config: Config, learner: Learner, file: string): Ca
   return { x, y, size: records.length };
 }
 
-export function createUpdateGate(config: Config, learner: Learner, registry: SourceRegistry, metrics: Metrics, logger: Logger, served?: ServedModel): UpdateGate | undefined {
+export function createUpdateGate(config: GateConfig, learner: Learner, registry: SourceRegistry, metrics: TrainMetrics, logger: Logger, served?: ServedModel): UpdateGate | undefined {
   const g = config.gate;
   if (!g) return undefined;
   return new UpdateGate(learner, loadCanaries(config, learner, g.canaryFile), registry, g, {

@@ -10,8 +10,8 @@
  */
 import { Counter } from 'prom-client';
 import type { Learner } from '../middleware/learner';
-import type { Logger } from '../src/logger';
-import type { Metrics } from '../src/metrics';
+import type { Logger } from 'pino';
+import type { TrainMetrics } from './types';
 import { tf } from '../core/tf';
 import type { StepStage } from './step';
 
@@ -33,7 +33,7 @@ export class StepGuard {
 
   constructor(
     private readonly learner: Learner,
-    metrics: Metrics,
+    metrics: TrainMetrics,
     private readonly logger: Logger,
     private readonly maxFeatureAbs: number,
   ) {

@@ -1,6 +1,6 @@
 /** Non-private minibatch SGD (DP_ENABLED=false): admitted records are trained in batches of BATCH_SIZE. */
 import type { Learner } from '../middleware/learner';
-import type { Metrics } from '../src/metrics';
+import type { TrainMetrics } from './types';
 import type { TrainingRecord } from '../core/record';
 import { createStepRunner, type StepStage } from './step';
 import type { AdmitResult, Trainer } from './types';
@@ -16,7 +16,7 @@ export class PlainTrainer implements Trainer {
 
   constructor(
     learner: Learner,
-    metrics: Metrics,
+    metrics: TrainMetrics,
     private readonly batchSize: number,
     stages: readonly StepStage[] = [],
   ) {

@@ -1,6 +1,6 @@
 /**
- * One training step as a stage chain: [...stages (privatize, later the update gate)] → update.
- * The update applies `ctx.gradients` when a privatize stage set them, else takes a plain SGD step.
+ * One training step as a stage chain, in the order of train/step-order.ts: the stages around the update
+ * (average → gate → guard), then privatize (DP only), then update (train/update.ts).
  *
  * `padding` rows (DP only) are the sampled slots of messages that were not trained (malformed, quarantined,
  * duplicate, refused): a blank input with an all-zero one-hot label, whose cross-entropy gradient
@@ -9,10 +9,12 @@
  */
 import { compose, type Stage } from '../middleware/chain';
 import type { Learner } from '../middleware/learner';
-import type { Metrics } from '../src/metrics';
+import type { TrainMetrics } from './types';
 import type { TrainingRecord } from '../core/record';
 import type { tf } from '../core/tf';
 import type { Payload } from '../middleware/featurize';
+import { stepChain } from './step-order';
+import { updateStage } from './update';
 
 export interface StepContext {
   readonly records: readonly TrainingRecord[];
@@ -28,16 +30,9 @@ export interface StepContext {
 
 export type StepStage = Stage<StepContext>;
 
-export function createStepRunner(learner: Learner, metrics: Metrics, stages: readonly StepStage[] = []) {
-  const update: StepStage = {
-    name: 'update',
-    handle: (ctx) => {
-      if (ctx.gradients) learner.applyGradients(ctx.gradients);
-      else ctx.loss = learner.sgdStep(ctx.x, ctx.y);
-      ctx.applied = true;
-    },
-  };
-  const run = compose([...stages, update]);
+/** `stages`: the stages around the update, in step order; `privatize`: DP's stage (train/privatize.ts). */
+export function createStepRunner(learner: Learner, metrics: TrainMetrics, stages: readonly StepStage[] = [], privatize?: StepStage) {
+  const run = compose(stepChain(stages, privatize, updateStage(learner)));
   const blank: Payload = learner.featurizer.kind === 'text' ? { text: '' } : { features: new Array<number>(learner.featurizer.dim).fill(0) };
   return async function step(records: readonly TrainingRecord[], padding = 0): Promise<StepContext> {
     const end = metrics.stepSeconds.startTimer();

@@ -1,4 +1,19 @@
+import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { TrainingRecord } from '../core/record';
+
+/**
+ * The metrics training writes to: a structural slice of the service's registry (src/metrics.ts `Metrics` has
+ * these), so that train/ never imports src/.
+ */
+export interface TrainMetrics {
+  readonly registry: Registry;
+  readonly steps: Counter;
+  readonly stepSeconds: Histogram;
+  readonly loss: Gauge;
+  readonly sourceRecordsDropped: Counter;
+  readonly gateRejected: Counter;
+  readonly gateRollbacks: Counter;
+}
 
 /**
  * What happens to a screened record. "trained" means admitted to training: in plain mode it is in the next

@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
-import { Sidecar } from '../../src/sidecar';
+import { createSidecar, type Sidecar } from '../../src/sidecar';
 import { CheckpointStore } from '../../src/checkpoint/store';
 import { PrivacyBudget } from '../../privacy/budget';
 import type { ConsumedBatch, BatchControl } from '../../src/ingest/client';
@@ -37,8 +37,7 @@ it('the public budget always equals the ledger of the checkpoint it names, also 
     DP_SEED: 'budget',
     ACCOUNTANT: 'rdp', // the property does not depend on the accountant; RDP keeps re-reading 60 ledgers cheap
   });
-  const sidecar = new Sidecar({ config, logger: createLogger('silent') });
-  await sidecar.init();
+  const sidecar = await createSidecar(config, createLogger('silent'));
   const internals = sidecar as unknown as Internals;
   internals.buildPipeline({ send: async () => undefined });
   const control: BatchControl = { heartbeat: async () => undefined, resolve: () => undefined, shouldContinue: () => true };

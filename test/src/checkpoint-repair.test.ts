@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
-import { Sidecar } from '../../src/sidecar';
+import { createSidecar, type Sidecar } from '../../src/sidecar';
 import { hasCode } from '../../core/errors';
 import { inspectCheckpoints, repairCheckpoints } from '../../src/checkpoint/repair';
 import type { RawMessage } from '../../core/record';
@@ -19,7 +19,7 @@ import type { RawMessage } from '../../core/record';
 const run = promisify(execFile);
 const ROOT = path.join(__dirname, '..', '..');
 
-function sidecarFor(dir: string): Sidecar {
+function sidecarFor(dir: string): Promise<Sidecar> {
   const config = loadConfig({
     KAFKA_BROKERS: '127.0.0.1:1',
     CHECKPOINT_DIR: dir,
@@ -31,7 +31,7 @@ function sidecarFor(dir: string): Sidecar {
     DP_SEED: 'repair-test',
     PORT: '0',
   });
-  return new Sidecar({ config, logger: createLogger('silent') });
+  return createSidecar(config, createLogger('silent'));
 }
 
 let offset = 0;
@@ -46,7 +46,7 @@ const message = (i: number): RawMessage => ({
 /** Open the record path without Kafka: the sidecar's own pipeline with an in-memory quarantine sink. */
 async function feed(s: Sidecar, from: number, n: number): Promise<void> {
   if (!s.pipeline) (s as unknown as { buildPipeline(sink: { send(): Promise<void> }): void }).buildPipeline({ send: async () => undefined });
-  for (let i = from; i < from + n; i++) await s.pipeline.handle(message(i));
+  for (let i = from; i < from + n; i++) await s.pipeline!.handle(message(i));
   await s.checkpoint();
 }
 
@@ -56,8 +56,7 @@ describe('checkpoint verify and repair', () => {
   it('never lets the reported ε fall below a published version, and never reuses a version number', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'tg-repair-'));
     const modelDir = path.join(dir, 'models');
-    const first = sidecarFor(dir);
-    await first.init();
+    const first = await sidecarFor(dir);
     await feed(first, 0, 16); // 2 steps → checkpoint 1, version 1
     await feed(first, 16, 48); // 6 more steps → checkpoint 2, version 2 (a full window: ε grew)
     await first.stop();
@@ -71,7 +70,7 @@ describe('checkpoint verify and repair', () => {
     bytes[Math.floor(bytes.length / 2)] ^= 0xff;
     await fs.writeFile(newest, bytes);
 
-    const stopped = await sidecarFor(dir).init().catch((e: unknown) => e);
+    const stopped = await sidecarFor(dir).catch((e: unknown) => e);
     expect(hasCode(stopped, 'CHECKPOINT_CORRUPT')).toBe(true);
     expect((stopped as Error).message).toMatch(/npx tayguard checkpoint verify.*npx tayguard checkpoint repair/);
 
@@ -92,8 +91,7 @@ describe('checkpoint verify and repair', () => {
     expect((await inspectCheckpoints(dir, modelDir)).healthy).toBe(true);
     expect((await repairCheckpoints(dir, modelDir)).repaired).toBe(false); // idempotent
 
-    const resumed = sidecarFor(dir);
-    await resumed.init();
+    const resumed = await sidecarFor(dir);
     expect(resumed.budget().epsilon!.spent).toBeGreaterThanOrEqual(v2.privacy.epsilon);
     await feed(resumed, 16, 16); // the replayed records train again → a new version
     await resumed.stop();

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { parseRecord, type SchemaLimits } from '../../filters/schema';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
-import { Sidecar } from '../../src/sidecar';
+import { createSidecar, type Sidecar } from '../../src/sidecar';
 import { ERROR_CODES } from '../../core/errors';
 
 jest.setTimeout(120_000);
@@ -87,8 +87,7 @@ describe('fuzz: HTTP bodies', () => {
   beforeAll(async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'tg-fuzz-'));
     const config = loadConfig({ KAFKA_BROKERS: '127.0.0.1:1', PORT: '0', HOST: '127.0.0.1', CHECKPOINT_DIR: dir, TEXT_HASH_DIM: '256', ADMIN_TOKEN: 'fuzz-admin-token-0123456789', PREDICT_RATE_LIMIT: '0', HTTP_BODY_LIMIT: '16kb' });
-    sidecar = new Sidecar({ config, logger: createLogger('silent') });
-    await sidecar.init();
+    sidecar = await createSidecar(config, createLogger('silent'));
     await sidecar.listen();
     base = `http://127.0.0.1:${sidecar.port}`;
   });

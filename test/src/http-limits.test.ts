@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import type { Server } from 'node:http';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
-import { Sidecar } from '../../src/sidecar';
+import { createSidecar, type Sidecar } from '../../src/sidecar';
 import { ERROR_CODES, TayguardError } from '../../core/errors';
 import { labelOf } from '../../middleware/probe';
 
@@ -19,8 +19,7 @@ const TOKEN = 'unit-admin-token-0123456789';
 async function serve(env: Record<string, string> = {}) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'tg-limits-'));
   const config = loadConfig({ KAFKA_BROKERS: '127.0.0.1:1', PORT: '0', HOST: '127.0.0.1', CHECKPOINT_DIR: dir, TEXT_HASH_DIM: '16384', ADMIN_TOKEN: TOKEN, ...env });
-  const sidecar = new Sidecar({ config, logger: createLogger('silent') });
-  await sidecar.init();
+  const sidecar = await createSidecar(config, createLogger('silent'));
   await sidecar.listen();
   return { sidecar, base: `http://127.0.0.1:${sidecar.port}` };
 }
@@ -131,7 +130,7 @@ describe('HTTP limits', () => {
   });
 
   it('does not export a training loss of 0 under DP without a canary set (it would not be private, nor true)', async () => {
-    const text = await (await fetch(`${base}/metrics`)).text();
+    const text = await (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
     expect(text).not.toMatch(/^tayguard_training_loss /m);
     expect(text).toMatch(/^tayguard_checkpoint_failures_total 0/m);
   });

@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
-import { Sidecar } from '../../src/sidecar';
+import { createSidecar, type Sidecar } from '../../src/sidecar';
 
 // The real server on an ephemeral port, with no Kafka at all: the API must not need the broker to answer.
 describe('HTTP API without a broker', () => {
@@ -12,8 +12,7 @@ describe('HTTP API without a broker', () => {
   beforeAll(async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'tg-http-'));
     const config = loadConfig({ KAFKA_BROKERS: '127.0.0.1:1', PORT: '0', HOST: '127.0.0.1', CHECKPOINT_DIR: dir, TEXT_HASH_DIM: '1024', HTTP_BODY_LIMIT: '2kb' });
-    sidecar = new Sidecar({ config, logger: createLogger('silent') });
-    await sidecar.init();
+    sidecar = await createSidecar(config, createLogger('silent'));
     await sidecar.listen();
     base = `http://127.0.0.1:${sidecar.port}`;
   });
@@ -113,8 +112,7 @@ describe('the release boundary (OPERATOR_AUTH=token)', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'tg-http-boundary-'));
     const config = loadConfig({ KAFKA_BROKERS: '127.0.0.1:1', PORT: '0', HOST: '127.0.0.1', CHECKPOINT_DIR: dir, TEXT_HASH_DIM: '1024', ADMIN_TOKEN: token });
     expect(config.http.operatorAuth).toBe('token'); // the default once an admin token exists
-    sidecar = new Sidecar({ config, logger: createLogger('silent') });
-    await sidecar.init();
+    sidecar = await createSidecar(config, createLogger('silent'));
     await sidecar.listen();
     base = `http://127.0.0.1:${sidecar.port}`;
   });
@@ -154,8 +152,7 @@ describe('HTTP API with DP turned off explicitly', () => {
   it('says mechanism "none" and epsilon null — never a number', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'tg-http-nodp-'));
     const config = loadConfig({ KAFKA_BROKERS: '127.0.0.1:1', PORT: '0', HOST: '127.0.0.1', CHECKPOINT_DIR: dir, TEXT_HASH_DIM: '256', DP_ENABLED: 'false' });
-    const sidecar = new Sidecar({ config, logger: createLogger('silent') });
-    await sidecar.init();
+    const sidecar = await createSidecar(config, createLogger('silent'));
     await sidecar.listen();
     try {
       const body = (await (await fetch(`http://127.0.0.1:${sidecar.port}/v1/privacy/budget`)).json()) as any;

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { initTf, tf } from '../../core/tf';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
-import { Sidecar } from '../../src/sidecar';
+import { createSidecar, type Sidecar } from '../../src/sidecar';
 import { ModelPublisher } from '../../src/checkpoint/publish';
 import { hasCode } from '../../core/errors';
 
@@ -24,16 +24,12 @@ async function existingModel(inputDim: number, classes: number): Promise<string>
 }
 
 const sidecarFor = (env: Record<string, string>) =>
-  new Sidecar({
-    config: loadConfig({ KAFKA_BROKERS: 'x:1', PORT: '0', CHECKPOINT_DIR: mkdtempSync(path.join(os.tmpdir(), 'tg-mp-')), ...env }),
-    logger: createLogger('silent'),
-  });
+  createSidecar(loadConfig({ KAFKA_BROKERS: 'x:1', PORT: '0', CHECKPOINT_DIR: mkdtempSync(path.join(os.tmpdir(), 'tg-mp-')), ...env }), createLogger('silent'));
 
 describe('MODEL_PATH', () => {
   it('loads an existing dense model, takes its input width, and predicts with its weights', async () => {
     const location = await existingModel(5, 3);
-    const sidecar = sidecarFor({ MODEL: 'dense', MODEL_PATH: location, NUM_CLASSES: '3' });
-    await sidecar.init();
+    const sidecar = await sidecarFor({ MODEL: 'dense', MODEL_PATH: location, NUM_CLASSES: '3' });
     expect(sidecar.status().inputDim).toBe(5);
     const { probabilities } = sidecar.predict([{ features: [1, 0, 0, 0, 1] }]);
     expect(probabilities[0]).toHaveLength(3);
@@ -41,16 +37,15 @@ describe('MODEL_PATH', () => {
   });
 
   it('reads text through the hashing featurizer at the model’s input width', async () => {
-    const sidecar = sidecarFor({ MODEL: 'text', MODEL_PATH: await existingModel(512, 2) });
-    await sidecar.init();
+    const sidecar = await sidecarFor({ MODEL: 'text', MODEL_PATH: await existingModel(512, 2) });
     expect(sidecar.status().inputDim).toBe(512);
   });
 
   it('refuses a model whose classes do not match NUM_CLASSES, and a path without a model', async () => {
-    const mismatch = await sidecarFor({ MODEL: 'dense', MODEL_PATH: await existingModel(5, 3), NUM_CLASSES: '2' }).init().catch((e) => e);
+    const mismatch = await sidecarFor({ MODEL: 'dense', MODEL_PATH: await existingModel(5, 3), NUM_CLASSES: '2' }).catch((e) => e);
     expect(hasCode(mismatch, 'MODEL_INVALID')).toBe(true);
     expect(String(mismatch.message)).toMatch(/outputs 3 classes but NUM_CLASSES=2/);
-    const missing = await sidecarFor({ MODEL: 'dense', MODEL_PATH: '/nonexistent/model', FEATURE_DIM: '5' }).init().catch((e) => e);
+    const missing = await sidecarFor({ MODEL: 'dense', MODEL_PATH: '/nonexistent/model', FEATURE_DIM: '5' }).catch((e) => e);
     expect(hasCode(missing, 'MODEL_INVALID')).toBe(true);
     expect(String(missing.message)).toMatch(/MODEL_PATH must point to a directory with model.json/);
   });
