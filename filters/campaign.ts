@@ -53,20 +53,6 @@ export interface CampaignSettings {
   };
 }
 
-export const DEFAULT_CAMPAIGN: CampaignSettings = {
-  windowMs: 3600_000,
-  shingle: 2,
-  bands: 24,
-  rows: 3,
-  minSimilarity: 0.6,
-  minSources: 5,
-  minTokens: 6,
-  maxTokens: 400,
-  maxEntries: 50_000,
-  maxBucket: 64,
-  maxCandidates: 256,
-  burst: { enabled: true, minNewSources: 30, minShare: 0.9, minZ: 4, baselineHalfLife: 5000, minBaseline: 200 },
-};
 
 interface Entry {
   readonly seq: number;

@@ -27,7 +27,6 @@ export const DEFAULT_ECHO_PATTERNS: readonly string[] = [
   String.raw`\brepeat\s+(?:this|it)\s+(?:back\s+to\s+me|verbatim|word\s+for\s+word)\b`,
 ];
 
-export const DEFAULT_ECHO: EchoSettings = { patterns: DEFAULT_ECHO_PATTERNS, minMatches: 1 };
 
 const ZERO_WIDTH = /[\u00AD\u034F\u180E\u200B-\u200F\u2060-\u2064\uFEFF]/g;
 

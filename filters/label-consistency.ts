@@ -29,15 +29,6 @@ export interface LabelConsistencySettings {
   readonly minPerClass: number;
 }
 
-export const DEFAULT_LABEL_CONSISTENCY: LabelConsistencySettings = {
-  quantile: 0.99,
-  minConfidence: 0.9,
-  minLoss: Math.log(10), // p(label) below 0.1
-  maxTrust: 0.5,
-  trustedMinLoss: Math.log(10),
-  minModelRecords: 2000,
-  minPerClass: 100,
-};
 
 export interface LabelConsistencyDeps {
   /** Class probabilities for a record from the current model. */

@@ -35,16 +35,6 @@ export interface OutlierSettings {
   readonly refreshEvery: number;
 }
 
-export const DEFAULT_OUTLIERS: OutlierSettings = {
-  dim: 1 << 14,
-  quantile: 0.995,
-  slack: 1.1,
-  minPerClass: 500,
-  horizon: 5000,
-  sphere: true,
-  slab: true,
-  refreshEvery: 32,
-};
 
 interface ClassState {
   count: number;

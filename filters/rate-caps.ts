@@ -23,15 +23,6 @@ export interface RateCapSettings {
   readonly maxSources: number;
 }
 
-export const DEFAULT_RATE_CAPS: RateCapSettings = {
-  windowMs: 3600_000,
-  buckets: 12,
-  maxPerSource: 200,
-  maxPerNewSource: 20,
-  maxShare: 0.2,
-  shareMinTotal: 500,
-  maxSources: 100_000,
-};
 
 interface Ring {
   /** Bucket index (floor(t / bucketMs)) of counts[0]'s slot, per slot. */

@@ -6,6 +6,7 @@ import { PlainTrainer } from '../../train/plain';
 import { UpdateGate } from '../../train/gate';
 import { WeightAverage } from '../../train/average';
 import { SourceRegistry } from '../../filters/trust';
+import { DEFAULT_TRUST } from '../../filters/config';
 import type { TrainingRecord } from '../../core/record';
 
 beforeAll(async () => {
@@ -25,7 +26,7 @@ function setup(settings = { lossTolerance: 0.05, accuracyTolerance: 0.02, rollba
   const learner = new TfjsLearner(buildModel({ inputDim: 128, numClasses: 2, hiddenUnits: 0, seed: 5 }), featurizerFor('text', 128), { learningRate: 5 });
   const canary = Array.from({ length: 40 }, (_, i) => rec(1000 + i, i % 2, 'trusted'));
   const { x, y } = learner.batch(canary, canary.map((r) => r.label));
-  const registry = new SourceRegistry();
+  const registry = new SourceRegistry(DEFAULT_TRUST);
   const gate = new UpdateGate(learner, { x, y, size: 40 }, registry, settings);
   const trainer = new PlainTrainer(learner, createMetrics(), 16, [gate.stage()]);
   return { learner, gate, trainer, registry };
@@ -70,7 +71,7 @@ describe('update gate (RONI on a trusted canary set)', () => {
       const learner = new TfjsLearner(buildModel({ inputDim: 128, numClasses: 2, hiddenUnits: 0, seed: 5 }), featurizerFor('text', 128), { learningRate: 5 });
       const canary = Array.from({ length: 40 }, (_, i) => rec(1000 + i, i % 2, 'trusted'));
       const { x, y } = learner.batch(canary, canary.map((r) => r.label));
-      const gate = new UpdateGate(learner, { x, y, size: 40 }, new SourceRegistry(), { lossTolerance: 0.01, accuracyTolerance: 0.01, rollbackDrop: 0.5, rollbackAfter: 2, noiseQuantile });
+      const gate = new UpdateGate(learner, { x, y, size: 40 }, new SourceRegistry(DEFAULT_TRUST), { lossTolerance: 0.01, accuracyTolerance: 0.01, rollbackDrop: 0.5, rollbackAfter: 2, noiseQuantile });
       const dp = { sampleRate: 0.5, noiseMultiplier: 1, clipNorm: 1, window: 2, stepEveryRecords: 8, epsilonLimit: 1000, delta: 1e-5, unit: 'record' as const, maxRecordsPerSource: 4, accountant: 'rdp' as const, seed: 'gate-noise' };
       const trainer = new DpTrainer(learner, createMetrics(), dp, undefined, [gate.stage()]);
       for (let i = 0; i < 8 * 25; i++) await trainer.admit(rec(i, i % 2, `user-${i % 8}`));
@@ -93,7 +94,7 @@ describe('update gate (RONI on a trusted canary set)', () => {
       const { x, y } = learner.batch(canary, canary.map((r) => r.label));
       // Steps pass on their own (slow poisoning); only the checkpoint check acts. σ = 4: canary accuracy jumps by
       // several points from checkpoint to checkpoint on clean data.
-      const gate = new UpdateGate(learner, { x, y, size: 40 }, new SourceRegistry(), { lossTolerance: 100, accuracyTolerance: 1, rollbackDrop: 0.05, rollbackAfter: 2, rollbackNoiseZ });
+      const gate = new UpdateGate(learner, { x, y, size: 40 }, new SourceRegistry(DEFAULT_TRUST), { lossTolerance: 100, accuracyTolerance: 1, rollbackDrop: 0.05, rollbackAfter: 2, rollbackNoiseZ });
       const dp = { sampleRate: 0.5, noiseMultiplier: 4, clipNorm: 1, window: 2, stepEveryRecords: 16, epsilonLimit: 1e6, delta: 1e-5, unit: 'record' as const, maxRecordsPerSource: 4, accountant: 'rdp' as const, seed: 'gate-rollback' };
       const trainer = new DpTrainer(learner, createMetrics(), dp, undefined, [gate.stage()]);
       const at: number[] = [];
@@ -121,7 +122,7 @@ describe('update gate (RONI on a trusted canary set)', () => {
     const canary = Array.from({ length: 40 }, (_, i) => rec(1000 + i, i % 2, 'trusted'));
     const { x, y } = learner.batch(canary, canary.map((r) => r.label));
     const average = new WeightAverage(learner, 0.9);
-    const gate = new UpdateGate(learner, { x, y, size: 40 }, new SourceRegistry(), { lossTolerance: 100, accuracyTolerance: 1, rollbackDrop: 0.05, rollbackAfter: 2 }, {}, average);
+    const gate = new UpdateGate(learner, { x, y, size: 40 }, new SourceRegistry(DEFAULT_TRUST), { lossTolerance: 100, accuracyTolerance: 1, rollbackDrop: 0.05, rollbackAfter: 2 }, {}, average);
     const trainer = new PlainTrainer(learner, createMetrics(), 16, [average.stage(), gate.stage()]);
     const served: { accuracy: number; bytes: Buffer }[] = [];
     let alert;
