@@ -6,6 +6,7 @@
  * exactly one tfjs engine in the process.
  */
 import * as tf from '@tensorflow/tfjs';
+import { TayguardError } from './errors';
 
 export { tf };
 
@@ -24,14 +25,14 @@ function tryLoadNode(): boolean {
 async function pick(preferred: string | undefined): Promise<string> {
   const wanted = preferred ?? (tryLoadNode() ? 'tensorflow' : 'wasm');
   if (wanted === 'tensorflow' && !tryLoadNode()) {
-    throw new Error('TFJS_BACKEND=tensorflow but @tensorflow/tfjs-node did not load; unset TFJS_BACKEND to use wasm');
+    throw new TayguardError('CONFIG_INVALID', 'TFJS_BACKEND=tensorflow but @tensorflow/tfjs-node did not load; unset TFJS_BACKEND to use wasm');
   }
   if (wanted === 'wasm') {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     require('@tensorflow/tfjs-backend-wasm');
   }
   if (!(await tf.setBackend(wanted))) {
-    if (wanted === 'cpu') throw new Error('no usable tfjs backend');
+    if (wanted === 'cpu') throw new TayguardError('INTERNAL', 'no usable tfjs backend: even the cpu backend did not start; reinstall the dependencies (npm install) and check the log');
     await tf.setBackend('cpu');
   }
   await tf.ready();

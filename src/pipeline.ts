@@ -7,6 +7,7 @@
  * checkpoint that covers their offsets — that is what makes "quarantined" a durable outcome.
  */
 import { compose, type Stage } from '../middleware/chain';
+import { TayguardError } from '../core/errors';
 import { parseRecord, type SchemaLimits } from '../filters/schema';
 import type { Detector, Reason } from '../filters/types';
 import type { Deduplicator } from './dedup';
@@ -138,7 +139,7 @@ export class Pipeline {
     } else if (outcome?.kind === 'admitted') {
       tally.add('trained');
     } else {
-      throw new Error(`record chain ended without an outcome at ${raw.topic}/${raw.partition}@${raw.offset}`);
+      throw new TayguardError('INTERNAL', `record chain ended without an outcome at ${raw.topic}/${raw.partition}@${raw.offset}; this is a bug in tayguard: report it with the log`);
     }
     dedup.markOffset(raw.topic, raw.partition, raw.offset);
     this.handledSinceCheckpoint += 1;

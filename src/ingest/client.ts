@@ -6,6 +6,7 @@
 import { Kafka, Partitioners, logLevel, type IHeaders, type Consumer, type Producer, type LogEntry } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { RawMessage } from '../../core/record';
+import { TayguardError } from '../../core/errors';
 
 export interface ConsumedBatch {
   readonly topic: string;
@@ -151,7 +152,7 @@ export async function createConsumer(kafka: Kafka, groupId: string, sessionTimeo
       }));
     },
     async restart() {
-      if (!subscription || !runConfig) throw new Error('restart() before run()');
+      if (!subscription || !runConfig) throw new TayguardError('INTERNAL', 'the Kafka consumer was restarted before it ever ran; this is a bug in tayguard: report it with the log');
       await consumer.connect();
       await consumer.subscribe(subscription);
       await consumer.run(runConfig);
