@@ -1,7 +1,7 @@
 /**
  * npm run bench:utility — what DP costs in accuracy with the shipped defaults, and how fresh the model stays.
  *
- * Each stream is one pass, in a seeded random order, through the sidecar's own trainer (src/trainer/: the DP
+ * Each stream is one pass, in a seeded random order, through the sidecar's own trainer (train/: the DP
  * window with its step schedule, or plain minibatch SGD with DP_ENABLED=false) and the served moving average
  * (AVERAGE_DECAY), configured by the real config loader from the defaults — only the noise multiplier is set, to
  * reach each target ε for one window at δ = 1e-6 (PRV, the default accountant). Reported per dataset and ε:

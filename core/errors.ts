@@ -1,5 +1,5 @@
 /**
- * One root error with a stable `code` (STYLE.md, after kafkajs and @platformatic/kafka).
+ * One root error with a stable `code` (docs/architecture.md "Errors", after kafkajs and @platformatic/kafka).
  * Call sites branch on `code`, never on message text; HTTP maps codes to statuses in src/http/errors.ts.
  */
 export const ERROR_CODES = [

@@ -1,7 +1,7 @@
 /**
  * The learner adapter: what tayguard needs from an online learner, and the built-in adapter for a tfjs
  * LayersModel. Library users wrap their own model with `new TfjsLearner(model, featurizer)`; the sidecar builds
- * one from config (src/model/).
+ * one from config (middleware/build.ts).
  */
 import { tf } from '../core/tf';
 import type { Featurizer, Payload } from './featurize';

@@ -1,6 +1,6 @@
 /**
  * The record path, independent of Kafka: redelivery check → record chain (schema, detectors, admit) → trainer
- * (src/trainer/: plain minibatches, or the DP window with its step chain privatize → update). Every consumed
+ * (train/: plain minibatches, or the DP window; each step runs the step order of train/step-order.ts). Every consumed
  * message that is not a redelivery reaches the trainer — as a record to admit or as an empty slot — because the
  * DP schedule counts messages, not records. The Kafka consumer (src/sidecar.ts) feeds it messages; the
  * benchmark feeds it directly. Quarantined records are buffered and must be flushed (acknowledged by the broker) before the

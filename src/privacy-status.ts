@@ -1,6 +1,6 @@
 /**
  * The body of GET /v1/privacy/budget: what is protected and how much of the budget is spent
- * (ARCHITECTURE.md invariant 4: the guarantee is stated, not implied). With DP off it says mechanism "none"
+ * (docs/architecture.md invariant 4: the guarantee is stated, not implied). With DP off it says mechanism "none"
  * and epsilon null — never a number.
  */
 import type { Config } from './config';
@@ -37,7 +37,7 @@ export interface BudgetResponse {
   screening: { stage: string; scope: 'cross-record'; note: string }[];
   statement: string;
   updatedAt: string | null;
-  /** The last membership-inference audit round (src/audit.ts), null when off or not yet completed. */
+  /** The last membership-inference audit round (src/audit/auditor.ts), null when off or not yet completed. */
   audit?: unknown;
 }
 

@@ -1,6 +1,6 @@
 /**
  * The sidecar: wires config, model, checkpoint store, pipeline, Kafka ingest and HTTP together, and owns the
- * one ordering rule everything else relies on (ARCHITECTURE.md invariant 1):
+ * one ordering rule everything else relies on (docs/architecture.md invariant 1):
  *   train buffered records → flush quarantine (acked) → write checkpoint (fsync) → publish model → commit offsets.
  * Batch handling and checkpoints never interleave: both run under one lock.
  */

@@ -161,7 +161,7 @@ export class DpTrainer implements Trainer {
   }
 
   /**
-   * An audit canary (src/audit.ts): pooled like a record under its own reserved source, but it takes no slot of
+   * An audit canary (src/audit/auditor.ts): pooled like a record under its own reserved source, but it takes no slot of
    * the schedule — when canaries are due depends only on message counts and steps, so it is the same in D and D′.
    */
   admitCanary(record: TrainingRecord): AdmitResult {

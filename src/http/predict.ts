@@ -1,7 +1,7 @@
 /**
  * POST /v1/predict, evaluated in bounded chunks that yield to the event loop between them, so that a large request
  * neither blocks /livez nor the consumer's heartbeats and training (issue 14: 1,000-record requests made /livez
- * take up to 4.9 s). Every answered label is in 0 … NUM_CLASSES-1 (src/model/probe.ts).
+ * take up to 4.9 s). Every answered label is in 0 … NUM_CLASSES-1 (middleware/probe.ts).
  */
 import { setImmediate as yieldTurn } from 'node:timers/promises';
 import type { Request, Response } from 'express';

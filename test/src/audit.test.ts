@@ -1,5 +1,5 @@
 /**
- * The sidecar's continuous one-run audit (src/audit.ts) on real training. The deliberate-bug check: train
+ * The sidecar's continuous one-run audit (src/audit/auditor.ts) on real training. The deliberate-bug check: train
  * without noise while claiming ε = 0.5 — the audit's lower bound must exceed the claim and raise the alarm.
  * With DP-SGD actually on, the bound must stay below the accountant's ε.
  */
