@@ -570,7 +570,7 @@ export class Sidecar {
     return this.auditor?.status() ?? { enabled: false, note: 'the membership-inference audit is off: set AUDIT_CANARIES (e.g. 200) to run it continuously' };
   }
 
-  /** Stages that look across records: they can change which records are trained on (invariant 4). */
+  /** Stages that look across records: they can change which records are trained on (docs/architecture.md invariant 4). */
   private crossRecordScreens() {
     return [...(this.screens?.detectors ?? []), ...(this.gate ? [this.gate] : [])]
       .filter((d) => d.scope === 'cross-record')

@@ -8,10 +8,10 @@
  * `require('…')` of every .ts file under those folders, type-only imports included (a type that points up still
  * ties a library to the service). A failure names the file and the import.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { ROOT, sources } from './helpers/sources';
 
-const ROOT = path.join(__dirname, '..');
 
 const ALLOWED: Record<string, readonly string[]> = {
   core: [],
@@ -22,16 +22,6 @@ const ALLOWED: Record<string, readonly string[]> = {
   src: ['core', 'middleware', 'privacy', 'filters', 'train'],
   bench: ['core', 'middleware', 'privacy', 'filters', 'train', 'src'],
 };
-
-function sources(dir: string): string[] {
-  const out: string[] = [];
-  for (const e of readdirSync(path.join(ROOT, dir), { withFileTypes: true })) {
-    const rel = path.join(dir, e.name);
-    if (e.isDirectory()) out.push(...sources(rel));
-    else if (e.name.endsWith('.ts')) out.push(rel);
-  }
-  return out;
-}
 
 /** Module specifiers of a file: static imports and re-exports (multi-line too), import() and require(). */
 export function specifiers(text: string): string[] {

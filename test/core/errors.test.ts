@@ -3,23 +3,13 @@
  * exits with is in ERROR_CODES, and no user-facing path throws a plain Error (which has no code, maps to 500 and
  * exits 1). A scan of the sources outside test/ and bench/.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { ROOT, sources } from '../helpers/sources';
 import { ERROR_CODES, TayguardError, hasCode } from '../../core/errors';
 import { initTf } from '../../core/tf';
 
-const ROOT = path.join(__dirname, '..', '..');
 const FOLDERS = ['core', 'privacy', 'middleware', 'filters', 'train', 'src'];
-
-function sources(dir: string): string[] {
-  const out: string[] = [];
-  for (const e of readdirSync(path.join(ROOT, dir), { withFileTypes: true })) {
-    const rel = path.join(dir, e.name);
-    if (e.isDirectory()) out.push(...sources(rel));
-    else if (e.name.endsWith('.ts')) out.push(rel);
-  }
-  return out;
-}
 
 const FILES = FOLDERS.flatMap(sources).map((file) => ({ file, text: readFileSync(path.join(ROOT, file), 'utf8') }));
 const KNOWN = new Set<string>(ERROR_CODES);
