@@ -24,9 +24,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadConfig } from '../src/config';
 import { createLogger } from '../src/logger';
-import { Sidecar } from '../src/sidecar';
+import { createSidecar } from '../src/sidecar';
 import { startLocalBroker } from '../src/dev/broker';
-import { createKafka, createProducer } from '../src/kafka/client';
+import { createKafka, createProducer } from '../src/ingest/client';
 import { shuffled, splitSpamCorpus, HAM, SPAM, type Mail } from '../src/data/spam';
 import { tokenize } from '../middleware/featurize';
 import type { Verdict } from '../filters/types';
@@ -177,8 +177,7 @@ async function main() {
       SCREENS_CONFIG: defended ? JSON.stringify(SCREENS_CONFIG) : undefined,
       CANARY_FILE: gate ? canaryFile : undefined,
     });
-    const sidecar = new Sidecar({ config, logger });
-    await sidecar.init();
+    const sidecar = await createSidecar(config, logger);
     // Time every screen and note which records each one quarantined (the wrapper sits around the chain's own).
     const quarantinedBy = new Map<string, string>();
     const micros: Record<string, number> = {};

@@ -6,7 +6,7 @@
  * Run: npx tsx bench/clipping.ts   (TFJS_BACKEND=cpu|wasm to force a backend)
  */
 import os from 'node:os';
-import { initTf, tf } from '../src/tf';
+import { initTf, tf } from '../core/tf';
 import { clippedGradientSum } from '../privacy/clipping';
 import { addNoise, createGaussianSource } from '../privacy/noise';
 

@@ -27,8 +27,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { initTf, tf } from '../src/tf';
-import { buildModel } from '../src/model/build';
+import { initTf, tf } from '../core/tf';
+import { buildModel } from '../middleware/build';
 import { denseFeaturizer, hashedTextFeaturizer } from '../middleware/featurize';
 import { TfjsLearner } from '../middleware/learner';
 import { splitSpamCorpus } from '../src/data/spam';

@@ -23,8 +23,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { miaExperiment, type Row } from '../privacy/audit/experiment';
-import { initTf } from '../src/tf';
+import { miaExperiment, type Row } from '../src/audit/offline-experiment';
+import { initTf } from '../core/tf';
 
 const args = new Set(process.argv.slice(2));
 const JSON_OUT = args.has('--json');

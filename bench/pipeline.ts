@@ -14,20 +14,20 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { initTf } from '../src/tf';
+import { initTf } from '../core/tf';
 import { loadConfig } from '../src/config';
 import { createLogger } from '../src/logger';
-import { Sidecar } from '../src/sidecar';
+import { createSidecar } from '../src/sidecar';
 import { startLocalBroker } from '../src/dev/broker';
-import { createKafka, createProducer } from '../src/kafka/client';
-import { buildModel, featurizerFor } from '../src/model/build';
+import { createKafka, createProducer } from '../src/ingest/client';
+import { buildModel, featurizerFor } from '../middleware/build';
 import { TfjsLearner } from '../middleware/learner';
 import { loadSpamCorpus } from '../src/data/spam';
 import { parseRecord } from '../filters/schema';
 import { createMetrics } from '../src/metrics';
 import { createScreens } from '../src/screens';
-import { DpTrainer } from '../src/trainer/dp';
-import { PlainTrainer } from '../src/trainer/plain';
+import { DpTrainer } from '../train/dp';
+import { PlainTrainer } from '../train/plain';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -81,10 +81,10 @@ async function main() {
   for (let i = 0; i < n; i += 500) await producer.send('bench.records', values.slice(i, i + 500).map((v, j) => ({ key: records[i + j].source, value: v })));
   await producer.disconnect();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'tayguard-bench-'));
-  const sidecar = new Sidecar({
-    config: loadConfig({ KAFKA_BROKERS: broker.bootstrap, TOPIC_PREFIX: 'bench', CHECKPOINT_DIR: dir, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', GROUP_ID: 'bench', ...modeEnv }),
-    logger: createLogger('warn'),
-  });
+  const sidecar = await createSidecar(
+    loadConfig({ KAFKA_BROKERS: broker.bootstrap, TOPIC_PREFIX: 'bench', CHECKPOINT_DIR: dir, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', GROUP_ID: 'bench', ...modeEnv }),
+    createLogger('warn'),
+  );
   await sidecar.start();
   const done = () => {
     const c = sidecar.status().counts;

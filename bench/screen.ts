@@ -6,14 +6,15 @@
  */
 import seedrandom from 'seedrandom';
 import { createDetectors } from '../filters/config';
-import { DEFAULT_ECHO, EchoDetector } from '../filters/echo';
-import { DEFAULT_TOXICITY, ToxicityDetector } from '../filters/toxicity';
+import { EchoDetector } from '../filters/echo';
+import { ToxicityDetector } from '../filters/toxicity';
 import type { Detector } from '../filters/types';
-import type { TrainingRecord } from '../src/record';
+import type { TrainingRecord } from '../core/record';
 import { backdoor, dictionaryAttack, labelFlips, sybilFlood } from './attack-scenarios';
 import { textFeaturize } from '../filters/outliers';
 import { hashedTextFeaturizer } from '../middleware/featurize';
 import { loadSpamCorpus, shuffled, splitSpamCorpus } from '../src/data/spam';
+import { DEFAULT_ECHO, DEFAULT_TOXICITY } from '../filters/config';
 
 const dim = Number(process.env.TEXT_HASH_DIM ?? 1 << 14);
 const raw = { topic: 't', partition: 0, offset: '0', key: null, value: null };

@@ -1,7 +1,7 @@
 /**
  * npm run bench:utility — what DP costs in accuracy with the shipped defaults, and how fresh the model stays.
  *
- * Each stream is one pass, in a seeded random order, through the sidecar's own trainer (src/trainer/: the DP
+ * Each stream is one pass, in a seeded random order, through the sidecar's own trainer (train/: the DP
  * window with its step schedule, or plain minibatch SGD with DP_ENABLED=false) and the served moving average
  * (AVERAGE_DECAY), configured by the real config loader from the defaults — only the noise multiplier is set, to
  * reach each target ε for one window at δ = 1e-6 (PRV, the default accountant). Reported per dataset and ε:
@@ -25,18 +25,18 @@
 import { writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { initTf } from '../src/tf';
+import { initTf } from '../core/tf';
 import { loadConfig, type Config } from '../src/config';
-import { buildModel, featurizerFor } from '../src/model/build';
+import { buildModel, featurizerFor } from '../middleware/build';
 import { TfjsLearner } from '../middleware/learner';
-import { WeightAverage } from '../middleware/weight-average';
+import { WeightAverage } from '../train/average';
 import { createMetrics } from '../src/metrics';
-import { DpTrainer } from '../src/trainer/dp';
-import { PlainTrainer } from '../src/trainer/plain';
-import type { Trainer } from '../src/trainer/types';
+import { DpTrainer } from '../train/dp';
+import { PlainTrainer } from '../train/plain';
+import type { Trainer } from '../train/types';
 import { shuffled, splitSpamCorpus } from '../src/data/spam';
 import { getNoiseMultiplier, prvEpsilon } from '../privacy/accountants';
-import type { TrainingRecord } from '../src/record';
+import type { TrainingRecord } from '../core/record';
 import seedrandom from 'seedrandom';
 
 const args = process.argv.slice(2);

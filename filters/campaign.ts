@@ -20,7 +20,7 @@
  * bounded by time (window) and count (`maxEntries`, `maxBucket`).
  */
 import { tokenize, fnv1a } from '../middleware/featurize';
-import type { RawMessage, TrainingRecord } from '../src/record';
+import type { RawMessage, TrainingRecord } from '../core/record';
 import { corrupt, decodeU32, encodeArray, type EventClock, type SourceRegistry } from './trust';
 import { ACCEPT, type Detector, type Verdict } from './types';
 import { fmix32 } from './hash';
@@ -53,20 +53,6 @@ export interface CampaignSettings {
   };
 }
 
-export const DEFAULT_CAMPAIGN: CampaignSettings = {
-  windowMs: 3600_000,
-  shingle: 2,
-  bands: 24,
-  rows: 3,
-  minSimilarity: 0.6,
-  minSources: 5,
-  minTokens: 6,
-  maxTokens: 400,
-  maxEntries: 50_000,
-  maxBucket: 64,
-  maxCandidates: 256,
-  burst: { enabled: true, minNewSources: 30, minShare: 0.9, minZ: 4, baselineHalfLife: 5000, minBaseline: 200 },
-};
 
 interface Entry {
   readonly seq: number;

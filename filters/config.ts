@@ -11,16 +11,16 @@
  * `rareToken` (backdoor triggers) is off unless enabled (SCREENS=…,rare-token).
  */
 import { z } from 'zod';
-import { TayguardError } from '../src/errors';
-import type { TrainingRecord } from '../src/record';
-import { CampaignDetector, type CampaignState } from './campaign';
-import { DEFAULT_ECHO_PATTERNS, EchoDetector } from './echo';
-import { LabelConsistencyDetector, type LabelConsistencyState } from './label-consistency';
-import { OutlierDetector, type Featurize, type OutlierState } from './outliers';
-import { RateCaps, type RateCapState } from './rate-caps';
-import { RareTokenDetector, type RareTokenState } from './rare-token';
-import { ToxicityDetector } from './toxicity';
-import { EventClock, SourceRegistry, TrustGate, corrupt, type Clock, type EventClockState, type SourceRegistryState } from './trust';
+import { TayguardError } from '../core/errors';
+import type { TrainingRecord } from '../core/record';
+import { CampaignDetector, type CampaignSettings, type CampaignState } from './campaign';
+import { DEFAULT_ECHO_PATTERNS, EchoDetector, type EchoSettings } from './echo';
+import { LabelConsistencyDetector, type LabelConsistencySettings, type LabelConsistencyState } from './label-consistency';
+import { OutlierDetector, type Featurize, type OutlierSettings, type OutlierState } from './outliers';
+import { RateCaps, type RateCapSettings, type RateCapState } from './rate-caps';
+import { RareTokenDetector, type RareTokenSettings, type RareTokenState } from './rare-token';
+import { ToxicityDetector, type ToxicitySettings } from './toxicity';
+import { EventClock, SourceRegistry, TrustGate, corrupt, type Clock, type EventClockState, type SourceRegistryState, type TrustSettings } from './trust';
 import type { Detector, Verdict } from './types';
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.number().int().min(min).max(max);
@@ -194,6 +194,23 @@ export function parseDetectorSettings(input: unknown = {}): DetectorSettings {
   const lines = r.error.issues.map((i) => `detectors.${i.path.map(String).join('.') || '(root)'}: ${i.message}`);
   throw new TayguardError('CONFIG_INVALID', `invalid detector settings:\n  ${lines.join('\n  ')}`);
 }
+
+/**
+ * The defaults production runs, derived from the schema above: the one place they are defined. Detector tests
+ * build from these (a test that needs other values passes them explicitly).
+ */
+export const DETECTOR_DEFAULTS: DetectorSettings = parseDetectorSettings({});
+/** A stage's settings without the chain's `enabled` switch. */
+const settingsOf = <T extends { enabled?: boolean }>({ enabled: _enabled, ...settings }: T): Omit<T, 'enabled'> => settings;
+export const DEFAULT_TRUST: TrustSettings = DETECTOR_DEFAULTS.trust;
+export const DEFAULT_RATE_CAPS: RateCapSettings = settingsOf(DETECTOR_DEFAULTS.rateCaps);
+export const DEFAULT_ECHO: EchoSettings = settingsOf(DETECTOR_DEFAULTS.echo);
+export const DEFAULT_TOXICITY: ToxicitySettings = settingsOf(DETECTOR_DEFAULTS.toxicity);
+export const DEFAULT_CAMPAIGN: CampaignSettings = settingsOf(DETECTOR_DEFAULTS.campaign);
+export const DEFAULT_RARE_TOKEN: RareTokenSettings = settingsOf(DETECTOR_DEFAULTS.rareToken);
+/** `dim` has no schema default (the chain takes the model's feature width): here 2^14, the text model's default width. */
+export const DEFAULT_OUTLIERS: OutlierSettings = { ...settingsOf(DETECTOR_DEFAULTS.outliers), dim: 1 << 14 };
+export const DEFAULT_LABEL_CONSISTENCY: LabelConsistencySettings = settingsOf(DETECTOR_DEFAULTS.labelConsistency);
 
 export interface DetectorDeps {
   /** Time for records without `ts` (inject a fixed/replayed clock for replays and tests). */

@@ -8,7 +8,7 @@
  * With the default patterns a literal precheck (`DEFAULT_LITERALS`) skips normalising and matching texts that
  * cannot match (~13 µs instead of ~95 µs per SpamAssassin mail, same verdicts; `{ reference: true }` disables it).
  */
-import type { RawMessage, TrainingRecord } from '../src/record';
+import type { RawMessage, TrainingRecord } from '../core/record';
 import { ACCEPT, type Detector, type Verdict } from './types';
 
 export interface EchoSettings {
@@ -27,7 +27,6 @@ export const DEFAULT_ECHO_PATTERNS: readonly string[] = [
   String.raw`\brepeat\s+(?:this|it)\s+(?:back\s+to\s+me|verbatim|word\s+for\s+word)\b`,
 ];
 
-export const DEFAULT_ECHO: EchoSettings = { patterns: DEFAULT_ECHO_PATTERNS, minMatches: 1 };
 
 const ZERO_WIDTH = /[\u00AD\u034F\u180E\u200B-\u200F\u2060-\u2064\uFEFF]/g;
 

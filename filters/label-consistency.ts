@@ -13,7 +13,7 @@
  * Cost: one `predict` call per record — the dependency decides how (a cached or batched forward pass);
  * everything else here is O(classes).
  */
-import type { RawMessage, TrainingRecord } from '../src/record';
+import type { RawMessage, TrainingRecord } from '../core/record';
 import { P2Quantile, type P2State } from './quantile';
 import { corrupt, type EventClock, type SourceRegistry } from './trust';
 import { ACCEPT, type Detector, type Verdict } from './types';
@@ -29,15 +29,6 @@ export interface LabelConsistencySettings {
   readonly minPerClass: number;
 }
 
-export const DEFAULT_LABEL_CONSISTENCY: LabelConsistencySettings = {
-  quantile: 0.99,
-  minConfidence: 0.9,
-  minLoss: Math.log(10), // p(label) below 0.1
-  maxTrust: 0.5,
-  trustedMinLoss: Math.log(10),
-  minModelRecords: 2000,
-  minPerClass: 100,
-};
 
 export interface LabelConsistencyDeps {
   /** Class probabilities for a record from the current model. */

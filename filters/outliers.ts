@@ -18,7 +18,7 @@
  * ham at the defaults; 38% at quantile 0.99 but then 3% of clean ham is held). On text, treat this stage as a
  * backstop; on dense features (MODEL=dense) the sphere is the useful half.
  */
-import type { RawMessage, TrainingRecord } from '../src/record';
+import type { RawMessage, TrainingRecord } from '../core/record';
 import { P2Quantile, type P2State } from './quantile';
 import { corrupt, decodeF32, encodeArray } from './trust';
 import { ACCEPT, type Detector, type Reason, type Verdict } from './types';
@@ -35,16 +35,6 @@ export interface OutlierSettings {
   readonly refreshEvery: number;
 }
 
-export const DEFAULT_OUTLIERS: OutlierSettings = {
-  dim: 1 << 14,
-  quantile: 0.995,
-  slack: 1.1,
-  minPerClass: 500,
-  horizon: 5000,
-  sphere: true,
-  slab: true,
-  refreshEvery: 32,
-};
 
 interface ClassState {
   count: number;

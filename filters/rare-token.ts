@@ -32,7 +32,7 @@
  * `minSources` per window, or many different triggers each below `minSources`.
  */
 import { fnv1a, tokenize } from '../middleware/featurize';
-import type { RawMessage, TrainingRecord } from '../src/record';
+import type { RawMessage, TrainingRecord } from '../core/record';
 import { corrupt, type EventClock, type SourceRegistry } from './trust';
 import { ACCEPT, type Detector, type Verdict } from './types';
 import { fmix32 } from './hash';
@@ -54,22 +54,6 @@ export interface RareTokenSettings {
   readonly maxUsesPerToken: number;
 }
 
-export const DEFAULT_RARE_TOKEN: RareTokenSettings = {
-  windowMs: 3600_000,
-  youthMs: 3600_000,
-  minSources: 10,
-  minShare: 0.9,
-  maxPriorUses: 0,
-  warmupRecords: 1000,
-  minTokenLength: 4,
-  maxChars: 20_000,
-  maxTokensPerRecord: 2000,
-  width: 1 << 16,
-  depth: 4,
-  agingRecords: 200_000,
-  maxTracked: 50_000,
-  maxUsesPerToken: 256,
-};
 
 interface Use {
   readonly t: number;

@@ -9,7 +9,7 @@
  * it just stays at the cap). The window is `buckets` sub-windows (granularity windowMs / buckets), so memory is
  * O(sources × buckets) whatever the rate; sources are bounded by LRU (`maxSources`).
  */
-import type { RawMessage, TrainingRecord } from '../src/record';
+import type { RawMessage, TrainingRecord } from '../core/record';
 import { corrupt, type EventClock, type SourceRegistry } from './trust';
 import { ACCEPT, type Detector, type Reason, type Verdict } from './types';
 
@@ -23,15 +23,6 @@ export interface RateCapSettings {
   readonly maxSources: number;
 }
 
-export const DEFAULT_RATE_CAPS: RateCapSettings = {
-  windowMs: 3600_000,
-  buckets: 12,
-  maxPerSource: 200,
-  maxPerNewSource: 20,
-  maxShare: 0.2,
-  shareMinTotal: 500,
-  maxSources: 100_000,
-};
 
 interface Ring {
   /** Bucket index (floor(t / bucketMs)) of counts[0]'s slot, per slot. */

@@ -3,7 +3,7 @@
  * bad input must neither stop the consumer nor vanish (it goes to the quarantine topic with these reasons).
  */
 import { TextDecoder } from 'node:util';
-import { MAX_ID_LENGTH, type RawMessage, type TrainingRecord } from '../src/record';
+import { MAX_ID_LENGTH, type RawMessage, type TrainingRecord } from '../core/record';
 import type { Reason } from './types';
 
 export interface SchemaLimits {

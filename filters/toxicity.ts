@@ -30,7 +30,7 @@ import {
   type ParsedPattern,
   type TransformerContainer,
 } from 'obscenity';
-import type { RawMessage, TrainingRecord } from '../src/record';
+import type { RawMessage, TrainingRecord } from '../core/record';
 import { ACCEPT, type Detector, type Reason, type Verdict } from './types';
 
 export interface ToxicitySettings {
@@ -44,7 +44,6 @@ export interface ToxicitySettings {
   readonly maxChars: number;
 }
 
-export const DEFAULT_TOXICITY: ToxicitySettings = { minMatches: 2, minPer100Words: 2, blocklist: [], maxChars: 2000 };
 
 /**
  * An operator phrase as an obscenity pattern, whole-word (`|…|`). The blacklist transformers drop

@@ -11,8 +11,8 @@
  *
  * Both are plain data (`toJSON()` / `restore()`) so they can live in a checkpoint.
  */
-import { TayguardError } from '../src/errors';
-import type { RawMessage, TrainingRecord } from '../src/record';
+import { TayguardError } from '../core/errors';
+import type { RawMessage, TrainingRecord } from '../core/record';
 import { ACCEPT, type Detector, type Verdict } from './types';
 
 export type Clock = () => number;
@@ -60,14 +60,6 @@ export interface TrustSettings {
   readonly matureRecords: number;
 }
 
-export const DEFAULT_TRUST: TrustSettings = {
-  maxSources: 100_000,
-  maxBlocked: 10_000,
-  newSourceAgeMs: 24 * 3600_000,
-  newSourceMinRecords: 5,
-  matureAgeMs: 7 * 24 * 3600_000,
-  matureRecords: 50,
-};
 
 export interface SourceEntry {
   firstSeen: number;
@@ -88,7 +80,7 @@ export class SourceRegistry {
   private readonly sources = new Map<string, SourceEntry>();
   private readonly blocked = new Set<string>();
 
-  constructor(readonly settings: TrustSettings = DEFAULT_TRUST) {}
+  constructor(readonly settings: TrustSettings) {}
 
   /**
    * Count a record for its source (idempotent per record id, so every detector may call it) and return the entry.

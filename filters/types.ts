@@ -1,4 +1,4 @@
-import type { RawMessage, TrainingRecord } from '../src/record';
+import type { RawMessage, TrainingRecord } from '../core/record';
 
 /** Why a record was held back. `stage` names the detector; `code` is stable and is a metric label. */
 export interface Reason {
@@ -12,7 +12,7 @@ export interface Reason {
 export type Verdict = { readonly kind: 'accept' } | { readonly kind: 'quarantine'; readonly reasons: readonly Reason[] };
 
 /**
- * A screening stage. `scope` is part of the privacy contract (ARCHITECTURE.md invariant 4): a stage that looks
+ * A screening stage. `scope` is part of the privacy contract (docs/architecture.md invariant 4): a stage that looks
  * across records can change which records are trained on, so the budget status lists it.
  */
 export interface Detector {

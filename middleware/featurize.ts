@@ -2,7 +2,7 @@
  * Records → model inputs. Text uses the hashing trick (Weinberger et al. 2009): tokens hashed into a fixed
  * number of buckets, so the vocabulary never has to be known or stored, and a new word cannot grow the model.
  */
-import type { TrainingRecord } from '../src/record';
+import type { TrainingRecord } from '../core/record';
 
 export type Payload = Pick<TrainingRecord, 'text' | 'features'>;
 

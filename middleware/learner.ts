@@ -1,13 +1,13 @@
 /**
  * The learner adapter: what tayguard needs from an online learner, and the built-in adapter for a tfjs
  * LayersModel. Library users wrap their own model with `new TfjsLearner(model, featurizer)`; the sidecar builds
- * one from config (src/model/).
+ * one from config (middleware/build.ts).
  */
-import { tf } from '../src/tf';
+import { tf } from '../core/tf';
 import type { Featurizer, Payload } from './featurize';
 import { encodeBatch } from './featurize';
 import { crossEntropySum, logitsFunction } from '../privacy/clipping/microbatch';
-import { TayguardError } from '../src/errors';
+import { TayguardError } from '../core/errors';
 
 export interface WeightsSnapshot {
   /** tfjs weight specs (name, shape, dtype), in model.weights order. */

@@ -17,7 +17,7 @@
  * So: the ACCOUNTANT is charged σ, and the gradient must be noised with the larger σ_Δ. This needs 2σ_b > σ;
  * the paper's default σ_b = (q·N)/20 keeps σ_Δ within a few percent of σ for usual batch sizes.
  */
-import { TayguardError } from '../src/errors';
+import { TayguardError } from '../core/errors';
 import type { GaussianSource } from './noise';
 
 export interface AdaptiveClipOptions {

@@ -21,7 +21,7 @@
  * refuses when the result would pass the limit, so ε never exceeds it. PRV refuses histories whose grid would
  * be too large; then the RDP bound (also a valid upper bound, only looser) is used and the reason is reported.
  */
-import { TayguardError } from '../src/errors';
+import { TayguardError } from '../core/errors';
 import {
   accountantFromJSON,
   createAccountant,

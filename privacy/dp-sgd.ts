@@ -18,8 +18,8 @@
  * An empty Poisson batch is a valid, accounted step: its output is pure noise / (q·N). Skipping it would
  * make "was a step taken" depend on the data.
  */
-import { TayguardError } from '../src/errors';
-import { tf } from '../src/tf';
+import { TayguardError } from '../core/errors';
+import { tf } from '../core/tf';
 import { clippedGradientSum, type ClipPath } from './clipping';
 import type { GaussianSource } from './noise';
 

@@ -16,8 +16,8 @@
  */
 import { randomFillSync } from 'node:crypto';
 import seedrandom from 'seedrandom';
-import { TayguardError } from '../src/errors';
-import { tf } from '../src/tf';
+import { TayguardError } from '../core/errors';
+import { tf } from '../core/tf';
 
 export type NoiseKind = 'crypto' | 'seeded';
 

@@ -28,7 +28,7 @@
  */
 import { randomFillSync } from 'node:crypto';
 import seedrandom from 'seedrandom';
-import { TayguardError } from '../src/errors';
+import { TayguardError } from '../core/errors';
 
 export type UniformKind = 'crypto' | 'seeded';
 

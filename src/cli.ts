@@ -5,7 +5,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { TayguardError } from './errors';
+import { TayguardError } from '../core/errors';
 import { registerPrivacyCommands } from './cli/privacy-commands';
 import { registerCheckpointCommands } from './cli/checkpoint-commands';
 import { registerPretrainCommand } from './cli/pretrain-command';
@@ -17,7 +17,7 @@ const lazy = {
   config: () => require('./config') as typeof import('./config'),
   logger: () => require('./logger') as typeof import('./logger'),
   sidecar: () => require('./sidecar') as typeof import('./sidecar'),
-  kafka: () => require('./kafka/client') as typeof import('./kafka/client'),
+  kafka: () => require('./ingest/client') as typeof import('./ingest/client'),
   broker: () => require('./dev/broker') as typeof import('./dev/broker'),
   demo: () => require('./demo') as typeof import('./demo'),
 };
@@ -41,7 +41,7 @@ function fail(e: unknown): never {
 async function serve(): Promise<void> {
   const config = lazy.config().loadConfig();
   const logger = lazy.logger().createLogger(config.logLevel);
-  const sidecar = new (lazy.sidecar().Sidecar)({ config, logger });
+  const sidecar = await lazy.sidecar().createSidecar(config, logger);
   let exiting = false;
   const shutdown = (signal: string) => {
     if (exiting) return;
@@ -127,8 +127,8 @@ async function offlineAudit(opts: { dataset: string; epsilon: string; quick?: bo
   const epsilon = opts.epsilon === 'none' ? null : Number(opts.epsilon);
   if (epsilon !== null && !(epsilon > 0 && Number.isFinite(epsilon))) throw new TayguardError('ARGUMENT_INVALID', `--epsilon must be a positive number or "none", got ${opts.epsilon}`);
   /* eslint-disable @typescript-eslint/no-require-imports */
-  await (require('./tf') as typeof import('./tf')).initTf();
-  const { miaExperiment } = require('../privacy/audit/experiment') as typeof import('../privacy/audit/experiment');
+  await (require('../core/tf') as typeof import('../core/tf')).initTf();
+  const { miaExperiment } = require('./audit/offline-experiment') as typeof import('./audit/offline-experiment');
   /* eslint-enable @typescript-eslint/no-require-imports */
   const exp = miaExperiment({ quick: opts.quick ?? false });
   const ds = opts.dataset === 'spam' ? exp.loadSpam() : exp.loadMnist();

@@ -3,7 +3,7 @@
  * config, relationships between settings checked, and one clear line per problem when it fails.
  */
 import { z } from 'zod';
-import { TayguardError } from './errors';
+import { TayguardError } from '../core/errors';
 import { prvEpsilon, rdpEpsilon } from '../privacy/accountants';
 import { sourceSampleRate } from '../privacy/budget';
 import { adminTokenSchema, opsConfig, opsProblems, opsShape, type OpsConfig } from './config-ops';

@@ -77,7 +77,7 @@ export class Deduplicator {
   }
 
   /**
-   * Operator-approved re-base after the broker's offsets went backwards (src/kafka/offsets.ts): forget the old
+   * Operator-approved re-base after the broker's offsets went backwards (src/ingest/offsets.ts): forget the old
    * watermark so that the partition's messages from `nextOffset` on are new records, not redeliveries.
    */
   rebase(topic: string, partition: number, nextOffset: bigint): void {

@@ -9,12 +9,12 @@ import * as path from 'node:path';
 import seedrandom from 'seedrandom';
 import { loadConfig } from './config';
 import { createLogger } from './logger';
-import { Sidecar } from './sidecar';
+import { createSidecar, type Sidecar } from './sidecar';
 import { startLocalBroker } from './dev/broker';
-import { createKafka, createProducer } from './kafka/client';
+import { createKafka, createProducer } from './ingest/client';
 import { splitSpamCorpus, type Mail } from './data/spam';
-import { TayguardError } from './errors';
-import type { AuditResult } from './audit';
+import { TayguardError } from '../core/errors';
+import type { AuditResult } from './audit/auditor';
 
 export interface DemoOptions {
   readonly records?: number;
@@ -84,8 +84,9 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     CANARY_FILE: process.env.CANARY_FILE ?? canaryFile,
     AUDIT_CANARIES: process.env.AUDIT_CANARIES ?? '100',
   });
-  const sidecar = new Sidecar({ config, logger: createLogger(config.logLevel) });
+  let sidecar: Sidecar;
   try {
+    sidecar = await createSidecar(config, createLogger(config.logLevel));
     await sidecar.start();
   } catch (e) {
     await broker.stop();

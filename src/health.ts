@@ -6,7 +6,7 @@
  */
 import { Counter } from 'prom-client';
 import type { Metrics } from './metrics';
-import type { ErrorCode } from './errors';
+import type { ErrorCode } from '../core/errors';
 
 export interface HealthReason {
   readonly code: ErrorCode;

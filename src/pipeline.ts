@@ -1,19 +1,20 @@
 /**
  * The record path, independent of Kafka: redelivery check → record chain (schema, detectors, admit) → trainer
- * (src/trainer/: plain minibatches, or the DP window with its step chain privatize → update). Every consumed
+ * (train/: plain minibatches, or the DP window; each step runs the step order of train/step-order.ts). Every consumed
  * message that is not a redelivery reaches the trainer — as a record to admit or as an empty slot — because the
  * DP schedule counts messages, not records. The Kafka consumer (src/sidecar.ts) feeds it messages; the
  * benchmark feeds it directly. Quarantined records are buffered and must be flushed (acknowledged by the broker) before the
  * checkpoint that covers their offsets — that is what makes "quarantined" a durable outcome.
  */
 import { compose, type Stage } from '../middleware/chain';
+import { TayguardError } from '../core/errors';
 import { parseRecord, type SchemaLimits } from '../filters/schema';
 import type { Detector, Reason } from '../filters/types';
 import type { Deduplicator } from './dedup';
 import type { OutcomeTally } from './counts';
 import type { Metrics } from './metrics';
-import type { RawMessage, TrainingRecord } from './record';
-import type { Trainer } from './trainer/types';
+import type { RawMessage, TrainingRecord } from '../core/record';
+import type { Trainer } from '../train/types';
 import { RELEASE_HEADER, type ReleaseSigner } from './admin/release';
 import type { QuarantineEntry } from './admin/quarantine-index';
 import { runtimeFailure } from './runtime-failure';
@@ -138,7 +139,7 @@ export class Pipeline {
     } else if (outcome?.kind === 'admitted') {
       tally.add('trained');
     } else {
-      throw new Error(`record chain ended without an outcome at ${raw.topic}/${raw.partition}@${raw.offset}`);
+      throw new TayguardError('INTERNAL', `record chain ended without an outcome at ${raw.topic}/${raw.partition}@${raw.offset}; this is a bug in tayguard: report it with the log`);
     }
     dedup.markOffset(raw.topic, raw.partition, raw.offset);
     this.handledSinceCheckpoint += 1;

@@ -1,11 +1,11 @@
 /**
  * The body of GET /v1/privacy/budget: what is protected and how much of the budget is spent
- * (ARCHITECTURE.md invariant 4: the guarantee is stated, not implied). With DP off it says mechanism "none"
+ * (docs/architecture.md invariant 4: the guarantee is stated, not implied). With DP off it says mechanism "none"
  * and epsilon null — never a number.
  */
 import type { Config } from './config';
-import type { Trainer } from './trainer/types';
-import { DpTrainer } from './trainer/dp';
+import type { Trainer } from '../train/types';
+import { DpTrainer } from '../train/dp';
 
 export interface BudgetResponse {
   unit: 'record' | 'source';
@@ -42,7 +42,7 @@ export interface BudgetResponse {
    * or another MODEL_PATH model. Data behind a starting model is not the stream and not covered by ε.
    */
   start: { from: 'fresh' } | { from: 'public-pretraining'; publicData: { file: string; sha256: string; records: number } } | { from: 'model-path' };
-  /** The last membership-inference audit round (src/audit.ts), null when off or not yet completed. */
+  /** The last membership-inference audit round (src/audit/auditor.ts), null when off or not yet completed. */
   audit?: unknown;
 }
 

@@ -5,7 +5,7 @@
  * reviewer can tell a bug from bad data; the record is kept on the quarantine topic like any other.
  */
 import type { RecordContext } from './pipeline';
-import { TayguardError } from './errors';
+import { TayguardError } from '../core/errors';
 
 export const RUNTIME_STAGE = 'runtime';
 export const RUNTIME_CODE = 'processing_failed';

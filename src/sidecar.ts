@@ -1,6 +1,6 @@
 /**
  * The sidecar: wires config, model, checkpoint store, pipeline, Kafka ingest and HTTP together, and owns the
- * one ordering rule everything else relies on (ARCHITECTURE.md invariant 1):
+ * one ordering rule everything else relies on (docs/architecture.md invariant 1):
  *   train buffered records → flush quarantine (acked) → write checkpoint (fsync) → publish model → commit offsets.
  * Batch handling and checkpoints never interleave: both run under one lock.
  */
@@ -9,88 +9,193 @@ import { once } from 'node:events';
 import type { Config } from './config';
 import { createLogger, type Logger } from './logger';
 import { createMetrics, type Metrics } from './metrics';
-import { initTf } from './tf';
-import { createLearner } from './model/build';
+import { initTf } from '../core/tf';
+import { createLearner } from '../middleware/build';
 import type { TfjsLearner } from '../middleware/learner';
-import { CheckpointStore, type CheckpointHeader } from './checkpoint/store';
-import { resumeState } from './checkpoint/resume';
+import { CheckpointStore } from './checkpoint/store';
+import { encodeCheckpoint } from './checkpoint/encode';
+import { resumeState, type ModelIdentity } from './checkpoint/resume';
 import { ModelPublisher } from './checkpoint/publish';
 import { Deduplicator } from './dedup';
-import { OutcomeTally, type OutcomeCounts } from './counts';
+import { OutcomeTally } from './counts';
 import { Pipeline, type QuarantineSink } from './pipeline';
-import { PlainTrainer } from './trainer/plain';
-import { DpTrainer } from './trainer/dp';
-import type { Trainer } from './trainer/types';
+import { PlainTrainer } from '../train/plain';
+import { DpTrainer } from '../train/dp';
+import type { Trainer } from '../train/types';
 import { budgetStatus, type BudgetResponse } from './privacy-status';
 import { readPretrainInfo } from './pretrain/pretrain';
 import { createScreens } from './screens';
-import { createUpdateGate } from './gate';
-import type { UpdateGate, GateAlert } from '../filters/update-gate';
+import { createUpdateGate } from '../train/gate-factory';
+import type { UpdateGate } from '../train/gate';
+import { aroundTheUpdate } from '../train/step-order';
 import { releaseSigner, type ReleaseSigner } from './admin/release';
 import { AdminService } from './admin/service';
-import { Auditor } from './audit';
+import { Auditor } from './audit/auditor';
 import type { DetectorChain } from '../filters';
-import { createConsumer, createKafka, createProducer, type RecordConsumer, type RecordProducer, type ConsumedBatch, type BatchControl } from './kafka/client';
+import { createConsumer, createKafka, createProducer, type RecordConsumer, type RecordProducer, type ConsumedBatch, type BatchControl } from './ingest/client';
 import { createApp } from './http/app';
-import { TayguardError } from './errors';
+import { TayguardError } from '../core/errors';
 import { faultPoint } from './faults';
 import type { Payload } from '../middleware/featurize';
-import { WeightAverage } from '../middleware/weight-average';
-import { Health, type HealthReport } from './health';
-import { StepGuard } from './trainer/guard';
-import { checkOffsetsAtStart, checkBatchOffsets } from './kafka/offsets';
+import { WeightAverage } from '../train/average';
+import { Health } from './health';
+import type { SidecarStatus } from './http/types';
+import { StepGuard } from '../train/guard';
+import { checkOffsetsAtStart, checkBatchOffsets } from './ingest/offsets';
 import { retryWithBackoff } from './retry';
-import { probeCandidate } from './model/probe';
+import { probeCandidate } from '../middleware/probe';
 import { applyServerLimits } from './http/limits';
 import { stopOutcome, type StopOutcome } from './stop-outcome';
 import { resilientSink } from './quarantine/sink';
 import { describeTrainingLoss } from './loss-metric';
 
-export interface SidecarOptions {
+/** Everything a sidecar is made of, built by createSidecar before the Sidecar exists. */
+interface SidecarParts {
   readonly config: Config;
-  readonly logger?: Logger;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly store: CheckpointStore;
+  readonly publisher: ModelPublisher;
+  readonly health: Health;
+  readonly signer?: ReleaseSigner;
+  readonly backend: string;
+  readonly learner: TfjsLearner;
+  readonly serving: TfjsLearner;
+  readonly average?: WeightAverage;
+  readonly dedup: Deduplicator;
+  readonly tally: OutcomeTally;
+  readonly screens: DetectorChain;
+  readonly gate?: UpdateGate;
+  readonly guard: StepGuard;
+  readonly trainer: Trainer;
+  readonly auditor?: Auditor;
+  /** Where the newest checkpoint left off (zeros and null on a fresh start). */
+  readonly seq: number;
+  readonly modelVersion: number;
+  readonly lastCheckpointAt: string | null;
+  /** What the model started from, for the budget's statement. */
+  readonly startedFrom: BudgetResponse['start'];
 }
 
-export interface SidecarStatus {
-  readonly ready: boolean;
-  readonly joined: boolean;
-  readonly modelLoaded: boolean;
-  readonly stopping: boolean;
-  readonly modelVersion: number;
-  readonly checkpointSeq: number;
-  readonly backend: string;
-  readonly inputDim: number;
-  readonly counts: OutcomeCounts;
-  readonly lastCheckpointAt: string | null;
-  readonly lastCheckpointError: string | null;
-  readonly gate: { canaries: number; accepted: number; rejected: number; alerts: GateAlert[] } | null;
-  /** Failing checks behind a 503 (src/health.ts), and the numeric guard's recent rollbacks. */
-  readonly health: HealthReport & { readonly stepRollbacks: number };
+/**
+ * Build a sidecar in one go: load the model, resume from the newest checkpoint, build the screens, the update
+ * gate, the step stages (train/step-order.ts), the trainer and the audit. No Kafka needed; start() connects.
+ */
+export async function createSidecar(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<Sidecar> {
+  const metrics = createMetrics();
+  const backend = await initTf();
+  const store = new CheckpointStore(config.checkpoint.dir, config.checkpoint.kept);
+  const publisher = new ModelPublisher(config.checkpoint.modelDir);
+  await store.init();
+  await publisher.init();
+  const learner = await createLearner(config);
+  const serving = await createLearner(config);
+  const pretrained = await readPretrainInfo(config.model.path);
+  const startedFrom: BudgetResponse['start'] = pretrained
+    ? { from: 'public-pretraining', publicData: { file: pretrained.publicData.file, sha256: pretrained.publicData.sha256, records: pretrained.publicData.records } }
+    : config.model.path !== undefined
+      ? { from: 'model-path' }
+      : { from: 'fresh' };
+  const latest = await store.latest();
+  const resumed = latest ? resumeState(latest, config, modelIdentity(config, learner)) : undefined;
+  if (latest && resumed) {
+    learner.restore(resumed.weights);
+    logger.info({ checkpoint: latest.file, seq: resumed.seq, offsets: latest.header.offsets }, 'resumed from checkpoint');
+  }
+  let average: WeightAverage | undefined;
+  if (config.training.averageDecay > 0) {
+    average = new WeightAverage(learner, config.training.averageDecay);
+    if (resumed?.average) average.restore(resumed.average.weights.data, resumed.average.state);
+    // Trained weights without an average (a checkpoint from before AVERAGE_DECAY, a MODEL_PATH model): start there.
+    else if (resumed || config.model.path) average.startWarm();
+  }
+  // With AVERAGE_DECAY now 0 over a checkpoint that served an average, keep serving that average (it is the
+  // published version the checkpoint names) until the next checkpoint publishes the trained weights.
+  serving.restore(average?.snapshot() ?? resumed?.average?.weights ?? learner.snapshot());
+  const dedup = Deduplicator.fromJSON(resumed?.dedup, config.limits.dedupIdsKept);
+  const tally = new OutcomeTally(metrics, resumed?.counts);
+  const screens = createScreens(config, { serving, trainedRecords: () => tally.counts.trained });
+  if (resumed?.screens) screens.restore(resumed.screens);
+  const gate = config.gate ? createUpdateGate(config, learner, screens.registry, metrics, logger, average) : undefined;
+  if (gate && resumed?.gate) gate.restore(resumed.gate.state, resumed.gate.best);
+  const guard = new StepGuard(learner, metrics, logger, config.ops.maxFeatureAbs);
+  // The step order (train/step-order.ts): average → gate → guard around privatize → update.
+  const stages = aroundTheUpdate({ average: average?.stage(), gate: gate?.stage(), guard: guard.stage() });
+  const p = config.privacy;
+  const trainer: Trainer =
+    p === null
+      ? new PlainTrainer(learner, metrics, config.training.batchSize, stages)
+      : new DpTrainer(learner, metrics, p, resumed?.trainer ?? undefined, stages);
+  describeTrainingLoss(metrics, trainer.mode, gate !== undefined);
+  const auditor = config.audit
+    ? new Auditor(
+        {
+          ...config.audit,
+          numClasses: config.model.numClasses,
+          task: config.model.kind,
+          featureDim: learner.featurizer.dim,
+          delta: p?.delta ?? 1e-6,
+          exposure: trainer.exposure,
+        },
+        resumed?.audit,
+      )
+    : undefined;
+  return new Sidecar({
+    config,
+    logger,
+    metrics,
+    store,
+    publisher,
+    health: new Health(metrics, config.ops.readyBrokerTimeoutMs),
+    signer: config.http.adminToken ? releaseSigner(config.http.adminToken) : undefined,
+    backend,
+    learner,
+    serving,
+    average,
+    dedup,
+    tally,
+    screens,
+    gate,
+    guard,
+    trainer,
+    auditor,
+    seq: resumed?.seq ?? 0,
+    modelVersion: resumed?.modelVersion ?? 0,
+    lastCheckpointAt: resumed?.createdAt ?? null,
+    startedFrom,
+  });
+}
+
+function modelIdentity(config: Config, learner: TfjsLearner): ModelIdentity {
+  return { task: config.model.kind, inputDim: learner.featurizer.dim, numClasses: learner.numClasses };
 }
 
 const STOP_DEADLINE_MS = 25_000;
 
+/** A running sidecar; built by createSidecar (the constructor takes the finished parts). */
 export class Sidecar {
   readonly config: Config;
   readonly logger: Logger;
   readonly metrics: Metrics;
   /** The model being trained. Never read by /v1/predict: see `serving`. */
-  learner!: TfjsLearner;
+  readonly learner: TfjsLearner;
   /**
    * The model as of the last checkpoint, which is what predictions use. Serving the in-training weights would
    * reveal steps that a crash could make the accountant forget (their records are redelivered and trained
    * again); serving only checkpointed weights keeps every observable step accounted.
    */
-  serving!: TfjsLearner;
+  readonly serving: TfjsLearner;
   /** The moving average of the weights that `serving` is restored from when AVERAGE_DECAY > 0. */
-  average?: WeightAverage;
-  trainer!: Trainer;
-  screens!: DetectorChain;
-  gate?: UpdateGate;
-  auditor?: Auditor;
-  pipeline!: Pipeline;
-  private dedup!: Deduplicator;
-  private tally!: OutcomeTally;
+  readonly average?: WeightAverage;
+  readonly trainer: Trainer;
+  readonly screens: DetectorChain;
+  readonly gate?: UpdateGate;
+  readonly auditor?: Auditor;
+  readonly guard: StepGuard;
+  /** The record path; built by start() around the Kafka producer's quarantine sink. */
+  pipeline?: Pipeline;
+  private readonly dedup: Deduplicator;
+  private readonly tally: OutcomeTally;
   private readonly store: CheckpointStore;
   private readonly publisher: ModelPublisher;
   private consumer?: RecordConsumer;
@@ -99,42 +204,60 @@ export class Sidecar {
   private timer?: NodeJS.Timeout;
   private quietTimer?: NodeJS.Timeout;
   private lock: Promise<unknown> = Promise.resolve();
-  private backend = 'unknown';
-  private seq = 0;
-  private modelVersion = 0;
+  private readonly backend: string;
+  private seq: number;
+  private modelVersion: number;
   private joined = false;
-  private modelLoaded = false;
+  private readonly modelLoaded = true;
   private stopping = false;
   private stopped?: Promise<void>;
-  private lastCheckpointAt: string | null = null;
+  private lastCheckpointAt: string | null;
   private lastCheckpointError: string | null = null;
   private readonly signer?: ReleaseSigner;
   readonly admin: AdminService;
   /** The budget as of the last durable checkpoint (or start-up): the only figure the public surface shows. */
   private checkpointedBudget?: BudgetResponse;
   /** What the model started from (budget statement): fresh, public pretraining, or another MODEL_PATH model. */
-  private startedFrom: BudgetResponse['start'] = { from: 'fresh' };
+  private readonly startedFrom: BudgetResponse['start'];
   readonly health: Health;
-  guard?: StepGuard;
   /** How the last stop went (clean: everything handled is in a durable checkpoint); set by stop(). */
   lastStop?: StopOutcome;
 
-  constructor(o: SidecarOptions) {
-    this.config = o.config;
-    this.logger = o.logger ?? createLogger(o.config.logLevel);
-    this.metrics = createMetrics();
-    this.store = new CheckpointStore(o.config.checkpoint.dir, o.config.checkpoint.kept);
-    this.publisher = new ModelPublisher(o.config.checkpoint.modelDir);
-    this.health = new Health(this.metrics, o.config.ops.readyBrokerTimeoutMs);
-    if (o.config.http.adminToken) this.signer = releaseSigner(o.config.http.adminToken);
+  constructor(parts: SidecarParts) {
+    ({
+      config: this.config,
+      logger: this.logger,
+      metrics: this.metrics,
+      store: this.store,
+      publisher: this.publisher,
+      health: this.health,
+      signer: this.signer,
+      backend: this.backend,
+      learner: this.learner,
+      serving: this.serving,
+      average: this.average,
+      dedup: this.dedup,
+      tally: this.tally,
+      screens: this.screens,
+      gate: this.gate,
+      guard: this.guard,
+      trainer: this.trainer,
+      auditor: this.auditor,
+      seq: this.seq,
+      modelVersion: this.modelVersion,
+      lastCheckpointAt: this.lastCheckpointAt,
+      startedFrom: this.startedFrom,
+    } = parts);
     this.admin = new AdminService({
       signer: this.signer,
-      recordsTopic: o.config.topics.records,
+      recordsTopic: this.config.topics.records,
       producer: () => this.producer,
       registry: () => this.screens.registry,
       logger: this.logger,
-      indexBytes: o.config.ops.quarantineIndexBytes,
+      indexBytes: this.config.ops.quarantineIndexBytes,
     });
+    this.metrics.modelVersion.set(this.modelVersion);
+    this.updatePrivacyGauges();
   }
 
   /** Run `fn` exclusively with respect to batch handling and checkpoints. */
@@ -144,76 +267,8 @@ export class Sidecar {
     return run;
   }
 
-  /** Load the model and resume from the newest checkpoint. No Kafka needed. */
-  async init(): Promise<void> {
-    this.backend = await initTf();
-    await this.store.init();
-    await this.publisher.init();
-    this.learner = await createLearner(this.config);
-    const pretrained = await readPretrainInfo(this.config.model.path);
-    this.startedFrom = pretrained
-      ? { from: 'public-pretraining', publicData: { file: pretrained.publicData.file, sha256: pretrained.publicData.sha256, records: pretrained.publicData.records } }
-      : this.config.model.path !== undefined ? { from: 'model-path' } : { from: 'fresh' };
-    this.serving = await createLearner(this.config);
-    const latest = await this.store.latest();
-    const resumed = latest ? resumeState(latest, this.config, this.modelIdentity()) : undefined;
-    if (latest && resumed) {
-      this.learner.restore(resumed.weights);
-      this.seq = resumed.seq;
-      this.modelVersion = resumed.modelVersion;
-      this.lastCheckpointAt = resumed.createdAt;
-      this.logger.info({ checkpoint: latest.file, seq: resumed.seq, offsets: latest.header.offsets }, 'resumed from checkpoint');
-    }
-    if (this.config.training.averageDecay > 0) {
-      this.average = new WeightAverage(this.learner, this.config.training.averageDecay);
-      if (resumed?.average) this.average.restore(resumed.average.weights.data, resumed.average.state);
-      // Trained weights without an average (a checkpoint from before AVERAGE_DECAY, a MODEL_PATH model): start there.
-      else if (resumed || this.config.model.path) this.average.startWarm();
-    }
-    // With AVERAGE_DECAY now 0 over a checkpoint that served an average, keep serving that average (it is the
-    // published version the checkpoint names) until the next checkpoint publishes the trained weights.
-    this.serving.restore(this.average?.snapshot() ?? resumed?.average?.weights ?? this.learner.snapshot());
-    this.dedup = Deduplicator.fromJSON(resumed?.dedup, this.config.limits.dedupIdsKept);
-    this.tally = new OutcomeTally(this.metrics, resumed?.counts);
-    this.screens = createScreens(this.config, { serving: this.serving, trainedRecords: () => this.tally.counts.trained });
-    if (resumed?.screens) this.screens.restore(resumed.screens);
-    if (this.config.gate) this.gate = createUpdateGate(this.config, this.learner, this.screens.registry, this.metrics, this.logger, this.average);
-    if (this.gate && resumed?.gate) this.gate.restore(resumed.gate.state, resumed.gate.best);
-    // The average is the outermost stage: it folds in a step only once the gate has let it stand.
-    const stages = [...(this.average ? [this.average.stage()] : []), ...(this.gate ? [this.gate.stage()] : [])];
-    // Innermost: the gate and the average only ever see a step that the numeric guard let stand.
-    this.guard = new StepGuard(this.learner, this.metrics, this.logger, this.config.ops.maxFeatureAbs);
-    stages.push(this.guard.stage());
-    const p = this.config.privacy;
-    this.trainer =
-      p === null
-        ? new PlainTrainer(this.learner, this.metrics, this.config.training.batchSize, stages)
-        : new DpTrainer(this.learner, this.metrics, p, resumed?.trainer ?? undefined, stages);
-    describeTrainingLoss(this.metrics, this.trainer.mode, this.gate !== undefined);
-    if (this.config.audit) {
-      this.auditor = new Auditor(
-        {
-          ...this.config.audit,
-          numClasses: this.config.model.numClasses,
-          task: this.config.model.kind,
-          featureDim: this.learner.featurizer.dim,
-          delta: p?.delta ?? 1e-6,
-          exposure: this.trainer.exposure,
-        },
-        resumed?.audit,
-      );
-    }
-    this.metrics.modelVersion.set(this.modelVersion);
-    this.updatePrivacyGauges();
-    this.modelLoaded = true;
-  }
-
-  private modelIdentity() {
-    return { task: this.config.model.kind, inputDim: this.learner.featurizer.dim, numClasses: this.learner.numClasses };
-  }
-
   /** Build the pipeline around a quarantine sink (the Kafka producer in production). */
-  private buildPipeline(sink: QuarantineSink): void {
+  private buildPipeline(sink: QuarantineSink): Pipeline {
     const c = this.config;
     this.pipeline = new Pipeline({
       trainer: this.trainer,
@@ -234,10 +289,10 @@ export class Sidecar {
       maxStoredRecordBytes: c.ops.quarantineRecordBytes,
       onQuarantine: (entry) => this.admin.index.add(entry),
     });
+    return this.pipeline;
   }
 
   async start(): Promise<void> {
-    if (!this.modelLoaded) await this.init();
     await this.listen();
     const c = this.config;
     const kafka = createKafka({ brokers: c.kafka.brokers, clientId: c.kafka.clientId, logger: this.logger });
@@ -248,7 +303,7 @@ export class Sidecar {
       throw new TayguardError('BROKER_UNAVAILABLE', `cannot reach Kafka at ${c.kafka.brokers.join(',')}: ${(e as Error).message}. Check KAFKA_BROKERS (for a local broker: npm run broker)`, { cause: e, retriable: true });
     }
     const producer = this.producer;
-    this.buildPipeline(resilientSink((messages) => producer.send(c.topics.quarantine, messages), this.metrics, this.logger));
+    const pipeline = this.buildPipeline(resilientSink((messages) => producer.send(c.topics.quarantine, messages), this.metrics, this.logger));
     const consumer = this.consumer;
     await consumer.subscribe(c.topics.records, c.kafka.fromBeginning);
     await checkOffsetsAtStart(consumer, this.offsetContext()).catch(async (e) => {
@@ -269,7 +324,7 @@ export class Sidecar {
     this.timer = setInterval(() => {
       if (this.stopping) return;
       void this.exclusive(async () => {
-        if (this.pipeline.handledSinceCheckpoint > 0 || this.trainer.stepsSinceCheckpoint > 0) await this.checkpointLocked();
+        if (pipeline.handledSinceCheckpoint > 0 || this.trainer.stepsSinceCheckpoint > 0) await this.checkpointLocked();
       }).catch(() => undefined);
     }, c.checkpoint.intervalMs);
     this.timer.unref();
@@ -328,11 +383,13 @@ export class Sidecar {
   }
 
   private async handleBatch(batch: ConsumedBatch, control: BatchControl): Promise<void> {
+    const pipeline = this.pipeline;
+    if (!pipeline) throw new TayguardError('INTERNAL', 'a batch arrived before start() built the record path; this is a bug in tayguard: report it');
     if (!checkBatchOffsets(batch, this.offsetContext())) return;
     for (const message of batch.messages) {
       if (this.stopping || !control.shouldContinue()) break;
       const stepsBefore = this.trainer.stepsSinceCheckpoint;
-      await this.pipeline.handle(message);
+      await pipeline.handle(message);
       control.resolve(message.offset);
       if (this.auditor) {
         // Canaries ride along with user traffic, straight into the trainer: never counted, never on Kafka. When
@@ -342,11 +399,11 @@ export class Sidecar {
       }
       // A training step blocks the event loop for its duration; give heartbeats a turn after each one.
       if (this.trainer.stepsSinceCheckpoint !== stepsBefore) await control.heartbeat();
-      if (this.pipeline.handledSinceCheckpoint >= this.config.checkpoint.everyRecords && !(await this.durably('checkpoint', () => this.checkpointLocked(), control))) return;
+      if (pipeline.handledSinceCheckpoint >= this.config.checkpoint.everyRecords && !(await this.durably('checkpoint', () => this.checkpointLocked(), control))) return;
     }
     const last = batch.messages[batch.messages.length - 1];
     if (last) this.metrics.lag.set({ topic: batch.topic, partition: String(batch.partition) }, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(last.offset) - 1n)));
-    await this.durably('quarantine flush', () => this.pipeline.flushQuarantine(), control);
+    await this.durably('quarantine flush', () => pipeline.flushQuarantine(), control);
   }
 
   /** Make everything handled so far durable, then commit. Safe to call at any time. */
@@ -355,11 +412,12 @@ export class Sidecar {
   }
 
   private async checkpointLocked(): Promise<void> {
-    if (!this.pipeline || (this.pipeline.handledSinceCheckpoint === 0 && this.trainer.stepsSinceCheckpoint === 0)) return;
+    const pipeline = this.pipeline;
+    if (!pipeline || (pipeline.handledSinceCheckpoint === 0 && this.trainer.stepsSinceCheckpoint === 0)) return;
     const end = this.metrics.checkpointSeconds.startTimer();
     try {
       await this.trainer.flush();
-      await this.pipeline.flushQuarantine();
+      await pipeline.flushQuarantine();
       const trained = this.trainer.stepsSinceCheckpoint;
       if (this.gate && trained > 0) {
         // The gate judged (and if need be rolled back) every ROLLBACK_EVERY_STEPS steps; report its last judgement.
@@ -378,36 +436,32 @@ export class Sidecar {
         this.health.publishRefused(unservable);
         this.logger.error({ reason: unservable }, `ALERT: the trained model failed the publish probe (${unservable}); version ${this.modelVersion} stays served`);
       }
-      // Weight bytes: trained, then averaged, then the gate's best model, each block one model long (checkpoint/resume.ts).
       const gateBest = this.gate?.bestSnapshot();
-      const blocks = [snapshot.data, ...(averaged ? [averaged.data] : []), ...(gateBest ? [gateBest.data] : [])];
       const topic = this.config.topics.records;
       const offsets = this.dedup.nextOffsets(topic);
-      const header: CheckpointHeader = {
+      const { header, weights } = encodeCheckpoint({
         seq,
         createdAt: new Date().toISOString(),
-        model: this.modelIdentity(),
-        weightSpecs: snapshot.specs,
-        optimizer: { name: 'sgd', learningRate: this.config.training.learningRate },
-        offsets: { [topic]: Object.fromEntries(offsets.map((o) => [String(o.partition), o.offset])) },
+        model: modelIdentity(this.config, this.learner),
+        learningRate: this.config.training.learningRate,
+        topic,
+        offsets,
         dedup: this.dedup.toJSON(),
         counts: this.tally.counts,
         accountant: this.trainer.toJSON(),
-        extra: {
-          modelVersion,
-          screens: this.screens.toJSON(),
-          ...(this.auditor ? { audit: this.auditor.toJSON() } : {}),
-          ...(this.gate ? { gate: { ...this.gate.toJSON(), ...(gateBest ? { bestOffset: snapshot.data.length * (averaged ? 2 : 1) } : {}) } } : {}),
-          // The averaged weights follow the training weights in the same file, from byte `offset`.
-          ...(this.average ? { average: { ...this.average.toJSON(), offset: snapshot.data.length } } : {}),
-        },
-      };
+        modelVersion,
+        screens: this.screens.toJSON(),
+        ...(this.auditor ? { audit: this.auditor.toJSON() } : {}),
+        ...(this.gate ? { gate: { state: this.gate.toJSON(), best: gateBest } } : {}),
+        ...(this.average && averaged ? { average: { state: this.average.toJSON(), weights: averaged } } : {}),
+        weights: snapshot,
+      });
       faultPoint('before-checkpoint-write');
-      await this.store.write(header, blocks.length > 1 ? Buffer.concat(blocks) : snapshot.data);
+      await this.store.write(header, weights);
       faultPoint('after-checkpoint-write');
       this.seq = seq;
       this.trainer.markCheckpointed();
-      this.pipeline.handledSinceCheckpoint = 0;
+      pipeline.handledSinceCheckpoint = 0;
       // Only a checkpoint that trained changes what is served (and publishes a new version): otherwise serving
       // keeps the weights of the version it names.
       if (trained > 0 && !unservable) this.serving.restore(averaged ?? snapshot);
@@ -529,7 +583,7 @@ export class Sidecar {
     return this.auditor?.status() ?? { enabled: false, note: 'the membership-inference audit is off: set AUDIT_CANARIES (e.g. 200) to run it continuously' };
   }
 
-  /** Stages that look across records: they can change which records are trained on (invariant 4). */
+  /** Stages that look across records: they can change which records are trained on (docs/architecture.md invariant 4). */
   private crossRecordScreens() {
     return [...(this.screens?.detectors ?? []), ...(this.gate ? [this.gate] : [])]
       .filter((d) => d.scope === 'cross-record')

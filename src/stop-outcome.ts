@@ -4,7 +4,7 @@
  * with SHUTDOWN_INCOMPLETE and what was not made durable (those records are redelivered at the next start:
  * their offsets were never committed, so nothing is lost, but the operator should know why).
  */
-import type { ErrorCode } from './errors';
+import type { ErrorCode } from '../core/errors';
 
 export interface StopOutcome {
   readonly clean: boolean;

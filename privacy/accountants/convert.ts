@@ -7,7 +7,7 @@
  * This is tighter than Mironov 2017 Prop. 3 (r + log(1/delta)/(alpha - 1)) and is what Opacus 1.5.4's
  * get_privacy_spent evaluates; the best bound is the minimum over the orders tracked.
  */
-import { TayguardError } from '../../src/errors';
+import { TayguardError } from '../../core/errors';
 import { checkDelta } from './types';
 
 export interface RdpConversion {

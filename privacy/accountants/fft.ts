@@ -7,7 +7,7 @@
  * Math.cos/Math.sin per index rather than a rotation recurrence, whose rounding error would grow with the
  * grid size and leak into the tails of the composed distribution, where delta lives.
  */
-import { TayguardError } from '../../src/errors';
+import { TayguardError } from '../../core/errors';
 
 interface Table {
   readonly n: number;

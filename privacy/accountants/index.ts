@@ -2,7 +2,7 @@
  * Privacy accountants for DP-SGD (the Poisson-subsampled Gaussian mechanism): RDP (Mironov et al. 2019)
  * and PRV (Gopi et al. 2021), the RDP-to-(eps, delta) conversion, and the inverse (noise for a budget).
  */
-import { TayguardError } from '../../src/errors';
+import { TayguardError } from '../../core/errors';
 import { PrvAccountant } from './prv';
 import { RdpAccountant } from './rdp';
 import type { Accountant, AccountantKind } from './types';

@@ -7,7 +7,7 @@
  * bisect [0, sigma_high] until the epsilon at sigma_high is within `epsilonTolerance` of the target. The
  * answer is always on the safe side (its epsilon is below the target).
  */
-import { TayguardError } from '../../src/errors';
+import { TayguardError } from '../../core/errors';
 import { DEFAULT_EPS_ERROR, prvEpsilon, prvEpsilonBounds } from './prv';
 import { rdpEpsilon } from './rdp';
 import { AccountantKind, checkDelta, checkSampleRate, checkSteps } from './types';

@@ -16,7 +16,7 @@
  * epsError, so the reported upper bound is both guaranteed (never below the truth) and within epsError of
  * it; the price is a grid twice as fine.
  */
-import { TayguardError } from '../../src/errors';
+import { TayguardError } from '../../core/errors';
 import { nextPowerOfTwo, realFft, realIfft } from './fft';
 import { SubsampledGaussianPrv } from './prv-variable';
 import { rdpEpsilon } from './rdp';

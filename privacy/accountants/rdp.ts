@@ -10,7 +10,7 @@
  * Everything is computed in log space: A_alpha for sigma = 0.5 and alpha = 63 is about e^250, and 1e5 steps
  * multiply the per-step value, so only the final (finite) sum ever leaves log space.
  */
-import { TayguardError } from '../../src/errors';
+import { TayguardError } from '../../core/errors';
 import { rdpToEpsilon } from './convert';
 import { logAdd, logBinomialInt, logErfc, logSub } from './special';
 import {

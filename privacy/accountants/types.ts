@@ -5,7 +5,7 @@
  * Poisson-subsampled Gaussian mechanism with sampling rate q and noise multiplier sigma (noise std divided by
  * the L2 clipping norm). They differ only in how they turn that history into an (epsilon, delta) guarantee.
  */
-import { TayguardError } from '../../src/errors';
+import { TayguardError } from '../../core/errors';
 
 export type AccountantKind = 'rdp' | 'prv';
 

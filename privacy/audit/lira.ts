@@ -11,7 +11,7 @@
  *   4. Target model's φ → one-sided test: score = −log P[Z ≥ φ], Z ~ N(μ_out, σ²_out). Members are confident
  *      beyond what OUT models reach, so higher score = more likely a member.
  */
-import { TayguardError } from '../../src/errors';
+import { TayguardError } from '../../core/errors';
 import { logErfc } from '../accountants/special';
 import { trueAndOther, type Probabilities } from './loss-attack';
 

@@ -8,8 +8,8 @@
  * stays distinct for well-memorised examples whose float32 p_y rounds to 1 (−log p_y would then be exactly 0
  * for all of them, and ties destroy the low-FPR end of the ROC curve).
  */
-import { TayguardError } from '../../src/errors';
-import { tf } from '../../src/tf';
+import { TayguardError } from '../../core/errors';
+import { tf } from '../../core/tf';
 
 /** Smallest probability used in logs: float32's smallest normal, so log never sees 0. */
 const TINY = 1.1754943508222875e-38;

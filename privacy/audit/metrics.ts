@@ -15,7 +15,7 @@
  * With n non-members the empirical FPR moves in steps of 1/n: a target below 1/n (e.g. 0.1% with fewer than
  * 1000 non-members) is resolved only by interpolation towards FPR = 0; `fprResolution` is reported for that.
  */
-import { TayguardError } from '../../src/errors';
+import { TayguardError } from '../../core/errors';
 
 export interface RocPoint {
   readonly fpr: number;

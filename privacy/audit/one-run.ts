@@ -33,7 +33,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import seedrandom from 'seedrandom';
-import { TayguardError } from '../../src/errors';
+import { TayguardError } from '../../core/errors';
 import { logAdd, logBinomialInt } from '../accountants/special';
 
 const invalid = (message: string): TayguardError => new TayguardError('ARGUMENT_INVALID', message);

@@ -19,8 +19,8 @@
  * This is exact. The shortcut Σ_t ‖δ_t‖² is NOT: it drops the cross terms 2δ_t·δ_s of repeated rows, which
  * can be negative or positive, so it can under-estimate the norm and break the sensitivity bound C.
  */
-import { TayguardError } from '../../src/errors';
-import { tf } from '../../src/tf';
+import { TayguardError } from '../../core/errors';
+import { tf } from '../../core/tf';
 import { varName, type Activation, type GhostPlan } from './plan';
 import { checkFiniteNorms, type ClippedGradients, type Units } from './types';
 

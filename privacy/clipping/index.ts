@@ -8,8 +8,8 @@
  *   path 'microbatch' — any model: one tf.variableGrads per unit.
  *   path 'auto'       — ghost when every layer is supported, else microbatch.
  */
-import { TayguardError } from '../../src/errors';
-import { tf } from '../../src/tf';
+import { TayguardError } from '../../core/errors';
+import { tf } from '../../core/tf';
 import { ghostClippedSum } from './ghost';
 import { microbatchClippedSum } from './microbatch';
 import { analyseGhost } from './plan';

@@ -5,8 +5,8 @@
  * (ghost.ts) avoids that for Dense/Embedding chains.
  */
 import type { SymbolicTensor } from '@tensorflow/tfjs-layers/dist/engine/topology';
-import { TayguardError } from '../../src/errors';
-import { tf } from '../../src/tf';
+import { TayguardError } from '../../core/errors';
+import { tf } from '../../core/tf';
 import { chainLayers, softmaxHead, type Layer } from './plan';
 import { checkFiniteNorms, type ClippedGradients, type Units } from './types';
 

@@ -7,7 +7,7 @@
  * computed stably from log-softmax instead of log(softmax(z)); otherwise the model output is the logits.
  */
 import type { LayerVariable } from '@tensorflow/tfjs-layers/dist/variables';
-import { tf } from '../../src/tf';
+import { tf } from '../../core/tf';
 
 export type Layer = tf.layers.Layer;
 export type Activation = 'linear' | 'relu' | 'sigmoid' | 'tanh' | 'softmax';

@@ -3,8 +3,8 @@
  * both paths return Σ_u clip(g_u) where u is a "privacy unit" (one example, or one group of examples when
  * `groups` is given) and clip(g) = g · min(1, C/‖g‖₂), the norm taken over ALL trainable parameters.
  */
-import { TayguardError } from '../../src/errors';
-import type { tf } from '../../src/tf';
+import { TayguardError } from '../../core/errors';
+import type { tf } from '../../core/tf';
 
 export type ClipPath = 'ghost' | 'microbatch';
 

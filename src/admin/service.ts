@@ -2,9 +2,9 @@
  * What the admin routes (src/http/admin.ts) do: review recent quarantined records, release them back into the
  * pipeline with a signed header (logged, with the operator's note kept), block and unblock sources.
  */
-import { TayguardError } from '../errors';
+import { TayguardError } from '../../core/errors';
 import type { Logger } from '../logger';
-import type { RecordProducer } from '../kafka/client';
+import type { RecordProducer } from '../ingest/client';
 import type { SourceRegistry } from '../../filters/trust';
 import type { AdminView, ReleaseRecord } from '../http/admin';
 import { QuarantineIndex, type QuarantineEntry } from './quarantine-index';

@@ -7,8 +7,8 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { fsyncDir, writeDurably } from './store';
-import { serializeModel } from '../model/files';
-import type { tf } from '../tf';
+import { serializeModel } from '../../middleware/files';
+import type { tf } from '../../core/tf';
 
 export interface VersionInfo {
   readonly version: number;

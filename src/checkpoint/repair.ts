@@ -15,7 +15,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { PrivacyBudget } from '../../privacy/budget';
-import { TayguardError } from '../errors';
+import { TayguardError } from '../../core/errors';
 import { CheckpointStore, type Checkpoint } from './store';
 
 export interface CheckpointReport {

@@ -4,14 +4,14 @@
  * trained without DP is never given a guarantee after the fact).
  */
 import type { Config } from '../config';
-import { TayguardError } from '../errors';
+import { TayguardError } from '../../core/errors';
 import type { OutcomeCounts } from '../counts';
 import type { DedupState } from '../dedup';
-import type { AuditState } from '../audit';
+import type { AuditState } from '../audit/auditor';
 import type { DetectorChainState } from '../../filters';
-import type { UpdateGateState } from '../../filters/update-gate';
+import type { UpdateGateState } from '../../train/gate';
 import type { WeightsSnapshot } from '../../middleware/learner';
-import type { WeightAverageState } from '../../middleware/weight-average';
+import type { WeightAverageState } from '../../train/average';
 import type { Checkpoint } from './store';
 
 export interface ModelIdentity {

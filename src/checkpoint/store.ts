@@ -10,8 +10,8 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { TayguardError } from '../errors';
-import type { tf } from '../tf';
+import { TayguardError } from '../../core/errors';
+import type { tf } from '../../core/tf';
 
 const MAGIC = Buffer.from('TAYGUARD-CKPT1\n');
 const NAME = /^ckpt-(\d{12})\.tgck$/;

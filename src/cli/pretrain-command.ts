@@ -6,8 +6,8 @@
  */
 import type { Command } from 'commander';
 import { loadConfig } from '../config';
-import { initTf } from '../tf';
-import { TayguardError } from '../errors';
+import { initTf } from '../../core/tf';
+import { TayguardError } from '../../core/errors';
 import { pretrain } from '../pretrain/pretrain';
 
 interface Options {

@@ -8,7 +8,7 @@
  * value gets one line saying what is wrong; usage errors exit with 2 (the CLI's convention), failures with 1.
  */
 import type { Command } from 'commander';
-import { TayguardError } from '../errors';
+import { TayguardError } from '../../core/errors';
 import { AccountantKind, getNoiseMultiplier, prvEpsilon, rdpEpsilon } from '../../privacy/accountants';
 
 export interface EpsilonAnswer {

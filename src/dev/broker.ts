@@ -5,7 +5,7 @@
  * about 5 MB. Not for production: see docker/ for real Apache Kafka.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { TayguardError } from '../errors';
+import { TayguardError } from '../../core/errors';
 
 export interface LocalBroker {
   readonly bootstrap: string;

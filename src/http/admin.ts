@@ -5,7 +5,7 @@
  */
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import { z } from 'zod';
-import { TayguardError } from '../errors';
+import { TayguardError } from '../../core/errors';
 import { tokenMatches } from '../admin/release';
 import type { QuarantineEntry } from '../admin/quarantine-index';
 

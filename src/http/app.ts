@@ -12,24 +12,14 @@ import helmet from 'helmet';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
-import type { SidecarStatus } from '../sidecar';
-import type { Payload } from '../../middleware/featurize';
-import { TayguardError } from '../errors';
+import { TayguardError } from '../../core/errors';
 import { errorHandler } from './errors';
-import { adminRouter, type AdminView } from './admin';
+import { adminRouter } from './admin';
+import type { SidecarView } from './types';
 import { tokenMatches } from '../admin/release';
 import { predictRateLimit, requireJsonBody } from './limits';
 import { predictHandler } from './predict';
 
-/** What the HTTP layer needs from the sidecar; tests can pass a real Sidecar that has only run init(). */
-export interface SidecarView {
-  readonly admin: AdminView;
-  readonly metrics: Metrics;
-  status(): SidecarStatus;
-  predict(payloads: readonly Payload[]): { modelVersion: number; probabilities: number[][] };
-  budget(): unknown;
-  audit(): unknown;
-}
 
 export function createApp(sidecar: SidecarView, config: Config, logger: Logger): express.Express {
   const app = express();

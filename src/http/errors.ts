@@ -1,6 +1,6 @@
 /** The one place that maps error codes to HTTP statuses. Bodies are always {"error":{"code","message"}}. */
 import type { ErrorRequestHandler } from 'express';
-import { TayguardError, type ErrorCode } from '../errors';
+import { TayguardError, type ErrorCode } from '../../core/errors';
 import type { Logger } from '../logger';
 
 const STATUS: Partial<Record<ErrorCode, number>> = {

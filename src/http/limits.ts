@@ -10,7 +10,7 @@ import type { Socket } from 'node:net';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Config } from '../config';
-import { TayguardError } from '../errors';
+import { TayguardError, type ErrorCode } from '../../core/errors';
 
 export function applyServerLimits(server: Server, config: Config): void {
   const t = config.ops.http;
@@ -28,7 +28,7 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
     socket.destroy();
     return;
   }
-  const [status, text, code, message] =
+  const [status, text, code, message]: [number, string, ErrorCode, string] =
     err.code === 'HPE_HEADER_OVERFLOW'
       ? [431, 'Request Header Fields Too Large', 'HEADERS_TOO_LARGE', 'request headers are larger than the server accepts (16 KB): send fewer or smaller headers']
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'

@@ -1,15 +1,15 @@
 /**
  * POST /v1/predict, evaluated in bounded chunks that yield to the event loop between them, so that a large request
  * neither blocks /livez nor the consumer's heartbeats and training (issue 14: 1,000-record requests made /livez
- * take up to 4.9 s). Every answered label is in 0 … NUM_CLASSES-1 (src/model/probe.ts).
+ * take up to 4.9 s). Every answered label is in 0 … NUM_CLASSES-1 (middleware/probe.ts).
  */
 import { setImmediate as yieldTurn } from 'node:timers/promises';
 import type { Request, Response } from 'express';
 import { z } from 'zod';
 import type { Config } from '../config';
 import type { Payload } from '../../middleware/featurize';
-import { TayguardError } from '../errors';
-import { labelOf } from '../model/probe';
+import { TayguardError } from '../../core/errors';
+import { labelOf } from '../../middleware/probe';
 
 /** Records predicted per event-loop turn: a few ms for the 2^14 text model on one core. */
 export const PREDICT_CHUNK = 16;

@@ -11,13 +11,13 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { Config } from '../config';
-import { TayguardError } from '../errors';
+import { TayguardError } from '../../core/errors';
 import { parseRecord } from '../../filters/schema';
-import { buildModel, featurizerFor } from '../model/build';
-import { serializeModel } from '../model/files';
+import { buildModel, featurizerFor } from '../../middleware/build';
+import { serializeModel } from '../../middleware/files';
 import { writeDurably, fsyncDir } from '../checkpoint/store';
 import { TfjsLearner } from '../../middleware/learner';
-import type { TrainingRecord } from '../record';
+import type { TrainingRecord } from '../../core/record';
 import seedrandom from 'seedrandom';
 
 export const PRETRAIN_FILE = 'pretrain.json';

@@ -3,8 +3,8 @@ import { textFeaturize } from '../../filters/outliers';
 import { hashedTextFeaturizer } from '../../middleware/featurize';
 import { splitSpamCorpus, shuffled } from '../../src/data/spam';
 import type { Detector, Verdict } from '../../filters/types';
-import type { TrainingRecord } from '../../src/record';
-import { TayguardError } from '../../src/errors';
+import type { TrainingRecord } from '../../core/record';
+import { TayguardError } from '../../core/errors';
 import seedrandom from 'seedrandom';
 
 const raw = { topic: 't', partition: 0, offset: '0', key: null, value: null };

@@ -1,9 +1,10 @@
 import { backdoor, dictionaryAttack, sybilFlood } from '../../bench/attack-scenarios';
-import { EchoDetector, DEFAULT_ECHO } from '../../filters/echo';
+import { EchoDetector } from '../../filters/echo';
 import { englishDataset, englishRecommendedTransformers, RegExpMatcher } from 'obscenity';
-import { ToxicityDetector, DEFAULT_TOXICITY, compileTransformers, patternSource } from '../../filters/toxicity';
+import { ToxicityDetector, compileTransformers, patternSource } from '../../filters/toxicity';
 import { loadSpamCorpus, splitSpamCorpus, HAM, SPAM } from '../../src/data/spam';
-import type { TrainingRecord } from '../../src/record';
+import type { TrainingRecord } from '../../core/record';
+import { DEFAULT_ECHO, DEFAULT_TOXICITY } from '../../filters/config';
 
 const raw = { topic: 't', partition: 0, offset: '0', key: null, value: null };
 const rec = (text: string, label = 0): TrainingRecord => ({ id: 'x', source: 's', label, text });

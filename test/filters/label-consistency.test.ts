@@ -1,8 +1,9 @@
-import { LabelConsistencyDetector, DEFAULT_LABEL_CONSISTENCY } from '../../filters/label-consistency';
-import { EventClock, SourceRegistry, DEFAULT_TRUST } from '../../filters/trust';
+import { LabelConsistencyDetector } from '../../filters/label-consistency';
+import { EventClock, SourceRegistry } from '../../filters/trust';
 import { tokenize } from '../../middleware/featurize';
 import { splitSpamCorpus } from '../../src/data/spam';
-import type { TrainingRecord } from '../../src/record';
+import type { TrainingRecord } from '../../core/record';
+import { DEFAULT_LABEL_CONSISTENCY, DEFAULT_TRUST } from '../../filters/config';
 
 const raw = { topic: 't', partition: 0, offset: '0', key: null, value: null };
 const H = 3600_000;

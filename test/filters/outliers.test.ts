@@ -1,8 +1,9 @@
-import { OutlierDetector, DEFAULT_OUTLIERS, textFeaturize } from '../../filters/outliers';
+import { OutlierDetector, textFeaturize } from '../../filters/outliers';
 import { hashedTextFeaturizer } from '../../middleware/featurize';
 import { splitSpamCorpus, shuffled } from '../../src/data/spam';
-import type { TrainingRecord } from '../../src/record';
+import type { TrainingRecord } from '../../core/record';
 import seedrandom from 'seedrandom';
+import { DEFAULT_OUTLIERS } from '../../filters/config';
 
 const raw = { topic: 't', partition: 0, offset: '0', key: null, value: null };
 const DIM = 1024;

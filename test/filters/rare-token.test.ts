@@ -1,11 +1,12 @@
 import seedrandom from 'seedrandom';
 import { createDetectors, parseDetectorSettings } from '../../filters/config';
-import { RareTokenDetector, DEFAULT_RARE_TOKEN, scan, type RareTokenSettings, type Tokens } from '../../filters/rare-token';
-import { EventClock, SourceRegistry, DEFAULT_TRUST } from '../../filters/trust';
+import { RareTokenDetector, scan, type RareTokenSettings, type Tokens } from '../../filters/rare-token';
+import { EventClock, SourceRegistry } from '../../filters/trust';
 import type { Verdict } from '../../filters/types';
 import { tokenize } from '../../middleware/featurize';
 import { loadSpamCorpus, shuffled, splitSpamCorpus } from '../../src/data/spam';
-import type { TrainingRecord } from '../../src/record';
+import type { TrainingRecord } from '../../core/record';
+import { DEFAULT_RARE_TOKEN, DEFAULT_TRUST } from '../../filters/config';
 
 const raw = { topic: 't', partition: 0, offset: '0', key: null, value: null };
 const H = 3600_000;

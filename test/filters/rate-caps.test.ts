@@ -1,8 +1,9 @@
-import { RateCaps, DEFAULT_RATE_CAPS } from '../../filters/rate-caps';
-import { EventClock, SourceRegistry, DEFAULT_TRUST } from '../../filters/trust';
+import { RateCaps } from '../../filters/rate-caps';
+import { EventClock, SourceRegistry } from '../../filters/trust';
 import { splitSpamCorpus, shuffled } from '../../src/data/spam';
-import type { TrainingRecord } from '../../src/record';
+import type { TrainingRecord } from '../../core/record';
 import seedrandom from 'seedrandom';
+import { DEFAULT_RATE_CAPS, DEFAULT_TRUST } from '../../filters/config';
 
 const raw = { topic: 't', partition: 0, offset: '0', key: null, value: null };
 const H = 3600_000;

@@ -1,6 +1,7 @@
-import { EventClock, SourceRegistry, TrustGate, DEFAULT_TRUST } from '../../filters/trust';
+import { EventClock, SourceRegistry, TrustGate } from '../../filters/trust';
 import { P2Quantile } from '../../filters/quantile';
 import seedrandom from 'seedrandom';
+import { DEFAULT_TRUST } from '../../filters/config';
 
 const H = 3600_000;
 
@@ -66,7 +67,7 @@ describe('SourceRegistry', () => {
   });
 
   it('TrustGate quarantines blocked sources with a reason', () => {
-    const registry = new SourceRegistry();
+    const registry = new SourceRegistry(DEFAULT_TRUST);
     const gate = new TrustGate({ registry, clock: new EventClock(() => 0) });
     const raw = { topic: 't', partition: 0, offset: '0', key: null, value: null };
     expect(gate.screen({ id: '1', source: 'evil', label: 0, text: 'x' }, raw).kind).toBe('accept');

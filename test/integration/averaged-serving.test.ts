@@ -6,14 +6,14 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { initTf } from '../../src/tf';
+import { initTf } from '../../core/tf';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
-import { Sidecar } from '../../src/sidecar';
-import { loadLayersModelFromDir } from '../../src/model/files';
+import { createSidecar, type Sidecar } from '../../src/sidecar';
+import { loadLayersModelFromDir } from '../../middleware/files';
 import { splitSpamCorpus } from '../../src/data/spam';
 import { encodeBatch, type Payload } from '../../middleware/featurize';
-import { tf } from '../../src/tf';
+import { tf } from '../../core/tf';
 import { kafkaFor, produce, startLocalBroker, type LocalBroker } from '../helpers/kafka';
 
 jest.setTimeout(120_000);
@@ -58,7 +58,7 @@ describe('serving the averaged weights', () => {
     );
     const probe: Payload[] = splitSpamCorpus().test.slice(0, 50).map((m) => ({ text: m.text }));
 
-    const first = new Sidecar({ config: loadConfig(env), logger: createLogger('silent') });
+    const first = await createSidecar(loadConfig(env), createLogger('silent'));
     await first.start();
     while (first.status().counts.trained < mails.length) await sleep(20);
     await first.checkpoint();
@@ -79,16 +79,14 @@ describe('serving the averaged weights', () => {
     served.forEach((p, i) => expect(fromDisk[i][1]).toBeCloseTo(p[1], 5));
     await first.stop();
 
-    const again = new Sidecar({ config: loadConfig(env), logger: createLogger('silent') });
-    await again.init();
+    const again = await createSidecar(loadConfig(env), createLogger('silent'));
     expect(again.predict(probe).probabilities).toEqual(served);
     expect(again.average?.updates).toBe(first.average?.updates);
     expect(again.gate!.toJSON()).toEqual(gateState); // the gate's noise measurements came back with the checkpoint
 
     // Switched off over the same checkpoint: the version it names (the average) is still what is served; the learner
     // continues from the trained weights, and the next checkpoint that trains publishes them.
-    const off = new Sidecar({ config: loadConfig({ ...env, AVERAGE_DECAY: '0' }), logger: createLogger('silent') });
-    await off.init();
+    const off = await createSidecar(loadConfig({ ...env, AVERAGE_DECAY: '0' }), createLogger('silent'));
     expect(off.average).toBeUndefined();
     expect(off.predict(probe)).toEqual({ modelVersion: first.status().modelVersion, probabilities: served });
     off.learner.predict(probe).forEach((p, i) => expect(p[1]).toBeCloseTo(iterate[i][1], 6));

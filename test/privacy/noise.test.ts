@@ -1,5 +1,5 @@
-import { hasCode } from '../../src/errors';
-import { initTf, tf } from '../../src/tf';
+import { hasCode } from '../../core/errors';
+import { initTf, tf } from '../../core/tf';
 import { addNoise, createGaussianSource } from '../../privacy/noise';
 
 const N = 1_000_000;

@@ -11,7 +11,7 @@ import {
   rdpEpsilon,
   rdpToEpsilon,
 } from '../../../privacy/accountants';
-import { hasCode } from '../../../src/errors';
+import { hasCode } from '../../../core/errors';
 import { computeRdp, OPACUS_ORDERS } from '../../../privacy/accountants/rdp';
 
 const DELTA = 1e-5;

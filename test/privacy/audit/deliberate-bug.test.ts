@@ -9,8 +9,8 @@ import { getNoiseMultiplier, rdpEpsilon } from '../../../privacy/accountants';
 import { drawCanaryMembership, lossAttackScoresForModel, oneRunAudit } from '../../../privacy/audit';
 import { clippedGradientSum } from '../../../privacy/clipping';
 import { addNoise, createGaussianSource } from '../../../privacy/noise';
-import { buildModel } from '../../../src/model/build';
-import { initTf, tf } from '../../../src/tf';
+import { buildModel } from '../../../middleware/build';
+import { initTf, tf } from '../../../core/tf';
 
 const BASE = 200; // ordinary records
 const BASE_DIM = 10;

@@ -1,4 +1,4 @@
-import { hasCode } from '../../../src/errors';
+import { hasCode } from '../../../core/errors';
 import { dpTprBound, dpTprBounds, membershipAdvantage, miaMetrics, rocAuc, rocCurve, tprAtFpr } from '../../../privacy/audit';
 
 describe('ROC AUC', () => {

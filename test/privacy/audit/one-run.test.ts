@@ -1,5 +1,5 @@
 import seedrandom from 'seedrandom';
-import { hasCode } from '../../../src/errors';
+import { hasCode } from '../../../core/errors';
 import { defaultCandidates, drawCanaryMembership, epsilonLowerBound, oneRunAudit, oneRunPValue } from '../../../privacy/audit';
 
 describe('one-run p-value (Steinke et al. 2023, Appendix D)', () => {

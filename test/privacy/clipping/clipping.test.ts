@@ -1,5 +1,5 @@
-import { hasCode } from '../../../src/errors';
-import { initTf, tf } from '../../../src/tf';
+import { hasCode } from '../../../core/errors';
+import { initTf, tf } from '../../../core/tf';
 import { clippedGradientSum, type ClipOptions } from '../../../privacy/clipping';
 
 beforeAll(async () => {

@@ -1,6 +1,6 @@
 import { PrivacyBudget, sourceSampleRate } from '../../../privacy/budget';
 import { rdpEpsilon } from '../../../privacy/accountants';
-import { hasCode } from '../../../src/errors';
+import { hasCode } from '../../../core/errors';
 
 const DELTA = 1e-5;
 

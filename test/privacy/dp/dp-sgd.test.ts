@@ -1,5 +1,5 @@
-import { initTf, tf } from '../../../src/tf';
-import { buildModel } from '../../../src/model/build';
+import { initTf, tf } from '../../../core/tf';
+import { buildModel } from '../../../middleware/build';
 import { clippedGradientSum } from '../../../privacy/clipping';
 import { createGaussianSource } from '../../../privacy/noise';
 import { privateGradients } from '../../../privacy/dp-sgd';

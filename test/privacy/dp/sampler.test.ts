@@ -1,5 +1,5 @@
 import { StreamingPoissonSampler, createUniformSource, fixedDatasetBatches } from '../../../privacy/sampler';
-import { hasCode } from '../../../src/errors';
+import { hasCode } from '../../../core/errors';
 
 describe('StreamingPoissonSampler', () => {
   it('keeps every record for exactly W steps and never exposes it to more', () => {
