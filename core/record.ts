@@ -19,6 +19,8 @@ export interface RecordOrigin {
 export interface RawMessage extends RecordOrigin {
   readonly key: Buffer | null;
   readonly value: Buffer | null;
+  /** The Kafka message timestamp (epoch ms as a string, as kafkajs gives it); the record's event time is taken from it. */
+  readonly timestamp?: string;
   /** Kafka headers as UTF-8 strings (first value of each). */
   readonly headers?: Readonly<Record<string, string>>;
 }

@@ -21,6 +21,8 @@ export const opsShape = {
   QUARANTINE_INDEX_BYTES: int(0, 1 << 30).default(32 * 1024 * 1024),
   /** Originals larger than this are stored truncated (with their sha256) in quarantine envelopes and the index. */
   QUARANTINE_RECORD_BYTES: int(1024, 16 * 1024 * 1024).default(64 * 1024),
+  /** A record's `ts` further than this from its Kafka message timestamp is clamped (src/event-time.ts). */
+  MAX_CLOCK_SKEW_MS: int(0, 30 * 86_400_000).default(5 * 60_000),
   /** Records one POST /v1/predict may carry. */
   PREDICT_MAX_RECORDS: int(1, 100_000).default(1000),
   /** Records per second each client may ask predictions for (token bucket over one second; 0 = no limit). */
@@ -34,6 +36,7 @@ type OpsInput = { [K in keyof typeof opsShape]: z.infer<(typeof opsShape)[K]> };
 
 export interface OpsConfig {
   readonly maxFeatureAbs: number;
+  readonly maxClockSkewMs: number;
   readonly offsetResetPolicy: 'fail' | 'rebase';
   readonly readyBrokerTimeoutMs: number;
   readonly quarantineIndexBytes: number;
@@ -46,6 +49,7 @@ export interface OpsConfig {
 export function opsConfig(c: OpsInput): OpsConfig {
   return {
     maxFeatureAbs: c.MAX_FEATURE_ABS,
+    maxClockSkewMs: c.MAX_CLOCK_SKEW_MS,
     offsetResetPolicy: c.OFFSET_RESET_POLICY,
     readyBrokerTimeoutMs: c.READY_BROKER_TIMEOUT_MS,
     quarantineIndexBytes: c.QUARANTINE_INDEX_BYTES,

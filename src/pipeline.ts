@@ -16,6 +16,7 @@ import type { Metrics } from './metrics';
 import type { RawMessage, TrainingRecord } from '../core/record';
 import type { Trainer } from '../train/types';
 import { RELEASE_HEADER, type ReleaseSigner } from './admin/release';
+import { withEventTime } from './event-time';
 import type { QuarantineEntry } from './admin/quarantine-index';
 import { runtimeFailure } from './runtime-failure';
 import { boundedReasons, boundedSource, storeOriginal } from './quarantine/envelope';
@@ -56,6 +57,8 @@ export interface PipelineOptions {
   /** Originals over this many bytes are stored truncated, with their sha256 (src/quarantine/envelope.ts). */
   readonly maxStoredRecordBytes?: number;
   readonly now?: () => number;
+  /** A record's `ts` is kept within this of its Kafka timestamp (src/event-time.ts); default 5 minutes. */
+  readonly maxClockSkewMs?: number;
 }
 
 export class Pipeline {
@@ -75,7 +78,7 @@ export class Pipeline {
           ctx.outcome = { kind: 'quarantined' };
           return;
         }
-        ctx.record = parsed.record;
+        ctx.record = withEventTime(parsed.record, ctx.raw.timestamp, o.maxClockSkewMs ?? 5 * 60_000, () => o.metrics.eventTimeClamped.inc());
         return next();
       },
     };

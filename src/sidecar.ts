@@ -287,6 +287,7 @@ export class Sidecar {
       detectors: this.screens.detectors,
       release: this.signer,
       maxStoredRecordBytes: c.ops.quarantineRecordBytes,
+      maxClockSkewMs: c.ops.maxClockSkewMs,
       onQuarantine: (entry) => this.admin.index.add(entry),
     });
     return this.pipeline;

@@ -143,6 +143,7 @@ export async function createConsumer(kafka: Kafka, groupId: string, sessionTimeo
             key: m.key ?? null,
             value: m.value ?? null,
             headers: headerStrings(m.headers),
+            timestamp: m.timestamp,
           }));
           await h.onBatch(
             { topic: batch.topic, partition: batch.partition, highWatermark: batch.highWatermark, messages },

@@ -9,6 +9,8 @@ import { OutcomeTally } from '../../src/counts';
 import { createMetrics } from '../../src/metrics';
 import { validRecord } from '../helpers/records';
 import type { RawMessage } from '../../core/record';
+import { createDetectors, parseDetectorSettings } from '../../filters/config';
+import type { Detector } from '../../filters/types';
 
 beforeAll(async () => {
   await initTf();
@@ -116,5 +118,38 @@ describe('pipeline with the configured poisoning screens', () => {
     expect(reasons.map((r: { stage: string }) => r.stage)).toEqual(['echo', 'toxicity', 'rate-caps', 'rate-caps']);
     for (const r of reasons) expect(r).toEqual(expect.objectContaining({ code: expect.any(String), message: expect.any(String), score: expect.any(Number), threshold: expect.any(Number) }));
     expect(tally.counts.trained).toBe(4);
+  });
+});
+
+describe('event time from the broker (issue 10: clock hijack)', () => {
+  it('clamps a producer ts far from the Kafka timestamp, so one record cannot move the screens\' clock years ahead', async () => {
+    const learner = new TfjsLearner(buildModel({ inputDim: 64, numClasses: 2, hiddenUnits: 0, seed: 3 }), featurizerFor('text', 64), { learningRate: 5 });
+    const metrics = createMetrics();
+    const seen: (number | undefined)[] = [];
+    const screens = createDetectors(parseDetectorSettings({ rateCaps: { enabled: true } }), { now: () => 0 });
+    const clock: Detector = { name: 'clock-probe', scope: 'record', screen: (r) => (seen.push(r.ts), { kind: 'accept' }) };
+    const pipeline = new Pipeline({
+      trainer: new PlainTrainer(learner, metrics, 32),
+      limits: { numClasses: 2, task: 'text', maxTextChars: 10000, maxMessageBytes: 100000 },
+      dedup: new Deduplicator(1000),
+      tally: new OutcomeTally(metrics),
+      metrics,
+      quarantine: new MemorySink(),
+      detectors: [...screens.detectors, clock],
+      maxClockSkewMs: 60_000,
+    });
+    const t0 = 1_800_000_000_000;
+    const at = (ts: number | undefined, kafka: number, i: number): RawMessage => ({
+      topic: 't', partition: 0, offset: String(i), key: null, timestamp: String(kafka),
+      value: Buffer.from(JSON.stringify({ id: `e${i}`, source: 'alice', label: 0, text: 'see you at lunch', ...(ts !== undefined ? { ts } : {}) })),
+    });
+    await pipeline.handle(at(t0 + 10 * 365 * 86_400_000, t0, 0)); // dated ten years ahead
+    await pipeline.handle(at(t0 - 86_400_000, t0 + 1000, 1)); // a day behind
+    await pipeline.handle(at(undefined, t0 + 2000, 2)); // no ts: the broker's
+    await pipeline.handle(at(t0 + 3030, t0 + 3000, 3)); // within the skew: as sent
+    expect(seen).toEqual([t0 + 60_000, t0 + 1000 - 60_000, t0 + 2000, t0 + 3030]);
+    expect(await metrics.eventTimeClamped.get()).toMatchObject({ values: [{ value: 2 }] });
+    // The screens' event clock (filters/trust.ts) moved by at most the skew, not ten years.
+    expect((screens.toJSON() as unknown as { clock: { watermark: number } }).clock.watermark).toBe(t0 + 60_000);
   });
 });
