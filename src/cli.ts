@@ -7,6 +7,7 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { TayguardError } from './errors';
 import { registerPrivacyCommands } from './cli/privacy-commands';
+import { registerConfigCommands } from './cli/config-check';
 
 // Heavy modules (tfjs, kafkajs, express) load only for the commands that need them, so the calculators
 // (`epsilon`, `noise`) start in a fraction of a second.
@@ -216,6 +217,7 @@ export function buildProgram(): Command {
     .option('--brokers <n>', 'number of mock brokers', positiveInt, 3)
     .action((opts) => broker(opts).catch(fail));
   registerPrivacyCommands(program);
+  registerConfigCommands(program);
   return program;
 }
 
