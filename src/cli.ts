@@ -8,6 +8,7 @@ import { createInterface } from 'node:readline';
 import { TayguardError } from './errors';
 import { registerPrivacyCommands } from './cli/privacy-commands';
 import { registerConfigCommands } from './cli/config-check';
+import { registerStatusCommand } from './cli/status';
 
 // Heavy modules (tfjs, kafkajs, express) load only for the commands that need them, so the calculators
 // (`epsilon`, `noise`) start in a fraction of a second.
@@ -218,6 +219,7 @@ export function buildProgram(): Command {
     .action((opts) => broker(opts).catch(fail));
   registerPrivacyCommands(program);
   registerConfigCommands(program);
+  registerStatusCommand(program);
   return program;
 }
 
