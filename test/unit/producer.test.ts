@@ -3,7 +3,7 @@
  * sent), the error a producer gets, and the package export loading on its own (no tfjs, no dependencies).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { Producer } from 'kafkajs';
@@ -90,13 +90,15 @@ describe('the tayguard/producer export', () => {
     // Compile the producer's own module graph, lay it out as the installed package, and require it by name.
     const out = mkdtempSync(path.join(tmpdir(), 'tayguard-export-'));
     const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
-    expect(pkg.exports['./producer']).toBe('./dist/src/producer.js');
+    expect(pkg.exports['./producer']).toEqual({ types: './dist/src/producer.d.ts', default: './dist/src/producer.js' });
     const build = spawnSync(
       process.execPath,
-      [require.resolve('typescript/bin/tsc'), path.join(ROOT, 'src/producer.ts'), '--outDir', path.join(out, 'dist'), '--rootDir', ROOT, '--module', 'commonjs', '--target', 'ES2022', '--esModuleInterop', '--skipLibCheck', '--types', 'node', '--strict'],
+      [require.resolve('typescript/bin/tsc'), path.join(ROOT, 'src/producer.ts'), '--outDir', path.join(out, 'dist'), '--rootDir', ROOT, '--module', 'commonjs', '--target', 'ES2022', '--esModuleInterop', '--skipLibCheck', '--types', 'node', '--strict', '--declaration'],
       { encoding: 'utf8', timeout: 120000 },
     );
     expect(build.stdout + build.stderr).toBe('');
+    // `npm run build` emits declarations too: TypeScript users of the export get its types.
+    expect(existsSync(path.join(out, pkg.exports['./producer'].types))).toBe(true);
     writeFileSync(path.join(out, 'package.json'), JSON.stringify({ name: pkg.name, exports: pkg.exports }));
     // No node_modules next to it: whatever the export needs at run time must be inside the package.
     const probe = spawnSync(
