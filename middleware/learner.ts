@@ -6,6 +6,7 @@
 import { tf } from '../src/tf';
 import type { Featurizer, Payload } from './featurize';
 import { encodeBatch } from './featurize';
+import { crossEntropySum, logitsFunction } from '../privacy/clipping/microbatch';
 import { TayguardError } from '../src/errors';
 
 export interface WeightsSnapshot {
@@ -59,9 +60,19 @@ export function snapshotValues(data: Buffer, shapes: readonly (readonly number[]
   });
 }
 
-/** Softmax cross-entropy from probabilities, clamped so that log(0) cannot appear. */
-function crossEntropy(probs: tf.Tensor, y: tf.Tensor): tf.Scalar {
+/** Mean cross-entropy from probabilities, clamped so that log(0) cannot appear: a metric (loss, evaluate), never a gradient. */
+function clampedCrossEntropy(probs: tf.Tensor, y: tf.Tensor): tf.Scalar {
   return tf.tidy(() => tf.neg(tf.mean(tf.sum(tf.mul(y, tf.log(tf.clipByValue(probs, 1e-7, 1))), 1))) as tf.Scalar);
+}
+
+/**
+ * Mean softmax cross-entropy from the LOGITS (log-softmax), not from clamped probabilities: clamping p to
+ * [1e-7, 1] has zero gradient wherever the model is confidently wrong (p < 1e-7), so at large learning rates a
+ * saturated model stopped learning for good (it froze at the majority class). The DP path has always used
+ * logits (privacy/clipping); the plain path now agrees with it.
+ */
+function crossEntropyFromLogits(logits: tf.Tensor, y: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => tf.div(crossEntropySum(logits, y), y.shape[0] as number) as tf.Scalar);
 }
 
 const PREDICT_CHUNK = 128;
@@ -115,7 +126,7 @@ export class TfjsLearner implements Learner {
   loss(payloads: readonly Payload[], labels: readonly number[]): number {
     const { x, y } = this.batch(payloads, labels);
     try {
-      return tf.tidy(() => crossEntropy(this.model.predict(x) as tf.Tensor, y).dataSync()[0]);
+      return tf.tidy(() => clampedCrossEntropy(this.model.predict(x) as tf.Tensor, y).dataSync()[0]);
     } finally {
       x.dispose();
       y.dispose();
@@ -126,7 +137,7 @@ export class TfjsLearner implements Learner {
     const [loss, accuracy] = tf.tidy(() => {
       const probs = this.model.predict(x) as tf.Tensor2D;
       const hits = tf.mean(tf.cast(tf.equal(tf.argMax(probs, 1), tf.argMax(y, 1)), 'float32'));
-      return [crossEntropy(probs, y), hits];
+      return [clampedCrossEntropy(probs, y), hits];
     });
     const out = { loss: loss.dataSync()[0], accuracy: accuracy.dataSync()[0] };
     loss.dispose();
@@ -136,7 +147,8 @@ export class TfjsLearner implements Learner {
 
   sgdStep(x: tf.Tensor2D, y: tf.Tensor2D): number {
     this.weightsVersion += 1;
-    const cost = this.optimizer.minimize(() => crossEntropy(this.model.apply(x, { training: true }) as tf.Tensor, y), true);
+    const logits = logitsFunction(this.model);
+    const cost = this.optimizer.minimize(() => crossEntropyFromLogits(logits(x), y), true);
     const value = cost ? cost.dataSync()[0] : NaN;
     cost?.dispose();
     return value;

@@ -77,6 +77,8 @@ export interface BudgetStatus {
   readonly maxRecordsPerSource: number | null;
   /** ε charged so far by the decision accountant (worst window / worst source as applicable). */
   readonly spent: number;
+  /** `publicSpent`: the figure the public surface may show (schedule-only; see the getter). */
+  readonly publicSpent: number;
   readonly remaining: number;
   /** True when one more step with the last (or planned) (q, σ) would pass the limit. */
   readonly exhausted: boolean;
@@ -113,6 +115,8 @@ export interface BudgetState {
   readonly worst: Segment[];
   readonly sources: [string, SourceEntry][];
   readonly lastPlan: StepPlan | null;
+  /** Absent in ledgers written before repairs existed (= 0). */
+  readonly floor?: number;
 }
 
 const invalid = (m: string): TayguardError => new TayguardError('ARGUMENT_INVALID', m);
@@ -171,6 +175,8 @@ export class PrivacyBudget {
   private worstEpsilon = 0;
   private readonly sources = new Map<string, SourceEntry>();
   private prvNote: string | null = null;
+  /** ε that `spent` never goes below: set by a checkpoint repair from the highest ε ever published. */
+  private floor = 0;
   private readonly epsCache = new Map<string, number>();
 
   constructor(opts: BudgetOptions) {
@@ -211,14 +217,17 @@ export class PrivacyBudget {
   // ---- ε of a history --------------------------------------------------------------------------------
 
   private rdpOf(history: readonly Segment[]): number {
-    return history.length === 0 ? 0 : rdpEpsilon(history, this.delta).epsilon;
+    return history.length === 0 ? 0 : this.cached(`rdp:${key(history)}`, () => rdpEpsilon(history, this.delta).epsilon);
   }
 
   /** PRV ε, or null (with the reason remembered) when the PRV accountant refuses the grid. */
   private prvOf(history: readonly Segment[]): number | null {
     if (history.length === 0) return 0;
+    const k = `prv:${key(history)}`;
+    const hit = this.epsCache.get(k);
+    if (hit !== undefined) return hit;
     try {
-      return prvEpsilon(history, this.delta, this.epsError).epsilon;
+      return this.cached(k, () => prvEpsilon(history, this.delta, this.epsError).epsilon);
     } catch (err) {
       if (!TayguardError.is(err) || err.code !== 'ARGUMENT_INVALID') throw err;
       this.prvNote = `PRV not computed: ${err.message}`;
@@ -226,20 +235,30 @@ export class PrivacyBudget {
     }
   }
 
-  /** ε by the decision accountant, cached per history (histories are immutable snapshots). */
-  private epsilonOf(history: readonly Segment[]): number {
-    const k = key(history);
+  /** Histories are immutable snapshots, so their ε can be cached (a PRV figure costs a convolution). */
+  private cached(k: string, compute: () => number): number {
     let eps = this.epsCache.get(k);
     if (eps === undefined) {
-      eps = this.kind === 'prv' ? (this.prvOf(history) ?? this.rdpOf(history)) : this.rdpOf(history);
+      eps = compute();
       if (this.epsCache.size > 1024) this.epsCache.clear();
       this.epsCache.set(k, eps);
     }
     return eps;
   }
 
+  /** ε by the decision accountant, cached per history (histories are immutable snapshots). */
+  private epsilonOf(history: readonly Segment[]): number {
+    return this.kind === 'prv' ? (this.prvOf(history) ?? this.rdpOf(history)) : this.rdpOf(history);
+  }
+
   /** The accountant's look-ahead: ε of `history` plus `steps` more steps of (q, σ). */
   private lookAhead(history: readonly Segment[], q: number, sigma: number, steps = 1): number {
+    // Cached like epsilonOf: in steady state every window has the same history, and a PRV look-ahead costs a
+    // convolution, so without the cache the default (PRV) accountant would redo it at every step.
+    return this.cached(`after:${key(history)}+${steps}x(${q},${sigma})`, () => this.lookAheadUncached(history, q, sigma, steps));
+  }
+
+  private lookAheadUncached(history: readonly Segment[], q: number, sigma: number, steps: number): number {
     const acc = accountantFromJSON({ kind: this.kind, version: 1, history });
     try {
       return acc.epsilonAfter(q, sigma, this.delta, steps, this.epsError).epsilon;
@@ -271,9 +290,10 @@ export class PrivacyBudget {
     const entry = this.sources.get(source);
     const history = entry?.history ?? [];
     const active = entry ? entry.expiries.filter((x) => x > this.stepCount).length : 0;
-    const lastExpiry = entry ? Math.max(this.stepCount, ...entry.expiries) : this.stepCount;
-    const extra = this.stepCount + (this.window as number) - lastExpiry;
-    const eps = extra > 0 ? this.lookAhead(history, this.sourceRate(plan.sampleRate), plan.noiseMultiplier, extra) : this.epsilonOf(history);
+    // Admitted now, the source is in the pool for exactly the next W steps (its other records leave no later),
+    // so its history must afford W more steps — not only the ones past its current last expiry, which were
+    // never charged yet either.
+    const eps = this.lookAhead(history, this.sourceRate(plan.sampleRate), plan.noiseMultiplier, this.window as number);
     if (active >= (this.maxRecordsPerSource as number)) {
       return { ok: false, reason: 'source_record_cap', epsilonIfAdmitted: eps, activeRecords: active };
     }
@@ -299,6 +319,24 @@ export class PrivacyBudget {
     entry.expiries.push(this.stepCount + (this.window as number));
   }
 
+  /** Sources present in the pool whose own history cannot afford one more step of (q, σ). */
+  unaffordableSources(sampleRate: number, noiseMultiplier: number): Set<string> {
+    if (this.unit !== 'source') throw invalid("unaffordableSources is for unit 'source'");
+    checkStep(sampleRate, noiseMultiplier);
+    const out = new Set<string>();
+    const rate = this.sourceRate(sampleRate);
+    for (const [id, e] of this.sources) {
+      if (e.expiries.some((x) => x > this.stepCount) && this.lookAhead(e.history, rate, noiseMultiplier) > this.epsilonLimit) out.add(id);
+    }
+    return out;
+  }
+
+  /** The source's records have left the pool (dropped by the caller): no later step is charged to it. */
+  dropSource(source: string): void {
+    const entry = this.sources.get(source);
+    if (entry) entry.expiries = [];
+  }
+
   /** The source's own ε so far (0 for an unknown source). */
   sourceEpsilon(source: string): number {
     const entry = this.sources.get(source);
@@ -312,7 +350,7 @@ export class PrivacyBudget {
     checkStep(sampleRate, noiseMultiplier);
     if (this.unit === 'source') {
       const rate = this.sourceRate(sampleRate);
-      let eps = this.worstEpsilon;
+      let eps = Math.max(this.worstEpsilon, this.floor);
       const seen = new Set<string>();
       for (const e of this.presentSources()) {
         const k = key(e.history);
@@ -323,9 +361,9 @@ export class PrivacyBudget {
       return eps;
     }
     if (this.window !== undefined) {
-      return Math.max(this.worstEpsilon, this.lookAhead(keepLast(this.recent, this.window - 1), sampleRate, noiseMultiplier));
+      return Math.max(this.worstEpsilon, this.floor, this.lookAhead(keepLast(this.recent, this.window - 1), sampleRate, noiseMultiplier));
     }
-    return this.lookAhead(this.accountant.history, sampleRate, noiseMultiplier);
+    return Math.max(this.floor, this.lookAhead(this.accountant.history, sampleRate, noiseMultiplier));
   }
 
   /** Whether ONE more step with (q, σ) keeps ε ≤ the limit. */
@@ -384,7 +422,49 @@ export class PrivacyBudget {
   }
 
   get spent(): number {
-    return this.unit === 'record' && this.window === undefined ? this.epsilonOf(this.accountant.history) : this.worstEpsilon;
+    const charged = this.unit === 'record' && this.window === undefined ? this.epsilonOf(this.accountant.history) : this.worstEpsilon;
+    return Math.max(charged, this.floor);
+  }
+
+  /** Never report less than `epsilon` again (a repaired ledger must cover every version already published). */
+  raiseFloor(epsilon: number): void {
+    if (!Number.isFinite(epsilon) || epsilon < 0) throw invalid(`an ε floor must be a finite number ≥ 0, got ${String(epsilon)}`);
+    this.floor = Math.max(this.floor, epsilon);
+  }
+
+  /**
+   * Resuming from an older checkpoint after a newer one was lost: the records consumed between the two are
+   * redelivered and pooled again, after up to W steps of the lost run already released them (in published
+   * versions). Their exposure is then up to 2W steps, so charge it: the worst window twice over (record mode),
+   * or W more steps of the last plan on every source's history (source mode: which sources were replayed is
+   * not known, so all are charged).
+   */
+  chargeRepeatedExposure(): void {
+    const w = this.window;
+    if (w === undefined) throw invalid('chargeRepeatedExposure needs a streaming window');
+    if (this.unit === 'source') {
+      const plan = this.lastPlan ?? this.plan;
+      if (!plan) return;
+      for (const e of this.sources.values()) {
+        append(e.history, this.sourceRate(plan.sampleRate), plan.noiseMultiplier, w);
+        this.raiseWorst(e.history);
+      }
+      return;
+    }
+    this.raiseWorst([...this.worst, ...this.worst].reduce<Segment[]>((h, seg) => (append(h, seg.sampleRate, seg.noiseMultiplier, seg.steps), h), []));
+  }
+
+  /**
+   * A figure that depends on the step schedule only, never on which sources sent what: in record mode the
+   * charged window (already schedule-only); in source mode the ε of a source present in EVERY step so far,
+   * capped at the limit every source is held to by admission. The worst source's exact ε (`spent`) depends on
+   * the sources' traffic, so it is for the operator, not for the public surface.
+   */
+  get publicSpent(): number {
+    if (this.unit !== 'source') return this.spent;
+    const always: Segment[] = [];
+    for (const seg of this.accountant.history) append(always, this.sourceRate(seg.sampleRate), seg.noiseMultiplier, seg.steps);
+    return Math.min(this.epsilonLimit, Math.max(this.spent, this.epsilonOf(always)));
   }
 
   status(): BudgetStatus {
@@ -402,6 +482,7 @@ export class PrivacyBudget {
       window: this.window ?? null,
       maxRecordsPerSource: this.maxRecordsPerSource ?? null,
       spent,
+      publicSpent: this.publicSpent,
       remaining: Math.max(0, this.epsilonLimit - spent),
       exhausted,
       epsilonRdp: this.rdpOf(charged),
@@ -431,6 +512,7 @@ export class PrivacyBudget {
       worst: this.worst.map((s) => ({ ...s })),
       sources: [...this.sources].map(([id, e]) => [id, { history: e.history.map((s) => ({ ...s })), expiries: [...e.expiries] }]),
       lastPlan: this.lastPlan ?? this.plan ?? null,
+      ...(this.floor > 0 ? { floor: this.floor } : {}),
     };
   }
 
@@ -482,6 +564,10 @@ export class PrivacyBudget {
     if (!Number.isSafeInteger(s.steps) || (s.steps as number) < 0) throw corrupt(`steps is ${String(s.steps)}`);
     b.stepCount = s.steps as number;
     b.worstEpsilon = b.worst.length === 0 ? 0 : b.epsilonOf(b.worst);
+    if (s.floor !== undefined) {
+      if (typeof s.floor !== 'number' || !Number.isFinite(s.floor) || s.floor < 0) throw corrupt(`floor is ${String(s.floor)}`);
+      b.floor = s.floor;
+    }
     if (overrides.plan) b.lastPlan = { ...overrides.plan };
     else if (s.lastPlan) b.lastPlan = { ...s.lastPlan };
     return b;

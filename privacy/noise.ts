@@ -27,6 +27,8 @@ export interface GaussianSource {
   fill(out: Float32Array, std: number): Float32Array;
   /** n fresh N(0, std²) samples. */
   sample(n: number, std: number): Float32Array;
+  /** Opaque state of a seeded source (for checkpoints, so a restart does not repeat noise); crypto has none. */
+  state?(): unknown;
 }
 
 /** Words per refill: 64 KiB of randomness, amortises the syscall / OpenSSL call. */
@@ -39,12 +41,18 @@ type WordFiller = (buf: Uint32Array) => void;
 class PolarSource implements GaussianSource {
   private readonly words = new Uint32Array(CHUNK_WORDS);
   /** Next unused word; leftover words carry over to the next call (each word is used once). */
-  private pos = CHUNK_WORDS;
+  protected pos = CHUNK_WORDS;
 
   constructor(
     readonly kind: NoiseKind,
     private readonly fillWords: WordFiller,
   ) {}
+
+  /** Refill the word buffer now (a restored seeded source regenerates the buffer it had). */
+  protected refill(): void {
+    this.fillWords(this.words);
+    this.pos = 0;
+  }
 
   fill(out: Float32Array, std: number): Float32Array {
     checkStd(std);
@@ -53,7 +61,7 @@ class PolarSource implements GaussianSource {
     let i = 0;
     while (i < out.length) {
       if (pos + 4 > CHUNK_WORDS) {
-        this.fillWords(words);
+        this.refill();
         pos = 0;
       }
       // Two uniforms on [−1, 1) with 53-bit resolution, from 4 words.
@@ -84,9 +92,39 @@ function checkStd(std: number): void {
   }
 }
 
+/**
+ * Seeded source whose position in its stream can be saved: the ARC4 state as it was before the last buffer
+ * refill, plus the position in that buffer. Restoring regenerates the same buffer, so a restarted seeded run
+ * continues the noise stream instead of repeating it from the seed (repeated noise vectors would cancel in
+ * differences of released models).
+ */
+class SeededPolarSource extends PolarSource {
+  private readonly mark: { beforeRefill: seedrandom.State.Arc4 | null };
+
+  constructor(seed: string, saved?: { rng: seedrandom.State.Arc4 | null; pos: number }) {
+    const rng = saved?.rng ? seedrandom('', { state: saved.rng }) : seedrandom(seed, { state: true });
+    const mark = { beforeRefill: null as seedrandom.State.Arc4 | null };
+    super('seeded', (buf) => {
+      mark.beforeRefill = rng.state();
+      for (let k = 0; k < buf.length; k++) buf[k] = rng.int32() >>> 0;
+    });
+    this.mark = mark;
+    if (saved?.rng) {
+      this.refill();
+      this.pos = saved.pos;
+    }
+  }
+
+  state(): unknown {
+    return { rng: this.mark.beforeRefill, pos: this.pos };
+  }
+}
+
 export interface NoiseOptions {
   /** Explicit seed → reproducible 'seeded' source (tests/experiments only). Omit for the crypto source. */
   seed?: string | number;
+  /** Saved `state()` of a seeded source with the same seed: continue its stream. */
+  state?: unknown;
 }
 
 /** The default (crypto) source, or a seeded one when `opts.seed` is given. */
@@ -99,10 +137,11 @@ export function createGaussianSource(opts: NoiseOptions = {}): GaussianSource {
   if (typeof opts.seed !== 'string' && !Number.isFinite(opts.seed)) {
     throw new TayguardError('ARGUMENT_INVALID', `seed must be a string or a finite number, got ${String(opts.seed)}`);
   }
-  const rng = seedrandom(String(opts.seed));
-  return new PolarSource('seeded', (buf) => {
-    for (let k = 0; k < buf.length; k++) buf[k] = rng.int32() >>> 0;
-  });
+  const saved = opts.state as { rng?: unknown; pos?: unknown } | undefined;
+  if (saved !== undefined && (typeof saved !== 'object' || saved === null || !Number.isSafeInteger(saved.pos) || (saved.pos as number) < 0 || (saved.pos as number) > CHUNK_WORDS)) {
+    throw new TayguardError('CHECKPOINT_CORRUPT', 'the saved noise state is not valid; restore an older checkpoint');
+  }
+  return new SeededPolarSource(String(opts.seed), saved as { rng: seedrandom.State.Arc4 | null; pos: number } | undefined);
 }
 
 /**

@@ -209,6 +209,21 @@ export class StreamingPoissonSampler<T> {
     return { records, step: this.stepIndex++, poolSize };
   }
 
+  /**
+   * Replace every pooled record matching `drop` by `empty` (its place, and so every other record's coins,
+   * stays). Returns how many were replaced.
+   */
+  empty(drop: (record: T) => boolean, empty: T = null as T): number {
+    let n = 0;
+    for (const entry of this.pool) {
+      if (drop(entry.record)) {
+        entry.record = empty;
+        n += 1;
+      }
+    }
+    return n;
+  }
+
   /** Pooled records (oldest first) with the number of steps each has left. */
   entries(): readonly { record: T; remaining: number }[] {
     return this.pool.map((e) => ({ ...e }));
@@ -227,9 +242,12 @@ export class StreamingPoissonSampler<T> {
 
   /**
    * Restore from toJSON(). The coin source is the crypto one unless `rng` is given; a seeded sampler resumes
-   * its stream when restored with `createUniformSource({ state: saved.rngState })`.
+   * its stream when restored with `createUniformSource({ state: saved.rngState })`. `sampleRate` replaces the
+   * saved rate: the pool must sample at exactly the rate the ledger charges from now on, so a caller whose
+   * configured q changed passes it here (the ledger records each step's own q, so a window that straddles the
+   * change is charged for what each of its steps really did).
    */
-  static fromJSON<T>(value: unknown, rng?: UniformSource): StreamingPoissonSampler<T> {
+  static fromJSON<T>(value: unknown, rng?: UniformSource, opts: { sampleRate?: number } = {}): StreamingPoissonSampler<T> {
     const corrupt = (why: string): TayguardError =>
       new TayguardError('CHECKPOINT_CORRUPT', `sampler state is not valid (${why}); restore an older checkpoint`);
     if (typeof value !== 'object' || value === null) throw corrupt('not an object');
@@ -237,7 +255,7 @@ export class StreamingPoissonSampler<T> {
     if (s.version !== 1) throw corrupt(`unsupported version ${String(s.version)}`);
     let sampler: StreamingPoissonSampler<T>;
     try {
-      sampler = new StreamingPoissonSampler<T>({ sampleRate: s.sampleRate as number, window: s.window as number, rng });
+      sampler = new StreamingPoissonSampler<T>({ sampleRate: opts.sampleRate ?? (s.sampleRate as number), window: s.window as number, rng });
     } catch (err) {
       throw corrupt((err as Error).message);
     }

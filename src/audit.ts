@@ -17,6 +17,14 @@ import type { TrainingRecord } from './record';
 
 export const AUDIT_SOURCE = '__tayguard_audit__';
 
+/**
+ * Each round's bound holds at 95% confidence, so a correct implementation still sees a bound above ε in about
+ * one round in twenty: alarming on one round would cry wolf every ~20 rounds. Rounds draw fresh canaries and
+ * fresh coins, so each round's test is valid given every earlier one, and two in a row happen with probability
+ * ≤ 0.05² = 0.25% per pair of rounds when all is right; a real bug that makes the bound exceed ε keeps doing so.
+ */
+export const ALARM_RULE = 'alarm when the lower bound exceeds the accountant\'s ε in two consecutive rounds (false-alarm probability ≤ 0.25% per pair of rounds; each round alone would be 5%)';
+
 export interface AuditResult {
   readonly method: 'one-run (Steinke, Nasr, Jagielski 2023) with a loss-threshold attack';
   readonly round: number;
@@ -32,6 +40,9 @@ export interface AuditResult {
   readonly tprAtFpr: { readonly '0.001': number; readonly '0.01': number };
   /** TPR ≤ e^ε·FPR + δ at the accounted ε: what DP allows at the same FPRs. */
   readonly dpTprBound: { readonly '0.001': number; readonly '0.01': number } | null;
+  /** This round's lower bound is above the accountant's ε (probability ≤ β = 5% per round when all is right). */
+  readonly exceeds: boolean;
+  /** `exceeds` in this round AND the one before: the alarm (ALARM_RULE). */
   readonly alarm: boolean;
   readonly completedAt: string;
 }
@@ -97,7 +108,9 @@ export class Auditor {
     const n = (this.results.at(-1)?.round ?? this.round?.round ?? 0) + 1;
     const canaries = Array.from({ length: this.o.canaries }, (_, i) => ({
       id: `${AUDIT_SOURCE}/${n}/${i}`,
-      source: AUDIT_SOURCE,
+      // Each canary its own reserved source: in source mode the per-source cap k then never refuses an included
+      // canary, and a canary's ε is exactly a source's ε.
+      source: `${AUDIT_SOURCE}/${n}/${i}`,
       label: randomBytes(4).readUInt32BE() % this.o.numClasses,
       ...(this.o.task === 'text' ? { text: canaryText() } : { features: canaryFeatures(this.o.featureDim) }),
     }));
@@ -105,7 +118,7 @@ export class Auditor {
     return { round: n, canaries, included, next: 0, lastAdmittedAt: null };
   }
 
-  /** Called for every user record admitted; returns a canary to admit now, if one is due. */
+  /** Called for every consumed user message; returns a canary to admit now, if one is due. */
   canaryDue(progress: number): TrainingRecord | undefined {
     this.round ??= this.newRound();
     const r = this.round;
@@ -150,7 +163,8 @@ export class Auditor {
       auc: mia?.auc ?? 0.5,
       tprAtFpr: { '0.001': mia?.tprAt0001 ?? 0, '0.01': mia?.tprAt001 ?? 0 },
       dpTprBound: bound ? { '0.001': bound.tprAt0001, '0.01': bound.tprAt001 } : null,
-      alarm: epsilonAccounted !== null && audit.epsilonLowerBound > epsilonAccounted,
+      exceeds: epsilonAccounted !== null && audit.epsilonLowerBound > epsilonAccounted,
+      alarm: epsilonAccounted !== null && audit.epsilonLowerBound > epsilonAccounted && this.results.at(-1)?.exceeds === true,
       completedAt: new Date().toISOString(),
     };
     this.results.push(result);
@@ -168,9 +182,10 @@ export class Auditor {
     const r = this.round;
     return {
       enabled: true,
+      alarmRule: ALARM_RULE,
       current: r ? { round: r.round, canaries: r.canaries.length, admitted: r.next, toAdmit: r.included.length - r.next } : null,
       latest: this.latest() ?? null,
-      history: this.results.map((x) => ({ round: x.round, epsilonLowerBound: x.epsilonLowerBound, epsilonAccounted: x.epsilonAccounted, alarm: x.alarm, completedAt: x.completedAt })),
+      history: this.results.map((x) => ({ round: x.round, epsilonLowerBound: x.epsilonLowerBound, epsilonAccounted: x.epsilonAccounted, exceeds: x.exceeds, alarm: x.alarm, completedAt: x.completedAt })),
     };
   }
 

@@ -7,6 +7,7 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { TayguardError } from './errors';
 import { registerPrivacyCommands } from './cli/privacy-commands';
+import { registerCheckpointCommands } from './cli/checkpoint-commands';
 import { registerConfigCommands } from './cli/config-check';
 import { registerStatusCommand } from './cli/status';
 
@@ -218,6 +219,7 @@ export function buildProgram(): Command {
     .option('--brokers <n>', 'number of mock brokers', positiveInt, 3)
     .action((opts) => broker(opts).catch(fail));
   registerPrivacyCommands(program);
+  registerCheckpointCommands(program, fail);
   registerConfigCommands(program);
   registerStatusCommand(program);
   return program;

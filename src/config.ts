@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { TayguardError } from './errors';
-import { rdpEpsilon } from '../privacy/accountants';
+import { prvEpsilon, rdpEpsilon } from '../privacy/accountants';
 import { sourceSampleRate } from '../privacy/budget';
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
@@ -34,6 +34,7 @@ export const configSchema = z.object({
   CHECKPOINT_EVERY_RECORDS: int(1).default(2000),
   CHECKPOINT_INTERVAL_MS: int(100).default(5000),
   CHECKPOINTS_KEPT: int(1, 1000).default(3),
+  QUIET_STEP_INTERVAL_MS: int(0, 86_400_000).default(1000),
   MODEL: z.enum(['text', 'dense']).default('text'),
   MODEL_PATH: z.string().min(1).optional(),
   NUM_CLASSES: int(2, 100000).default(2),
@@ -66,6 +67,7 @@ export const configSchema = z.object({
     })
     .optional(),
   ADMIN_TOKEN: z.string().min(16, 'at least 16 characters (e.g. openssl rand -hex 24)').optional(),
+  OPERATOR_AUTH: z.enum(['token', 'open']).optional(),
   CANARY_FILE: z.string().min(1).optional(),
   AUDIT_CANARIES: int(0, 100000).default(0),
   AUDIT_EVERY_RECORDS: int(1, 100000).default(10),
@@ -92,7 +94,8 @@ export const configSchema = z.object({
   WINDOW_STEPS: int(1, 100000).default(50),
   STEP_EVERY_RECORDS: int(1, 100000).optional(),
   SOURCE_MAX_RECORDS: int(1, 100000).default(4),
-  ACCOUNTANT: z.enum(['rdp', 'prv']).default('rdp'),
+  /** Unset: PRV for a new ledger, the checkpoint's accountant for an existing one. */
+  ACCOUNTANT: z.enum(['rdp', 'prv']).optional(),
   DP_SEED: z.string().min(1).optional(),
   FROM_BEGINNING: bool.default(true),
 });
@@ -102,8 +105,27 @@ type Parsed = z.infer<typeof configSchema>;
 export interface Config {
   readonly kafka: { readonly brokers: readonly string[]; readonly clientId: string; readonly groupId: string; readonly fromBeginning: boolean; readonly sessionTimeoutMs: number };
   readonly topics: { readonly records: string; readonly quarantine: string };
-  readonly http: { readonly port: number; readonly host: string; readonly bodyLimit: string; readonly adminToken?: string };
-  readonly checkpoint: { readonly dir: string; readonly modelDir: string; readonly everyRecords: number; readonly intervalMs: number; readonly kept: number };
+  readonly http: {
+    readonly port: number;
+    readonly host: string;
+    readonly bodyLimit: string;
+    readonly adminToken?: string;
+    /**
+     * 'token': the operator surface (/metrics, the detail of GET /v1/model, the admin API) needs the admin
+     * token; 'open': only the admin API does. Default 'token' when ADMIN_TOKEN is set (docs/privacy.md,
+     * "what is public").
+     */
+    readonly operatorAuth: 'token' | 'open';
+  };
+  readonly checkpoint: {
+    readonly dir: string;
+    readonly modelDir: string;
+    readonly everyRecords: number;
+    readonly intervalMs: number;
+    readonly kept: number;
+    /** On a quiet stream, one DP step per this many ms while any message is inside its window; 0 = never. */
+    readonly quietStepIntervalMs: number;
+  };
   readonly model: {
     readonly kind: 'text' | 'dense';
     readonly path?: string;
@@ -148,7 +170,11 @@ export interface Config {
     readonly window: number;
     readonly stepEveryRecords: number;
     readonly maxRecordsPerSource: number;
-    readonly accountant: 'rdp' | 'prv';
+    /**
+     * Decides with this accountant; undefined = PRV for a new ledger (tighter: 3.21 vs RDP's 3.73 at the
+     * defaults), or the accountant a checkpoint's ledger was kept with.
+     */
+    readonly accountant?: 'rdp' | 'prv';
     readonly seed?: string;
   } | null;
   readonly logLevel: Parsed['LOG_LEVEL'];
@@ -178,6 +204,9 @@ export function loadConfig(env: Env = process.env): Config {
   if (c.ROLLBACK_AFTER_JUDGEMENTS !== undefined && c.ROLLBACK_AFTER_CHECKPOINTS !== undefined && c.ROLLBACK_AFTER_JUDGEMENTS !== c.ROLLBACK_AFTER_CHECKPOINTS) {
     issues.push(`ROLLBACK_AFTER_CHECKPOINTS (${c.ROLLBACK_AFTER_CHECKPOINTS}) is the old name of ROLLBACK_AFTER_JUDGEMENTS (${c.ROLLBACK_AFTER_JUDGEMENTS}): set only ROLLBACK_AFTER_JUDGEMENTS`);
   }
+  if (c.OPERATOR_AUTH === 'token' && c.ADMIN_TOKEN === undefined) {
+    issues.push('OPERATOR_AUTH: "token" needs ADMIN_TOKEN (at least 16 characters, e.g. openssl rand -hex 24)');
+  }
   if (c.CHECKPOINT_EVERY_RECORDS < c.BATCH_SIZE) {
     issues.push(`CHECKPOINT_EVERY_RECORDS (${c.CHECKPOINT_EVERY_RECORDS}) must be at least BATCH_SIZE (${c.BATCH_SIZE})`);
   }
@@ -187,10 +216,19 @@ export function loadConfig(env: Env = process.env): Config {
     // no source) could ever be trained on — say so now, with the settings that fix it.
     const source = c.PRIVACY_UNIT === 'source';
     const rate = source ? sourceSampleRate(c.SAMPLE_RATE, c.SOURCE_MAX_RECORDS) : c.SAMPLE_RATE;
-    const eps = rdpEpsilon([{ sampleRate: rate, noiseMultiplier: c.NOISE_MULTIPLIER, steps: c.WINDOW_STEPS }], c.DELTA).epsilon;
+    const window = [{ sampleRate: rate, noiseMultiplier: c.NOISE_MULTIPLIER, steps: c.WINDOW_STEPS }];
+    // The decision accountant's figure (PRV unless ACCOUNTANT=rdp; RDP where PRV's grid would be too large).
+    let eps = rdpEpsilon(window, c.DELTA).epsilon;
+    if (c.ACCOUNTANT !== 'rdp') {
+      try {
+        eps = prvEpsilon(window, c.DELTA).epsilon;
+      } catch {
+        // keep the RDP bound
+      }
+    }
     if (eps > c.EPSILON_LIMIT) {
       issues.push(
-        `EPSILON_LIMIT (${c.EPSILON_LIMIT}) is below the ε of one ${source ? 'source' : 'record'}'s window (${eps.toFixed(3)} with SAMPLE_RATE=${c.SAMPLE_RATE}${source ? `, SOURCE_MAX_RECORDS=${c.SOURCE_MAX_RECORDS}` : ''}, NOISE_MULTIPLIER=${c.NOISE_MULTIPLIER}, WINDOW_STEPS=${c.WINDOW_STEPS}, DELTA=${c.DELTA}): raise NOISE_MULTIPLIER (npx tayguard noise --target-epsilon ${c.EPSILON_LIMIT} --sample-rate ${Number(rate.toPrecision(6))} --steps ${c.WINDOW_STEPS} --delta ${c.DELTA}) or lower SAMPLE_RATE/WINDOW_STEPS`,
+        `EPSILON_LIMIT (${c.EPSILON_LIMIT}) is below the ε of one ${source ? 'source' : 'record'}'s window (${eps.toFixed(3)} with SAMPLE_RATE=${c.SAMPLE_RATE}${source ? `, SOURCE_MAX_RECORDS=${c.SOURCE_MAX_RECORDS}` : ''}, NOISE_MULTIPLIER=${c.NOISE_MULTIPLIER}, WINDOW_STEPS=${c.WINDOW_STEPS}, DELTA=${c.DELTA}): raise NOISE_MULTIPLIER (npx tayguard noise --target-epsilon ${c.EPSILON_LIMIT} --sample-rate ${Number(rate.toPrecision(6))} --steps ${c.WINDOW_STEPS} --delta ${c.DELTA} --accountant ${c.ACCOUNTANT ?? 'prv'}) or lower SAMPLE_RATE/WINDOW_STEPS`,
       );
     }
   }
@@ -206,12 +244,13 @@ export function loadConfig(env: Env = process.env): Config {
   return Object.freeze({
     kafka: { brokers: c.KAFKA_BROKERS, clientId: c.KAFKA_CLIENT_ID, groupId: c.GROUP_ID, fromBeginning: c.FROM_BEGINNING, sessionTimeoutMs: c.KAFKA_SESSION_TIMEOUT_MS },
     topics: { records: `${prefix}.records`, quarantine: `${prefix}.quarantine` },
-    http: { port: c.PORT, host: c.HOST, bodyLimit: c.HTTP_BODY_LIMIT, adminToken: c.ADMIN_TOKEN },
+    http: { port: c.PORT, host: c.HOST, bodyLimit: c.HTTP_BODY_LIMIT, adminToken: c.ADMIN_TOKEN, operatorAuth: c.OPERATOR_AUTH ?? (c.ADMIN_TOKEN ? 'token' : 'open') },
     checkpoint: {
       dir: c.CHECKPOINT_DIR,
       modelDir: c.MODEL_DIR ?? `${c.CHECKPOINT_DIR.replace(/\/+$/, '')}/models`,
       everyRecords: c.CHECKPOINT_EVERY_RECORDS,
       intervalMs: c.CHECKPOINT_INTERVAL_MS,
+      quietStepIntervalMs: c.QUIET_STEP_INTERVAL_MS,
       kept: c.CHECKPOINTS_KEPT,
     },
     model: {
@@ -256,7 +295,7 @@ export function loadConfig(env: Env = process.env): Config {
           window: c.WINDOW_STEPS,
           stepEveryRecords: c.STEP_EVERY_RECORDS ?? c.BATCH_SIZE,
           maxRecordsPerSource: c.SOURCE_MAX_RECORDS,
-          accountant: c.ACCOUNTANT,
+          ...(c.ACCOUNTANT !== undefined ? { accountant: c.ACCOUNTANT } : {}),
           seed: c.DP_SEED,
         }
       : null,

@@ -1,7 +1,9 @@
 /**
  * The record path, independent of Kafka: redelivery check → record chain (schema, detectors, admit) → trainer
- * (src/trainer/: plain minibatches, or the DP window with its step chain privatize → update). Ingest (src/kafka/ingest.ts) feeds it messages; the benchmark feeds
- * it directly. Quarantined records are buffered and must be flushed (acknowledged by the broker) before the
+ * (src/trainer/: plain minibatches, or the DP window with its step chain privatize → update). Every consumed
+ * message that is not a redelivery reaches the trainer — as a record to admit or as an empty slot — because the
+ * DP schedule counts messages, not records. The Kafka consumer (src/sidecar.ts) feeds it messages; the
+ * benchmark feeds it directly. Quarantined records are buffered and must be flushed (acknowledged by the broker) before the
  * checkpoint that covers their offsets — that is what makes "quarantined" a durable outcome.
  */
 import { compose, type Stage } from '../middleware/chain';
@@ -23,6 +25,8 @@ export interface RecordContext {
   /** An operator released this record from quarantine (signature verified): the poisoning screens are skipped. */
   released?: boolean;
   outcome?: { kind: 'quarantined' } | { kind: 'skipped'; reason: string } | { kind: 'admitted' };
+  /** The trainer has given this message its slot in the DP schedule (admit does; every other outcome passes). */
+  slotTaken?: boolean;
 }
 
 export interface QuarantineMessage {
@@ -94,11 +98,12 @@ export class Pipeline {
       name: 'admit',
       handle: async (ctx) => {
         const record = ctx.record as TrainingRecord;
-        if (!o.dedup.rememberId(record.id)) {
+        if (!o.dedup.rememberId(record.source, record.id)) {
           ctx.outcome = { kind: 'skipped', reason: 'duplicate' };
           return;
         }
         const result = await o.trainer.admit(record);
+        ctx.slotTaken = true;
         ctx.outcome = result.kind === 'trained' ? { kind: 'admitted' } : { kind: 'skipped', reason: result.reason };
       },
     };
@@ -114,6 +119,9 @@ export class Pipeline {
     }
     const ctx: RecordContext = { raw, reasons: [] };
     await this.runRecord(ctx);
+    // Every consumed message counts toward the DP step schedule, whatever its outcome, so that when steps run
+    // never depends on what a record says (docs/privacy.md, "the schedule").
+    if (!ctx.slotTaken) await this.o.trainer.pass();
     const outcome = ctx.outcome;
     if (outcome?.kind === 'quarantined') {
       this.pendingQuarantine.push(this.quarantineMessage(ctx));

@@ -4,7 +4,6 @@
  * and epsilon null — never a number.
  */
 import type { Config } from './config';
-import type { OutcomeCounts } from './counts';
 import type { Trainer } from './trainer/types';
 import { DpTrainer } from './trainer/dp';
 
@@ -14,6 +13,8 @@ export interface BudgetResponse {
   delta: number | null;
   accountant: 'rdp' | 'prv' | null;
   epsilon: { limit: number; spent: number; remaining: number; exhausted: boolean } | null;
+  /** Group privacy for replacing one record by another (two zero-out steps): (2ε, (1 + e^ε)δ). */
+  replaceOne?: { epsilon: number; delta: number };
   epsilonRdp: number | null;
   epsilonPrv: number | null;
   epsilonPrvUnavailable?: string | null;
@@ -27,7 +28,7 @@ export interface BudgetResponse {
         sampleRate: number;
         window: number;
         steps: number;
-        records: number;
+        stepEveryMessages: number;
         expectedBatchSize: number;
         maxRecordsPerSource: number | null;
         sampling: string;
@@ -43,7 +44,6 @@ export interface BudgetResponse {
 export function budgetStatus(
   config: Config,
   trainer: Trainer | undefined,
-  counts: OutcomeCounts | undefined,
   updatedAt: string | null,
   screening: BudgetResponse['screening'] = [],
 ): BudgetResponse {
@@ -66,15 +66,23 @@ export function budgetStatus(
   }
   const s = trainer.budget();
   const source = p.unit === 'source';
+  const accountant = trainer.ledger.kind;
+  const spent = s.publicSpent;
+  const operator = config.http.operatorAuth === 'token'
+    ? 'It does not cover the operator surface (/metrics, the detail of GET /v1/model, the admin API, logs), which holds exact counts, step timings and the update gate\'s live state and answers only with ADMIN_TOKEN. '
+    : 'It does not cover the operator surface (/metrics, the detail of GET /v1/model, the admin API, logs), which holds exact counts, step timings and the update gate\'s live state and is OPEN (OPERATOR_AUTH=open): keep it off networks the public reaches, or set ADMIN_TOKEN. ';
   return {
     unit: p.unit,
-    adjacency: source ? 'add or remove all records of one source' : 'add or remove one record',
+    adjacency: source
+      ? 'zero-out: every message of one source replaced by an empty message (the number, order and timing of messages are public)'
+      : 'zero-out: one message replaced by an empty message (the number, order and timing of messages are public)',
     delta: p.delta,
-    accountant: p.accountant,
-    epsilon: { limit: s.epsilonLimit, spent: s.spent, remaining: s.remaining, exhausted: s.exhausted || s.exhaustedAndStopped },
-    epsilonRdp: s.epsilonRdp,
-    epsilonPrv: s.epsilonPrv,
-    epsilonPrvUnavailable: s.prvUnavailableReason,
+    accountant,
+    epsilon: { limit: s.epsilonLimit, spent, remaining: Math.max(0, s.epsilonLimit - spent), exhausted: s.exhausted || s.exhaustedAndStopped },
+    replaceOne: { epsilon: 2 * spent, delta: (1 + Math.exp(spent)) * p.delta },
+    epsilonRdp: source ? null : s.epsilonRdp,
+    epsilonPrv: source ? null : s.epsilonPrv,
+    epsilonPrvUnavailable: source ? null : s.prvUnavailableReason,
     mechanism: {
       name: 'dp-sgd',
       noiseMultiplier: p.noiseMultiplier,
@@ -84,16 +92,19 @@ export function budgetStatus(
       sampleRate: p.sampleRate,
       window: p.window,
       steps: s.steps,
-      records: counts?.trained ?? 0,
+      stepEveryMessages: p.stepEveryRecords,
       expectedBatchSize: trainer.expectedBatchSize,
       maxRecordsPerSource: source ? p.maxRecordsPerSource : null,
-      sampling: `Poisson: each admitted ${source ? 'record (at most ' + p.maxRecordsPerSource + ' per source in the window)' : 'record'} joins each of the next ${p.window} steps with probability ${p.sampleRate}`,
+      sampling: `Poisson: every consumed message takes a slot for the next ${p.window} steps, a step runs after every ${p.stepEveryRecords} messages, and each slot joins each step with probability ${p.sampleRate}; a slot holds the record only if it was admitted${source ? ` (at most ${p.maxRecordsPerSource} per source in the window)` : ''}`,
     },
     randomness: trainer.randomness,
     screening,
     statement:
-      `(${s.spent.toFixed(3)}, ${p.delta.toExponential()})-differential privacy for ${source ? 'each source (all of its records together)' : 'each record'} ` +
-      `with respect to everything the sidecar publishes (model versions, predictions), by the ${p.accountant.toUpperCase()} accountant. ` +
+      `(${spent.toFixed(3)}, ${p.delta.toExponential()})-differential privacy for ${source ? 'each source (all of its messages together)' : 'each message\'s record'}, ` +
+      `under zero-out adjacency (its content replaced by an empty message; replacing it by another record costs at most (${(2 * spent).toFixed(3)}, ${((1 + Math.exp(spent)) * p.delta).toExponential(2)})), ` +
+      `with respect to the public surface: published model versions, predictions, and this budget, all as of the last checkpoint; by the ${accountant.toUpperCase()} accountant. ` +
+      operator +
+      (source ? 'In source mode the public ε is the bound for a source present in every step so far (each source is also held to the limit); the worst source\'s exact ε is operator-only. ' : '') +
       (trainer.randomness === 'seeded' ? 'WARNING: DP_SEED is set — noise and sampling are reproducible, NOT secure; the guarantee does not hold. ' : '') +
       (screening.length > 0 ? 'Screening stages that look across records are outside the guarantee (see screening). ' : '') +
       'See docs/privacy.md for what this covers and what it does not.',

@@ -85,6 +85,7 @@ export class Sidecar {
   private producer?: RecordProducer;
   private server?: Server;
   private timer?: NodeJS.Timeout;
+  private quietTimer?: NodeJS.Timeout;
   private lock: Promise<unknown> = Promise.resolve();
   private backend = 'unknown';
   private seq = 0;
@@ -97,7 +98,8 @@ export class Sidecar {
   private lastCheckpointError: string | null = null;
   private readonly signer?: ReleaseSigner;
   readonly admin: AdminService;
-  private publishedBudget?: BudgetResponse;
+  /** The budget as of the last durable checkpoint (or start-up): the only figure the public surface shows. */
+  private checkpointedBudget?: BudgetResponse;
 
   constructor(o: SidecarOptions) {
     this.config = o.config;
@@ -230,11 +232,18 @@ export class Sidecar {
     this.timer = setInterval(() => {
       if (this.stopping) return;
       void this.exclusive(async () => {
-        await this.trainer.tick();
         if (this.pipeline.handledSinceCheckpoint > 0 || this.trainer.stepsSinceCheckpoint > 0) await this.checkpointLocked();
       }).catch(() => undefined);
     }, c.checkpoint.intervalMs);
     this.timer.unref();
+    if (c.checkpoint.quietStepIntervalMs > 0) {
+      // Quiet-stream steps: decided by the clock and by whether any message is still inside its window only.
+      this.quietTimer = setInterval(() => {
+        if (this.stopping) return;
+        void this.exclusive(() => this.trainer.tick()).catch((e) => this.logger.error({ err: e }, 'quiet-stream step failed'));
+      }, c.checkpoint.quietStepIntervalMs);
+      this.quietTimer.unref();
+    }
     this.logger.info({ topic: c.topics.records, brokers: c.kafka.brokers, backend: this.backend }, 'consuming');
   }
 
@@ -254,13 +263,13 @@ export class Sidecar {
     for (const message of batch.messages) {
       if (this.stopping || !control.shouldContinue()) break;
       const stepsBefore = this.trainer.stepsSinceCheckpoint;
-      const trainedBefore = this.tally.counts.trained;
       await this.pipeline.handle(message);
       control.resolve(message.offset);
-      if (this.auditor && this.tally.counts.trained > trainedBefore) {
-        // Canaries ride along with user traffic, straight into the trainer: never counted, never on Kafka.
+      if (this.auditor) {
+        // Canaries ride along with user traffic, straight into the trainer: never counted, never on Kafka. When
+        // one is due depends on consumed messages and steps only — never on whether a record was trained.
         const canary = this.auditor.canaryDue(this.trainer.progress);
-        if (canary) await this.trainer.admit(canary);
+        if (canary) await this.trainer.admitCanary(canary);
       }
       // A training step blocks the event loop for its duration; give heartbeats a turn after each one.
       if (this.trainer.stepsSinceCheckpoint !== stepsBefore) await control.heartbeat();
@@ -326,9 +335,9 @@ export class Sidecar {
       // Only a checkpoint that trained changes what is served (and publishes a new version): otherwise serving
       // keeps the weights of the version it names.
       if (trained > 0) this.serving.restore(averaged ?? snapshot);
+      this.lastCheckpointAt = header.createdAt;
       this.updatePrivacyGauges();
       this.scoreAudit();
-      this.lastCheckpointAt = header.createdAt;
       this.lastCheckpointError = null;
       this.metrics.checkpoints.inc();
       if (modelVersion !== this.modelVersion) {
@@ -340,7 +349,7 @@ export class Sidecar {
             featurizer: this.learner.featurizer.describe(),
             numClasses: this.learner.numClasses,
             backend: this.backend,
-            trainedRecords: this.tally.counts.trained,
+            privacy: { epsilon: this.budget().epsilon?.spent ?? null, delta: this.budget().delta, accountant: this.budget().accountant, unit: this.budget().unit },
           });
           this.modelVersion = modelVersion;
           this.metrics.modelVersion.set(modelVersion);
@@ -404,26 +413,32 @@ export class Sidecar {
   }
 
   /**
-   * GET /v1/privacy/budget: the guarantee as configured and as spent (never a made-up ε) — as of the last
-   * checkpoint, like the weights that predictions use, so the reported ε can never go down after a crash.
+   * GET /v1/privacy/budget: the guarantee as configured and as spent (never a made-up ε) — always the figure of
+   * the last checkpoint, like the weights that predictions use, so the reported ε can never go down after a
+   * crash. Only the audit's latest round is added live (it is computed from the published model).
    */
   budget(): BudgetResponse {
-    this.publishedBudget ??= { ...budgetStatus(this.config, this.trainer, this.tally?.counts, this.lastCheckpointAt, this.crossRecordScreens()), audit: this.auditor?.latest() ?? null };
-    return this.publishedBudget;
+    this.checkpointedBudget ??= this.budgetNow();
+    return { ...this.checkpointedBudget, audit: this.auditor?.latest() ?? null };
+  }
+
+  private budgetNow(): BudgetResponse {
+    return budgetStatus(this.config, this.trainer, this.lastCheckpointAt, this.crossRecordScreens());
   }
 
   /** After a checkpoint: score the audit round on the published weights if its canaries are fully exposed. */
   private scoreAudit(): void {
     if (!this.auditor) return;
-    const spent = this.publishedBudget?.epsilon?.spent ?? null;
+    const spent = this.budget().epsilon?.spent ?? null;
     const result = this.auditor.maybeScore(this.trainer.progress, this.serving, spent);
     if (!result) return;
     this.metrics.auditRounds.inc();
     this.metrics.auditLowerBound.set(result.epsilonLowerBound);
     this.metrics.auditAlarm.set(result.alarm ? 1 : 0);
-    this.publishedBudget = undefined;
     if (result.alarm) {
       this.logger.error({ audit: result }, `ALARM: the audit's ε lower bound ${result.epsilonLowerBound.toFixed(3)} exceeds the accountant's ε ${result.epsilonAccounted?.toFixed(3)}: suspect clipping, noise, sampling or accounting`);
+    } else if (result.exceeds) {
+      this.logger.warn({ audit: result }, `the audit's ε lower bound exceeds the accountant's ε in this round (expected in ~5% of rounds); a second round in a row raises the alarm`);
     } else {
       this.logger.info({ audit: result }, 'privacy audit round completed');
     }
@@ -445,9 +460,10 @@ export class Sidecar {
       }));
   }
 
+  /** At start-up and right after each durable checkpoint: the figure /v1/privacy/budget reports until the next. */
   private updatePrivacyGauges(): void {
-    this.publishedBudget = undefined;
-    const b = this.budget();
+    this.checkpointedBudget = this.budgetNow();
+    const b = this.checkpointedBudget;
     if (b.epsilon === null || b.mechanism === 'none') return;
     this.metrics.epsilonSpent.set(b.epsilon.spent);
     this.metrics.epsilonLimit.set(b.epsilon.limit);
@@ -469,6 +485,7 @@ export class Sidecar {
   private async doStop(): Promise<void> {
     this.stopping = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.quietTimer) clearInterval(this.quietTimer);
     if (this.consumer) this.consumer.pauseAll(this.config.topics.records);
     const deadline = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), STOP_DEADLINE_MS).unref());
     const work = (async () => {

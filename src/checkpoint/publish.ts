@@ -18,7 +18,12 @@ export interface VersionInfo {
   readonly featurizer: Record<string, unknown>;
   readonly numClasses: number;
   readonly backend: string;
-  readonly trainedRecords: number;
+  /**
+   * The guarantee this version was published under (the checkpointed budget): ε null when training is not
+   * private. Kept with every version so that the highest ε ever published can be recovered from MODEL_DIR alone
+   * (`tayguard checkpoint repair`). No record counts: a version is public, and an exact count is a release.
+   */
+  readonly privacy: { readonly epsilon: number | null; readonly delta: number | null; readonly accountant: string | null; readonly unit: string };
 }
 
 const VERSION_DIR = /^v(\d+)$/;

@@ -4,7 +4,7 @@
  * One file per checkpoint: magic, header length, JSON header, weight bytes, SHA-256 of everything before it.
  * Written to a temp file, fsynced, renamed into place, then the directory is fsynced — so a crash leaves either
  * the previous checkpoint or the new one, never half of one. The newest checkpoint must verify: falling back to
- * an older one silently would forget accounted privacy loss (ARCHITECTURE.md invariant 2), so a corrupt newest
+ * an older one silently would forget accounted privacy loss (docs/architecture.md, invariant 2), so a corrupt newest
  * file stops start-up with CHECKPOINT_CORRUPT and a message saying how to proceed.
  */
 import { createHash } from 'node:crypto';
@@ -60,6 +60,11 @@ export class CheckpointStore {
     }
   }
 
+  /** Sequence numbers of the checkpoints on disk, newest first. */
+  sequences(): Promise<number[]> {
+    return this.list();
+  }
+
   private async list(): Promise<number[]> {
     const names = await fs.readdir(this.dir).catch(() => [] as string[]);
     return names
@@ -81,7 +86,7 @@ export class CheckpointStore {
     const corrupt = (why: string) =>
       new TayguardError(
         'CHECKPOINT_CORRUPT',
-        `checkpoint ${file} is damaged (${why}). Refusing to fall back silently (that could under-report privacy loss): move the file aside to resume from the previous checkpoint, or empty CHECKPOINT_DIR to start over.`,
+        `checkpoint ${file} is damaged (${why}). Refusing to fall back silently (that could under-report privacy loss). Run \`npx tayguard checkpoint verify\` to see what is intact, then \`npx tayguard checkpoint repair\`: it sets the damaged file aside and resumes from the newest intact checkpoint with the lost steps' privacy loss charged, never below any ε already published. Do not move files by hand.`,
       );
     if (bytes.length < MAGIC.length + 4 + 32 || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) throw corrupt('bad magic');
     const body = bytes.subarray(0, bytes.length - 32);

@@ -32,8 +32,10 @@ export interface WindowCost {
   readonly rdpOrder: number | null;
   /** null when the PRV grid would be too large (the ledger then uses RDP, also a valid bound). */
   readonly epsilonPrv: number | null;
-  /** The accountant the ledger decides with (ACCOUNTANT) and its figure. */
+  /** The accountant a new ledger decides with (ACCOUNTANT; unset = PRV) and its figure. */
   readonly accountant: 'rdp' | 'prv';
+  /** False when ACCOUNTANT is unset: an existing checkpoint's ledger then keeps the accountant it was kept with. */
+  readonly accountantSet: boolean;
   readonly epsilon: number;
   readonly epsilonLimit: number;
   /** unit=source: whole windows a continuously active source can take part in before it is refused (RDP). */
@@ -79,7 +81,9 @@ export function windowCost(privacy: NonNullable<Config['privacy']>): WindowCost 
     }
     windowsPerSource = lo;
   }
-  const epsilon = privacy.accountant === 'prv' && prv !== null ? prv : rdp.epsilon;
+  // The loader's rule (src/config.ts): PRV unless ACCOUNTANT=rdp, RDP where PRV's grid would be too large.
+  const accountant = privacy.accountant ?? 'prv';
+  const epsilon = accountant === 'prv' && prv !== null ? prv : rdp.epsilon;
   return {
     unit: privacy.unit,
     steps: privacy.window,
@@ -89,7 +93,8 @@ export function windowCost(privacy: NonNullable<Config['privacy']>): WindowCost 
     epsilonRdp: rdp.epsilon,
     rdpOrder: rdp.order,
     epsilonPrv: prv,
-    accountant: privacy.accountant,
+    accountant,
+    accountantSet: privacy.accountant !== undefined,
     epsilon,
     epsilonLimit: privacy.epsilonLimit,
     windowsPerSource,
@@ -227,7 +232,7 @@ export function formatReport(r: CheckReport): string {
     const rate = w.unit === 'source' ? `q_source=${fmt(w.sampleRate)} (1-(1-q)^k)` : `q=${fmt(w.sampleRate)}`;
     lines.push(
       `privacy: one window = ${w.steps} steps at ${rate}, σ=${w.noiseMultiplier}: ε = ${fmt(w.epsilonRdp)} (RDP, order ${w.rdpOrder}), ` +
-        `${w.epsilonPrv === null ? 'PRV unavailable' : `${fmt(w.epsilonPrv)} (PRV)`} at δ=${w.delta < 1e-3 ? w.delta.toExponential() : w.delta}; the ledger uses ${w.accountant.toUpperCase()}: ε = ${fmt(w.epsilon)} of the limit ${w.epsilonLimit}`,
+        `${w.epsilonPrv === null ? 'PRV unavailable' : `${fmt(w.epsilonPrv)} (PRV)`} at δ=${w.delta < 1e-3 ? w.delta.toExponential() : w.delta}; the ledger decides with ${w.accountant.toUpperCase()}${w.accountantSet ? '' : ' (ACCOUNTANT unset: PRV for a new ledger, an existing checkpoint keeps its own)'}: ε = ${fmt(w.epsilon)} of the limit ${w.epsilonLimit}`,
     );
     lines.push(
       w.unit === 'record'

@@ -55,12 +55,15 @@ export async function fetchStatus(url: string, options: { token?: string; timeou
     }
   };
   const unavailable: Record<string, string> = {};
-  const json = async (p: string): Promise<Json | null> => {
-    const res = await get(p);
-    if (res.ok) return (await res.json()) as Json;
+  const explain = async (p: string, res: Response) => {
     const body = (await res.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null;
     const code = body?.error?.code ?? `HTTP ${res.status}`;
     unavailable[p] = res.status === 401 || res.status === 404 ? `${code}: needs the admin token (--token or ADMIN_TOKEN) or a newer sidecar` : `${code}: ${body?.error?.message ?? res.statusText}`;
+  };
+  const json = async (p: string): Promise<Json | null> => {
+    const res = await get(p);
+    if (res.ok) return (await res.json()) as Json;
+    await explain(p, res);
     return null;
   };
   const readyRes = await get('/readyz');
@@ -68,7 +71,7 @@ export async function fetchStatus(url: string, options: { token?: string; timeou
   const [model, budget, audit] = await Promise.all([json('/v1/model'), json('/v1/privacy/budget'), json('/v1/privacy/audit')]);
   const metricsRes = await get('/metrics');
   const metrics = metricsRes.ok ? parseMetrics(await metricsRes.text()) : null;
-  if (!metricsRes.ok) unavailable['/metrics'] = `HTTP ${metricsRes.status}`;
+  if (!metricsRes.ok) await explain('/metrics', metricsRes);
   return { url, ready, model, budget, audit, metrics, unavailable };
 }
 
@@ -92,16 +95,22 @@ export function formatStatus(s: StatusSnapshot, now = new Date()): string {
   const m = s.model;
   const row = (label: string, text: string) => lines.push(`${label.padEnd(11)}${text}`);
   const missing = (p: string) => `unavailable (${s.unavailable[p]})`;
+  // Counts and the gate are operator-only (`detail`, behind the token with OPERATOR_AUTH=token); sidecars before
+  // the release boundary put them at the top level.
+  const d: Json | null = m ? (m.detail ?? (m.records ? m : null)) : null;
+  const operatorOnly = 'operator-only: pass --token (or set ADMIN_TOKEN) to see it';
   if (m) {
     const age = m.lastCheckpointAt ? `${Math.max(0, Math.round((now.getTime() - Date.parse(m.lastCheckpointAt)) / 1000))} s ago` : 'none yet';
     row('model', `version ${m.version} (${m.task}, ${m.inputDim} inputs, ${m.numClasses} classes, ${m.backend}); checkpoint #${m.checkpointSeq}, ${age}`);
-    const c = m.records ?? {};
+  } else row('model', missing('/v1/model'));
+  if (d) {
+    const c = d.records ?? {};
     const lag = s.metrics ? `; consumer lag ${int(sumOf(s.metrics, 'tayguard_consumer_lag'))}` : '';
     row('records', `${int((c.trained ?? 0) + (c.quarantined ?? 0) + (c.skipped ?? 0))} handled: ${int(c.trained ?? 0)} trained, ${int(c.quarantined ?? 0)} quarantined, ${int(c.skipped ?? 0)} skipped${lag}`);
     row('quarantine', `by detector: ${list(c.quarantineStages)}`);
     row('', `by reason:   ${list(c.quarantineReasons)}`);
     if (Object.keys(c.skipReasons ?? {}).length > 0) row('', `skipped:     ${list(c.skipReasons)}`);
-  } else row('model', missing('/v1/model'));
+  } else if (m) row('records', operatorOnly);
   const b = s.budget;
   if (!b) row('privacy', missing('/v1/privacy/budget'));
   else if (b.epsilon === null) row('privacy', 'none: DP_ENABLED=false, plain SGD, no ε is claimed');
@@ -111,8 +120,9 @@ export function formatStatus(s: StatusSnapshot, now = new Date()): string {
     const steps = typeof b.mechanism === 'object' ? `; ${int(b.mechanism.steps)} steps at q=${b.mechanism.sampleRate}, σ=${b.mechanism.noiseMultiplier}` : '';
     row('', `δ=${b.delta < 1e-3 ? Number(b.delta).toExponential() : b.delta}, decided by ${String(b.accountant).toUpperCase()} (RDP ε ${num(b.epsilonRdp)}, PRV ε ${num(b.epsilonPrv)})${steps}`);
   }
-  const g = m?.gate;
-  if (m && !g) row('gate', 'off (no CANARY_FILE)');
+  const g = d?.gate;
+  if (m && !d) row('gate', operatorOnly);
+  else if (d && !g) row('gate', 'off (no CANARY_FILE)');
   else if (g) {
     const acc = s.metrics?.tayguard_canary_accuracy;
     const last = g.alerts?.length ? `; last rollback ${g.alerts[g.alerts.length - 1].at}: ${g.alerts[g.alerts.length - 1].message}` : '';

@@ -1,6 +1,11 @@
 /**
  * HTTP API (express + helmet). /livez never touches Kafka; /readyz reports consumer + model; everything else
  * reads the sidecar's in-memory state. Routes are documented in README "HTTP API".
+ *
+ * The release boundary (docs/privacy.md, "what is public"): the PUBLIC surface — predictions, the published
+ * model version, ε and its limit — depends on the data only through the DP mechanism and only as of the last
+ * checkpoint. Everything that counts records, times steps or shows the gate's live state is OPERATOR-ONLY:
+ * /metrics, the `detail` of GET /v1/model and the admin API, behind ADMIN_TOKEN when OPERATOR_AUTH=token.
  */
 import express, { type Request, type Response } from 'express';
 import helmet from 'helmet';
@@ -13,6 +18,7 @@ import type { Payload } from '../../middleware/featurize';
 import { TayguardError } from '../errors';
 import { errorHandler } from './errors';
 import { adminRouter, type AdminView } from './admin';
+import { tokenMatches } from '../admin/release';
 
 /** What the HTTP layer needs from the sidecar; tests can pass a real Sidecar that has only run init(). */
 export interface SidecarView {
@@ -49,14 +55,19 @@ export function createApp(sidecar: SidecarView, config: Config, logger: Logger):
     res.status(s.ready ? 200 : 503).json({ status: s.ready ? 'ready' : 'not ready', joined: s.joined, modelLoaded: s.modelLoaded, stopping: s.stopping });
   });
 
-  app.get('/metrics', async (_req, res) => {
+  const { adminToken, operatorAuth } = config.http;
+  /** Whether this request may see the operator surface. */
+  const isOperator = (req: Request): boolean => operatorAuth === 'open' || (adminToken !== undefined && tokenMatches(adminToken, req.get('authorization')));
+
+  app.get('/metrics', async (req, res) => {
+    if (!isOperator(req)) throw new TayguardError('UNAUTHORIZED', '/metrics is operator-only (OPERATOR_AUTH=token): send Authorization: Bearer <ADMIN_TOKEN>');
     res.set('Content-Type', sidecar.metrics.registry.contentType);
     res.send(await sidecar.metrics.registry.metrics());
   });
 
-  app.get('/v1/model', (_req, res) => {
+  app.get('/v1/model', (req, res) => {
     const s = sidecar.status();
-    res.json({
+    const published = {
       version: s.modelVersion,
       task: config.model.kind,
       backend: s.backend,
@@ -64,9 +75,9 @@ export function createApp(sidecar: SidecarView, config: Config, logger: Logger):
       numClasses: config.model.numClasses,
       checkpointSeq: s.checkpointSeq,
       lastCheckpointAt: s.lastCheckpointAt,
-      records: s.counts,
-      gate: s.gate,
-    });
+    };
+    // Exact outcome counts and the gate's live state are releases of the data outside the DP mechanism.
+    res.json(isOperator(req) ? { ...published, detail: { records: s.counts, gate: s.gate } } : published);
   });
 
   const schema = predictSchema(config);

@@ -1,12 +1,20 @@
 /**
- * DP-SGD in the stream (Abadi et al. 2016), with the streaming window of privacy/sampler.ts:
- * every admitted record stays in the pool for exactly W steps and joins each step with probability q; a step
- * runs after every STEP_EVERY_RECORDS admissions (and on quiet-stream ticks). Each step:
- *   budget check (would ε pass the limit? then stop) → Poisson batch → per-example (or per-source) clipping
- *   + Gaussian noise from node:crypto → divide by the fixed expected batch q·W·S → apply → charge the step.
- * The pool, the coin state (seeded mode only) and the ledger go into the checkpoint, so a crash can repeat
- * accounting but never forget it; predictions are served from checkpointed weights only (src/sidecar.ts),
- * so steps lost in a crash were never observable.
+ * DP-SGD in the stream (Abadi et al. 2016), with the streaming window of privacy/sampler.ts.
+ *
+ * The schedule is a function of public information only (docs/privacy.md, "the schedule"): every consumed
+ * message — trained, malformed, quarantined, duplicate or refused — takes one SLOT in the pool, and a step runs
+ * after every STEP_EVERY_RECORDS slots (and on quiet-stream ticks, which look only at the clock and at whether
+ * any slot is still inside its window). A slot holds the record when it was admitted and nothing otherwise, so
+ * emptying one message's content (zero-out adjacency, Kairouz et al. 2021) changes nothing but that slot: every
+ * step runs at the same point, every coin falls on the same slot, the ledger is the same. Each slot stays for
+ * exactly W steps and joins each step with probability q. Each step:
+ *   budget check (would ε pass the limit? then stop) → Poisson batch of slots → per-example (or per-source)
+ *   clipping of the records in it, with the empty slots as zero-gradient padding rows (so the step's cost does
+ *   not reveal how many held records) + Gaussian noise from node:crypto → divide by the fixed expected batch
+ *   q·W·S → apply → charge the step.
+ * The pool, the coin and noise state (seeded mode only) and the ledger go into the checkpoint, so a crash can
+ * repeat accounting but never forget it; predictions are served from checkpointed weights only
+ * (src/sidecar.ts), so steps lost in a crash were never observable.
  */
 import type { Learner } from '../../middleware/learner';
 import type { Metrics } from '../metrics';
@@ -38,30 +46,39 @@ export interface DpOptions {
   readonly delta: number;
   readonly unit: PrivacyUnit;
   readonly maxRecordsPerSource: number;
-  readonly accountant: 'rdp' | 'prv';
+  /** Decision accountant; undefined = PRV for a new ledger, the checkpoint's for a restored one. */
+  readonly accountant?: 'rdp' | 'prv';
   /** Reproducible mode (tests, replays). Not secure; the budget status says "seeded". */
   readonly seed?: string;
 }
 
 interface DpState {
-  readonly version: 1;
+  /** 2: the pool holds one slot per consumed message (null when not trained). 1 counted admitted records only. */
+  readonly version: 1 | 2;
   readonly sampler: unknown;
   readonly budget: unknown;
-  readonly admittedSinceStep: number;
+  /** Slots since the last step (version 1: admitted records since the last step). */
+  readonly slotsSinceStep?: number;
+  readonly admittedSinceStep?: number;
   readonly exhausted: boolean;
   readonly clip?: AdaptiveClipState;
+  /** Seeded mode: where the noise stream is, so a restart continues it. */
+  readonly noise?: unknown;
 }
+
+/** A pool slot: the admitted record, or null for a consumed message that is not trained. */
+type Slot = TrainingRecord | null;
 
 export class DpTrainer implements Trainer {
   readonly mode = 'dp' as const;
   readonly randomness: 'crypto' | 'seeded';
   readonly ledger: PrivacyBudget;
-  private readonly sampler: StreamingPoissonSampler<TrainingRecord>;
+  private readonly sampler: StreamingPoissonSampler<Slot>;
   private readonly noise: GaussianSource;
   private readonly step: ReturnType<typeof createStepRunner>;
   /** q·W·S: the expected batch in steady state. Fixed, so the divisor does not depend on the data. */
   readonly expectedBatchSize: number;
-  private admittedSinceStep = 0;
+  private slotsSinceStep = 0;
   private steppedSinceTick = false;
   private exhausted = false;
   stepsSinceCheckpoint = 0;
@@ -78,26 +95,28 @@ export class DpTrainer implements Trainer {
     stages: readonly StepStage[] = [],
   ) {
     this.randomness = o.seed === undefined ? 'crypto' : 'seeded';
-    this.noise = createGaussianSource(o.seed === undefined ? {} : { seed: `${o.seed}/noise` });
     this.expectedBatchSize = o.sampleRate * o.window * o.stepEveryRecords;
     const state = restored as DpState | null | undefined;
+    this.noise = createGaussianSource(o.seed === undefined ? {} : { seed: `${o.seed}/noise`, ...(state?.noise !== undefined ? { state: state.noise } : {}) });
     if (state) {
-      if (state.version !== 1) throw new TayguardError('CHECKPOINT_CORRUPT', `unknown DP state version ${String(state.version)}`);
+      if (state.version !== 1 && state.version !== 2) throw new TayguardError('CHECKPOINT_CORRUPT', `unknown DP state version ${String(state.version)}; restore a checkpoint written by this version of tayguard`);
       const saved = (state.sampler as { rngState?: unknown }).rngState;
       const rng = o.seed === undefined ? createUniformSource() : createUniformSource({ seed: `${o.seed}/coins`, state: saved });
-      this.sampler = StreamingPoissonSampler.fromJSON<TrainingRecord>(state.sampler, rng);
+      // The pool samples at the configured q — the rate the ledger charges from now on — whatever the
+      // checkpoint's rate was (a restart with a new SAMPLE_RATE must not keep sampling at the old one).
+      this.sampler = StreamingPoissonSampler.fromJSON<Slot>(state.sampler, rng, { sampleRate: o.sampleRate });
       checkLedgerCompatible(state.budget, o);
       this.ledger = PrivacyBudget.fromJSON(state.budget, { epsilonLimit: o.epsilonLimit, plan: { sampleRate: o.sampleRate, noiseMultiplier: o.noiseMultiplier } });
-      this.admittedSinceStep = state.admittedSinceStep;
-      this.exhausted = state.exhausted;
+      this.slotsSinceStep = Math.min(state.slotsSinceStep ?? state.admittedSinceStep ?? 0, o.stepEveryRecords - 1);
+      this.exhausted = state.exhausted && o.unit === 'record';
     } else {
       const rng = o.seed === undefined ? createUniformSource() : createUniformSource({ seed: `${o.seed}/coins` });
-      this.sampler = new StreamingPoissonSampler<TrainingRecord>({ sampleRate: o.sampleRate, window: o.window, rng });
+      this.sampler = new StreamingPoissonSampler<Slot>({ sampleRate: o.sampleRate, window: o.window, rng });
       this.ledger = new PrivacyBudget({
         epsilonLimit: o.epsilonLimit,
         delta: o.delta,
         unit: o.unit,
-        accountant: o.accountant,
+        accountant: o.accountant ?? 'prv',
         window: o.window,
         ...(o.unit === 'source' ? { maxRecordsPerSource: o.maxRecordsPerSource } : {}),
         plan: { sampleRate: o.sampleRate, noiseMultiplier: o.noiseMultiplier },
@@ -116,17 +135,18 @@ export class DpTrainer implements Trainer {
     const privatize: StepStage = {
       name: 'privatize',
       handle: (ctx, next) => {
-        const groups = o.unit === 'source' ? sourceGroups(ctx.records) : undefined;
+        const groups = o.unit === 'source' ? sourceGroups(ctx.records, ctx.padding) : undefined;
         // With adaptive clipping the accountant is still charged σ for the whole step; the gradient gets the
         // slightly larger σ_Δ because the noisy count of unclipped examples shares the step (Andrew et al. 2021).
-        const { grads, norms } = privateGradients(learner.model, ctx.x, ctx.y, {
+        const { grads, norms, groupIds } = privateGradients(learner.model, ctx.x, ctx.y, {
           clipNorm: this.clipper?.clipNorm ?? o.clipNorm,
           noiseMultiplier: this.clipper?.gradientNoiseMultiplier ?? o.noiseMultiplier,
           expectedBatchSize: this.expectedBatchSize,
           noise: this.noise,
           ...(groups ? { groups } : {}),
         });
-        this.clipper?.update(norms);
+        // Adaptive clipping counts the records' units only: padding rows have norm 0 and would bias the quantile.
+        if (this.clipper) this.clipper.update(realUnitNorms(norms, groupIds, ctx.records.length, groups));
         ctx.gradients = grads;
         return next();
       },
@@ -134,20 +154,50 @@ export class DpTrainer implements Trainer {
     this.step = createStepRunner(learner, metrics, [...stages, privatize]);
   }
 
+  /**
+   * The slot of a consumed message whose record the record chain admitted. The budget and the source caps may
+   * still refuse it (the slot then stays empty); either way the slot counts toward the schedule.
+   */
   async admit(record: TrainingRecord): Promise<AdmitResult> {
-    if (this.exhausted || !this.nextStepAffordable()) {
-      this.exhausted = true;
+    const result = this.decide(record);
+    this.sampler.admit(result.kind === 'trained' ? record : null);
+    await this.advance();
+    return result;
+  }
+
+  /** The slot of a consumed message that is not trained (malformed, quarantined, duplicate): empty, but counted. */
+  async pass(): Promise<void> {
+    this.sampler.admit(null);
+    await this.advance();
+  }
+
+  /**
+   * An audit canary (src/audit.ts): pooled like a record under its own reserved source, but it takes no slot of
+   * the schedule — when canaries are due depends only on message counts and steps, so it is the same in D and D′.
+   */
+  admitCanary(record: TrainingRecord): AdmitResult {
+    const result = this.decide(record);
+    if (result.kind === 'trained') this.sampler.admit(record);
+    return result;
+  }
+
+  private decide(record: TrainingRecord): AdmitResult {
+    if (this.exhausted || (this.o.unit === 'record' && !this.nextStepAffordable())) {
+      this.exhausted = this.o.unit === 'record';
       return { kind: 'skipped', reason: 'budget_exhausted' };
     }
     if (this.o.unit === 'source') {
+      // A source is judged on its own history only (Feldman & Zrnic 2021): it stops, the others train on.
       const decision = this.ledger.checkSource(record.source);
       if (!decision.ok) return { kind: 'skipped', reason: decision.reason ?? 'source_budget_exhausted' };
       this.ledger.admitSource(record.source);
     }
-    this.sampler.admit(record);
-    this.admittedSinceStep += 1;
-    if (this.admittedSinceStep >= this.o.stepEveryRecords) await this.takeStep();
     return { kind: 'trained' };
+  }
+
+  private async advance(): Promise<void> {
+    this.slotsSinceStep += 1;
+    if (this.slotsSinceStep >= this.o.stepEveryRecords) await this.takeStep();
   }
 
   /** Whether one more step fits the budget; only changes when a step is recorded, so cached per step. */
@@ -158,17 +208,19 @@ export class DpTrainer implements Trainer {
   }
 
   private async takeStep(): Promise<void> {
-    this.admittedSinceStep = 0;
+    this.slotsSinceStep = 0;
     const { sampleRate: q, noiseMultiplier: sigma } = this.o;
-    // Checked BEFORE the step: a step that would overshoot is not taken (ARCHITECTURE.md invariant 2).
+    if (this.o.unit === 'source') this.dropUnaffordableSources();
+    // Checked BEFORE the step: a step that would overshoot is not taken (docs/architecture.md invariant 2).
     if (!this.nextStepAffordable()) {
-      this.exhausted = true;
+      this.exhausted = this.o.unit === 'record';
       return;
     }
-    const { records } = this.sampler.nextBatch();
+    const { records: slots } = this.sampler.nextBatch();
+    const records = slots.filter((r): r is TrainingRecord => r !== null);
     // An empty Poisson batch is still a step: it releases pure noise and is charged like any other.
     try {
-      await this.step(records);
+      await this.step(records, slots.length - records.length);
     } finally {
       // Charged even when a stage after the update throws (the update gate's judgement): the noisy update may
       // already be in the weights. Charging a step that never ran is only conservative.
@@ -178,12 +230,30 @@ export class DpTrainer implements Trainer {
     this.steppedSinceTick = true;
   }
 
+  /**
+   * Source mode: a source whose pooled records cannot afford the next step (only possible after a restart with
+   * a higher q, a lower σ or a lower limit — admission looks ahead a full window) leaves the pool; every other
+   * source trains on. Deciding this from that source's own history is what source-level DP allows.
+   */
+  private dropUnaffordableSources(): void {
+    const refused = this.ledger.unaffordableSources(this.o.sampleRate, this.o.noiseMultiplier);
+    if (refused.size === 0) return;
+    for (const source of refused) this.ledger.dropSource(source);
+    const dropped = this.sampler.empty((r) => r !== null && refused.has(r.source));
+    this.metrics.sourceRecordsDropped.inc(dropped);
+    this.affordable = undefined;
+  }
+
   /** Nothing to do: the pool itself is checkpointed, so admitted records are durable without a step. */
   flush(): Promise<void> {
     return Promise.resolve();
   }
 
-  /** On a quiet stream, keep stepping so that pooled records still get their window. */
+  /**
+   * On a quiet stream, keep stepping so that pooled records still get their window. Public information only:
+   * the clock (this is called on a timer), whether a step ran since the last tick (message counts) and whether
+   * any slot — empty or not — is still inside its window.
+   */
   async tick(): Promise<void> {
     if (!this.steppedSinceTick && this.sampler.poolSize > 0 && !this.exhausted) await this.takeStep();
     this.steppedSinceTick = false;
@@ -207,13 +277,15 @@ export class DpTrainer implements Trainer {
   }
 
   toJSON(): DpState {
+    const noise = this.noise.state?.();
     return {
-      version: 1,
+      version: 2,
       sampler: this.sampler.toJSON(),
       budget: this.ledger.toJSON(),
-      admittedSinceStep: this.admittedSinceStep,
+      slotsSinceStep: this.slotsSinceStep,
       exhausted: this.exhausted,
       ...(this.clipper ? { clip: this.clipper.toJSON() } : {}),
+      ...(noise !== undefined ? { noise } : {}),
     };
   }
 
@@ -240,7 +312,7 @@ function checkLedgerCompatible(saved: unknown, o: DpOptions): void {
     DELTA: [opts.delta, o.delta],
     PRIVACY_UNIT: [opts.unit, o.unit],
     WINDOW_STEPS: [opts.window, o.window],
-    ACCOUNTANT: [opts.accountant, o.accountant],
+    ...(o.accountant !== undefined ? { ACCOUNTANT: [opts.accountant, o.accountant] } : {}),
     ...(o.unit === 'source' ? { SOURCE_MAX_RECORDS: [opts.maxRecordsPerSource, o.maxRecordsPerSource] } : {}),
   };
   const changed = Object.entries(want)
@@ -254,15 +326,29 @@ function checkLedgerCompatible(saved: unknown, o: DpOptions): void {
   }
 }
 
-/** Group ids for source-level clipping: the records of one source in a step are summed, then clipped together. */
-function sourceGroups(records: readonly TrainingRecord[]): Int32Array {
+/**
+ * Group ids for source-level clipping: the records of one source in a step are summed, then clipped together.
+ * Each padding row is a unit of its own (its gradient is zero, so it adds nothing).
+ */
+function sourceGroups(records: readonly TrainingRecord[], padding: number): Int32Array {
   const ids = new Map<string, number>();
-  return Int32Array.from(records, (r) => {
+  const out = new Int32Array(records.length + padding);
+  records.forEach((r, i) => {
     let id = ids.get(r.source);
     if (id === undefined) {
       id = ids.size;
       ids.set(r.source, id);
     }
-    return id;
+    out[i] = id;
   });
+  for (let i = 0; i < padding; i++) out[records.length + i] = ids.size + i;
+  return out;
+}
+
+/** The pre-clip norms of the records' units (records come first, so their units have the lowest ids). */
+function realUnitNorms(norms: Float32Array, groupIds: Int32Array | undefined, records: number, groups: Int32Array | undefined): Float32Array {
+  if (groupIds === undefined || groups === undefined) return norms.subarray(0, Math.min(records, norms.length));
+  let realUnits = 0;
+  for (let i = 0; i < records; i++) realUnits = Math.max(realUnits, groups[i] + 1);
+  return norms.filter((_, k) => groupIds[k] < realUnits);
 }

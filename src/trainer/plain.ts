@@ -29,6 +29,15 @@ export class PlainTrainer implements Trainer {
     return { kind: 'trained' };
   }
 
+  /** Plain SGD has no schedule to keep: a message that is not trained changes nothing. */
+  pass(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  admitCanary(record: TrainingRecord): Promise<AdmitResult> {
+    return this.admit(record);
+  }
+
   async flush(): Promise<void> {
     while (this.buffer.length > 0) {
       await this.step(this.buffer.splice(0, this.batchSize));

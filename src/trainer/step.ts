@@ -1,15 +1,23 @@
 /**
  * One training step as a stage chain: [...stages (privatize, later the update gate)] → update.
  * The update applies `ctx.gradients` when a privatize stage set them, else takes a plain SGD step.
+ *
+ * `padding` rows (DP only) are the sampled slots of messages that were not trained (malformed, quarantined,
+ * duplicate, refused): a blank input with an all-zero one-hot label, whose cross-entropy gradient
+ * softmax(z)·Σy − y is exactly zero. They make the step's tensors — and so its cost — a function of the
+ * sampled slots only, not of which of them hold records (docs/privacy.md, "what a step reveals").
  */
 import { compose, type Stage } from '../../middleware/chain';
 import type { Learner } from '../../middleware/learner';
 import type { Metrics } from '../metrics';
 import type { TrainingRecord } from '../record';
 import type { tf } from '../tf';
+import type { Payload } from '../../middleware/featurize';
 
 export interface StepContext {
   readonly records: readonly TrainingRecord[];
+  /** Rows after `records` that are zero-contribution padding (see the file comment). */
+  readonly padding: number;
   readonly x: tf.Tensor2D;
   readonly y: tf.Tensor2D;
   /** Set by a privatize stage: the gradients to apply instead of the plain minibatch gradient. */
@@ -30,10 +38,14 @@ export function createStepRunner(learner: Learner, metrics: Metrics, stages: rea
     },
   };
   const run = compose([...stages, update]);
-  return async function step(records: readonly TrainingRecord[]): Promise<StepContext> {
+  const blank: Payload = learner.featurizer.kind === 'text' ? { text: '' } : { features: new Array<number>(learner.featurizer.dim).fill(0) };
+  return async function step(records: readonly TrainingRecord[], padding = 0): Promise<StepContext> {
     const end = metrics.stepSeconds.startTimer();
-    const { x, y } = learner.batch(records, records.map((r) => r.label));
-    const ctx: StepContext = { records, x, y, applied: false };
+    const payloads: Payload[] = padding === 0 ? [...records] : [...records, ...new Array<Payload>(padding).fill(blank)];
+    // Label −1 one-hot encodes to an all-zero row: the padding rows' gradient is exactly zero.
+    const labels = padding === 0 ? records.map((r) => r.label) : [...records.map((r) => r.label), ...new Array<number>(padding).fill(-1)];
+    const { x, y } = learner.batch(payloads, labels);
+    const ctx: StepContext = { records, padding, x, y, applied: false };
     try {
       await run(ctx);
     } finally {

@@ -9,7 +9,12 @@ export type AdmitResult = { readonly kind: 'trained' } | { readonly kind: 'skipp
 
 export interface Trainer {
   readonly mode: 'plain' | 'dp';
+  /** A consumed message's record that the record chain admitted. */
   admit(record: TrainingRecord): Promise<AdmitResult>;
+  /** A consumed message that is not trained (malformed, quarantined, duplicate): DP counts it in its schedule. */
+  pass(): Promise<void>;
+  /** An audit canary: trained like a record, but outside the message schedule. */
+  admitCanary(record: TrainingRecord): AdmitResult | Promise<AdmitResult>;
   /** Before a checkpoint: make sure every admitted record's effect (or window slot) is in the state. */
   flush(): Promise<void>;
   /** Timer tick while the stream is quiet (DP: keep stepping so pooled records get their window). */

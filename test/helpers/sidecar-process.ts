@@ -30,7 +30,8 @@ export async function startSidecar(env: Record<string, string>, logFile: string)
     child,
     base,
     exited,
-    json: async (p) => (await fetch(base + p)).json(),
+    // As the operator: with ADMIN_TOKEN set, the operator surface (detail, /metrics) needs it.
+    json: async (p) => (await fetch(base + p, env.ADMIN_TOKEN ? { headers: { authorization: `Bearer ${env.ADMIN_TOKEN}` } } : {})).json(),
   };
   await waitFor(async () => (await fetch(`${base}/readyz`).catch(() => undefined))?.status === 200, 60000, `sidecar ready (log: ${logFile})`);
   return sidecar;

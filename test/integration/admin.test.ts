@@ -41,7 +41,7 @@ describe('quarantine admin API', () => {
     await producer.send({ topic: `${prefix}.records`, acks: -1, messages });
     await producer.disconnect();
   };
-  const counts = async () => (await sidecar.json('/v1/model')).records;
+  const counts = async () => (await sidecar.json('/v1/model')).detail.records;
 
   it('refuses requests without the right bearer token', async () => {
     expect((await fetch(`${sidecar.base}/v1/admin/quarantine`)).status).toBe(401);

@@ -54,8 +54,8 @@ async function scenario(
   const second = await startSidecar(env, path.join(dir, 'second.log'));
   try {
     await afterRestart(second);
-    await waitFor(async () => total((await second.json('/v1/model')).records) >= N, 120_000, 'all records handled after restart');
-    const { records } = await second.json('/v1/model');
+    await waitFor(async () => total((await second.json('/v1/model')).detail.records) >= N, 120_000, 'all records handled after restart');
+    const { records } = (await second.json('/v1/model')).detail;
     expect(total(records)).toBe(N);
     expect(records.trained).toBe(N - malformed);
     expect(records.quarantined).toBe(malformed);
@@ -83,7 +83,7 @@ describe('crash and restart', () => {
             const budget = await s.json('/v1/privacy/budget');
             epsilonSeen = Math.max(epsilonSeen, budget.epsilon.spent);
             stepsSeen = Math.max(stepsSeen, budget.mechanism.steps);
-            return total((await s.json('/v1/model')).records) >= 2500;
+            return total((await s.json('/v1/model')).detail.records) >= 2500;
           },
           60_000,
           'mid-stream',
@@ -105,7 +105,7 @@ describe('crash and restart', () => {
     await second.exited;
     const third = await startSidecar({ ...env, GROUP_ID: `${env.GROUP_ID}-new` }, path.join(dir, 'third.log'));
     await new Promise((r) => setTimeout(r, 3000));
-    const { records } = await third.json('/v1/model');
+    const { records } = (await third.json('/v1/model')).detail;
     expect(total(records)).toBe(6000);
     expect(records.skipped).toBe(0);
     third.child.kill('SIGTERM');

@@ -1,6 +1,7 @@
 /**
- * `tayguard status` against a real `tayguard serve` (local broker, DP on, update gate and audit on), fed through
- * tayguard/producer plus raw malformed messages: the screen's figures are the endpoints' figures.
+ * `tayguard status` against a real `tayguard serve` (local broker, DP on, update gate and audit on, the operator
+ * surface behind ADMIN_TOKEN), fed through tayguard/producer plus raw malformed messages: the screen's figures are
+ * the endpoints' figures, and without the token it shows the public part only.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -15,6 +16,8 @@ import { startSidecar, total, waitFor, type SidecarProcess } from '../helpers/si
 jest.setTimeout(180_000);
 
 const BIN = path.resolve(__dirname, '../../bin/tayguard.js');
+const TOKEN = 'status-test-admin-token-0123';
+
 function status(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(process.execPath, [BIN, 'status', ...args], { env: { PATH: process.env.PATH ?? '' }, timeout: 60_000 }, (err, stdout, stderr) =>
@@ -32,6 +35,8 @@ describe('tayguard status on a running sidecar', () => {
   const VALID = 600;
   const records = Array.from({ length: VALID }, (_, i) => JSON.parse(validRecord(i, rng, 'st').value as string));
   const malformed = MALFORMED.map((m, i) => ({ key: null, value: m.make(i) }));
+  /** An endpoint as the operator sees it. */
+  const api = async (p: string): Promise<any> => (await fetch(sidecar.base + p, { headers: { authorization: `Bearer ${TOKEN}` } })).json();
 
   beforeAll(async () => {
     broker = await startLocalBroker();
@@ -49,6 +54,8 @@ describe('tayguard status on a running sidecar', () => {
         AUDIT_CANARIES: '8',
         AUDIT_EVERY_RECORDS: '5',
         MAX_TEXT_CHARS: '2000', // MALFORMED's text_too_long is 5,000 chars
+        ADMIN_TOKEN: TOKEN,
+        OPERATOR_AUTH: 'token',
       },
       path.join(dir, 'sidecar.log'),
     );
@@ -62,7 +69,7 @@ describe('tayguard status on a running sidecar', () => {
     let last: unknown;
     await waitFor(
       async () => {
-        const c = (last = (await sidecar.json('/v1/model')).records);
+        const c = (last = (await api('/v1/model')).detail.records);
         return total(c) >= VALID + malformed.length && c.quarantineStages.schema === malformed.length;
       },
       90_000,
@@ -80,24 +87,24 @@ describe('tayguard status on a running sidecar', () => {
   });
 
   it('--json carries what the endpoints answer', async () => {
-    const r = await status('--url', sidecar.base, '--json');
+    const r = await status('--url', sidecar.base, '--json', '--token', TOKEN);
     expect(r.code).toBe(0);
     const s = JSON.parse(r.stdout);
-    const [model, budget] = [await sidecar.json('/v1/model'), await sidecar.json('/v1/privacy/budget')];
+    const [model, budget] = [await api('/v1/model'), await api('/v1/privacy/budget')];
     expect(s.ready).toEqual({ ok: true, body: { status: 'ready', joined: true, modelLoaded: true, stopping: false } });
-    expect(s.model.records).toEqual(model.records);
+    expect(s.model.detail.records).toEqual(model.detail.records);
     expect(s.model.version).toBeLessThanOrEqual(model.version);
     expect(s.budget.epsilon.limit).toBe(budget.epsilon.limit);
     expect(s.metrics.tayguard_records_total).toBeUndefined(); // labelled series keep their labels
-    expect(s.metrics['tayguard_records_total{outcome="trained"}']).toBe(model.records.trained);
+    expect(s.metrics['tayguard_records_total{outcome="trained"}']).toBe(model.detail.records.trained);
     expect(s.unavailable).toEqual({});
   });
 
   it('shows one screen whose figures are the endpoints\'', async () => {
-    const r = await status('--url', sidecar.base);
+    const r = await status('--url', sidecar.base, '--token', TOKEN);
     expect(r.code).toBe(0);
-    const [model, budget, audit] = [await sidecar.json('/v1/model'), await sidecar.json('/v1/privacy/budget'), await sidecar.json('/v1/privacy/audit')];
-    const c = model.records;
+    const [model, budget, audit] = [await api('/v1/model'), await api('/v1/privacy/budget'), await api('/v1/privacy/audit')];
+    const c = model.detail.records;
     const lines = r.stdout.split('\n');
     expect(lines[0]).toBe(`tayguard at ${sidecar.base}: ready`);
     expect(r.stdout).toContain(`${(c.trained + c.quarantined + c.skipped).toLocaleString('en-US')} handled: ${c.trained.toLocaleString('en-US')} trained, ${c.quarantined} quarantined, ${c.skipped} skipped`);
@@ -105,9 +112,22 @@ describe('tayguard status on a running sidecar', () => {
     expect(r.stdout).toMatch(new RegExp(`by detector: .*schema ${malformed.length}`));
     for (const m of MALFORMED) expect(r.stdout).toMatch(new RegExp(`by reason: .*${m.code} \\d+`));
     expect(r.stdout).toContain(`ε ${budget.epsilon.spent.toFixed(3)} of ${budget.epsilon.limit} per record`);
-    expect(r.stdout).toMatch(new RegExp(`gate +\\d+ updates kept, \\d+ undone, ${model.gate.alerts.length} rollback\\(s\\) on ${model.gate.canaries} canaries; canary accuracy`));
+    expect(r.stdout).toMatch(new RegExp(`gate +\\d+ updates kept, \\d+ undone, ${model.detail.gate.alerts.length} rollback\\(s\\) on ${model.detail.gate.canaries} canaries; canary accuracy`));
     expect(r.stdout).toContain(`audit      round ${audit.latest.round}: empirical ε ≥ ${audit.latest.epsilonLowerBound.toFixed(3)} (95%) vs accountant ε ${audit.latest.epsilonAccounted.toFixed(3)}`);
     expect(r.stdout).toMatch(/^model +version \d+ \(text, 16384 inputs, 2 classes, \w+\)/m);
+  });
+
+  it('without the token shows the public part and says what the operator part needs', async () => {
+    const r = await status('--url', sidecar.base);
+    expect(r.code).toBe(0);
+    const budget = await sidecar.json('/v1/privacy/budget');
+    expect(r.stdout).toMatch(/^model +version \d+ /m);
+    expect(r.stdout).toMatch(/^records +operator-only: pass --token/m);
+    expect(r.stdout).toMatch(/^gate +operator-only: pass --token/m);
+    expect(r.stdout).not.toContain('consumer lag');
+    expect(r.stdout).toContain(`ε ${budget.epsilon.spent.toFixed(3)} of ${budget.epsilon.limit} per record`);
+    const json = JSON.parse((await status('--url', sidecar.base, '--json')).stdout);
+    expect(json.unavailable['/metrics']).toMatch(/^UNAUTHORIZED: needs the admin token/);
   });
 
   it('exits 1 with SIDECAR_UNREACHABLE when nothing listens at --url', async () => {

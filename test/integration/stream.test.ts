@@ -61,8 +61,8 @@ describe('stream of 10,000 records through the local broker', () => {
 
   it('gives every record exactly one outcome: trained + quarantined + skipped = produced', async () => {
     expect(stream).toHaveLength(N);
-    await waitFor(async () => total((await sidecar.json('/v1/model')).records) >= N, 120_000, 'all records handled');
-    const { records } = await sidecar.json('/v1/model');
+    await waitFor(async () => total((await sidecar.json('/v1/model')).detail.records) >= N, 120_000, 'all records handled');
+    const { records } = (await sidecar.json('/v1/model')).detail;
     expect(total(records)).toBe(N);
     expect(records.quarantined).toBe(malformed);
     expect(records.skipped).toBe(DUPLICATES);
@@ -125,8 +125,8 @@ describe('stream of 10,000 records through the local broker', () => {
     const replay = await run(['replay', file, '--brokers', broker.bootstrap, '--topic', `${prefix}.records`]);
     expect(replay.code).toBe(0);
     expect(JSON.parse(replay.stdout)).toMatchObject({ topic: `${prefix}.records`, produced: 3 });
-    await waitFor(async () => total((await sidecar.json('/v1/model')).records) >= N + 3, 30_000, 'replayed records handled');
-    const { records } = await sidecar.json('/v1/model');
+    await waitFor(async () => total((await sidecar.json('/v1/model')).detail.records) >= N + 3, 30_000, 'replayed records handled');
+    const { records } = (await sidecar.json('/v1/model')).detail;
     expect(records.quarantined).toBe(malformed + 1);
     expect(records.trained).toBe(N - malformed - DUPLICATES + 2);
 

@@ -25,7 +25,7 @@ async function runRound(trainer: Trainer, auditor: Auditor, records: number) {
     await trainer.admit(JSON.parse(validRecord(i, rng).value as string));
     const canary = auditor.canaryDue(trainer.progress);
     if (canary) {
-      expect(canary.source).toBe(AUDIT_SOURCE);
+      expect(canary.source.startsWith(`${AUDIT_SOURCE}/`)).toBe(true);
       await trainer.admit(canary);
       canaries += 1;
     }
@@ -40,7 +40,7 @@ async function runRound(trainer: Trainer, auditor: Auditor, records: number) {
 }
 
 describe('continuous one-run audit', () => {
-  it('fires the alarm when training without noise claims ε = 0.5 (the deliberate bug)', async () => {
+  it('fires the alarm when training without noise claims ε = 0.5 (the deliberate bug), on the second round in a row', async () => {
     const learner = new TfjsLearner(buildModel({ inputDim: 16384, numClasses: 2, hiddenUnits: 0, seed: 2 }), featurizerFor("text", 16384), { learningRate: 5 });
     const trainer = new PlainTrainer(learner, createMetrics(), 4);
     const auditor = new Auditor({ canaries: 200, every: 2, numClasses: 2, task: 'text' as const, featureDim: 16384, delta: 1e-6, exposure: trainer.exposure });
@@ -53,10 +53,19 @@ describe('continuous one-run audit', () => {
     expect(result?.included).toBe(admitted);
     expect(result?.auc).toBeGreaterThan(0.75); // measured 0.83–0.99 over five runs
     expect(result?.epsilonLowerBound).toBeGreaterThan(0.5); // measured 1.6–3.2 over five runs
-    expect(result?.alarm).toBe(true);
+    // One round above ε is what a correct implementation shows 5% of the time: no alarm yet (ALARM_RULE).
+    expect(result?.exceeds).toBe(true);
+    expect(result?.alarm).toBe(false);
     // a new round starts with fresh coins
     expect(auditor.status().current).toBeNull();
     expect(auditor.status().history).toHaveLength(1);
+    // The bug persists, so the next round exceeds too: that is the alarm.
+    await runRound(trainer, auditor, 600);
+    await trainer.flush();
+    const second = auditor.maybeScore(trainer.progress, learner, 0.5);
+    expect(second?.exceeds).toBe(true);
+    expect(second?.alarm).toBe(true);
+    expect(auditor.status()).toMatchObject({ alarmRule: expect.stringMatching(/two consecutive rounds/) });
   });
 
   it('stays below the accountant when DP-SGD is really on, and survives a restart mid-round', async () => {
@@ -78,7 +87,7 @@ describe('continuous one-run audit', () => {
     const auditor = new Auditor({ canaries: 10, every: 1, numClasses: 3, task: 'dense', featureDim: 7, delta: 1e-6, exposure: 1 });
     let canary;
     for (let i = 0; i < 20 && !canary; i++) canary = auditor.canaryDue(0);
-    expect(canary).toMatchObject({ source: AUDIT_SOURCE, features: expect.any(Array) });
+    expect(canary).toMatchObject({ source: expect.stringMatching(/^__tayguard_audit__\//), features: expect.any(Array) });
     expect(canary?.features).toHaveLength(7);
     expect(canary?.text).toBeUndefined();
     expect(canary?.label).toBeGreaterThanOrEqual(0);

@@ -47,7 +47,8 @@ describe('tayguard config check', () => {
     expect(report.window.rdpOrder).toBe(ORDER);
     // PRV: Opacus's figure within the accountants' eps_error (0.01) of ours.
     expect(Math.abs(report.window.epsilonPrv - EPS_PRV)).toBeLessThan(0.02);
-    expect(report.window.epsilon).toBe(report.window.epsilonRdp); // ACCOUNTANT=rdp by default
+    // ACCOUNTANT unset: a new ledger decides with PRV (src/config.ts).
+    expect([report.window.accountant, report.window.accountantSet, report.window.epsilon]).toEqual(['prv', false, report.window.epsilonPrv]);
   });
 
   it('prints one screen for a person, and names a misspelt setting it would ignore', () => {
@@ -71,15 +72,18 @@ describe('tayguard config check', () => {
     expect(JSON.parse(missing.stdout)).toEqual({ ok: false, code: 'CONFIG_INVALID', problems: [expect.stringMatching(/^KAFKA_BROKERS: required/)] });
   });
 
-  it("prints the same window ε the loader refuses a limit below", () => {
-    const eps = rdpEpsilon([{ sampleRate: 0.01, noiseMultiplier: 1, steps: 1000 }], 1e-5).epsilon;
-    const below = check({ ...MECHANISM, EPSILON_LIMIT: String(eps * 0.999) });
-    expect(below.code).toBe(2);
-    expect(below.stderr).toMatch(/EPSILON_LIMIT \([\d.]+\) is below the ε of one record's window .*raise NOISE_MULTIPLIER \(npx tayguard noise --target-epsilon/);
-    const above = check({ ...MECHANISM, EPSILON_LIMIT: String(eps * 1.001) }, '--json');
-    expect(above.code).toBe(0);
-    expect(JSON.parse(above.stdout).window.epsilon).toBeCloseTo(eps, 9);
-  });
+  it.each([['unset (PRV)', {}], ['rdp', { ACCOUNTANT: 'rdp' }], ['prv', { ACCOUNTANT: 'prv' }]] as const)(
+    'prints the window ε the loader refuses a limit below (ACCOUNTANT %s)',
+    (_name, accountant) => {
+      const report = JSON.parse(check({ ...MECHANISM, ...accountant }, '--json').stdout);
+      const eps = report.window.epsilon;
+      expect(eps).toBe(report.window.accountant === 'rdp' ? report.window.epsilonRdp : report.window.epsilonPrv);
+      const below = check({ ...MECHANISM, ...accountant, EPSILON_LIMIT: String(eps * 0.999) });
+      expect(below.code).toBe(2);
+      expect(below.stderr).toMatch(/EPSILON_LIMIT \([\d.]+\) is below the ε of one record's window .*raise NOISE_MULTIPLIER \(npx tayguard noise --target-epsilon/);
+      expect(check({ ...MECHANISM, ...accountant, EPSILON_LIMIT: String(eps * 1.001) }).code).toBe(0);
+    },
+  );
 
   it('for PRIVACY_UNIT=source, gives the whole windows an always-active source fits in the limit', () => {
     const r = check({ KAFKA_BROKERS: 'localhost:9092', PRIVACY_UNIT: 'source', NOISE_MULTIPLIER: '2' }, '--json');

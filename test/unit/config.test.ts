@@ -63,9 +63,9 @@ describe('configuration', () => {
   it('is private by default, and refuses privacy settings under which nothing could ever be trained', () => {
     expect(loadConfig(base).privacy).toMatchObject({ epsilonLimit: 8, delta: 1e-6, unit: 'record', noiseMultiplier: 1, sampleRate: 0.05, window: 50 });
     expect(loadConfig({ ...base, DP_ENABLED: 'false' }).privacy).toBeNull();
-    expect(() => loadConfig({ ...base, EPSILON_LIMIT: '1' })).toThrow(/EPSILON_LIMIT \(1\) is below the ε of one record's window \(3\.72\d.*raise NOISE_MULTIPLIER \(npx tayguard noise --target-epsilon 1/);
+    expect(() => loadConfig({ ...base, EPSILON_LIMIT: '1' })).toThrow(/EPSILON_LIMIT \(1\) is below the ε of one record's window \(3\.20\d.*raise NOISE_MULTIPLIER \(npx tayguard noise --target-epsilon 1/);
     // source level: a source with k records in the window joins a step with probability 1-(1-q)^k
-    expect(() => loadConfig({ ...base, PRIVACY_UNIT: 'source' })).toThrow(/one source's window \(11\.78/);
+    expect(() => loadConfig({ ...base, PRIVACY_UNIT: 'source' })).toThrow(/one source's window \(10\.69/);
     expect(loadConfig({ ...base, PRIVACY_UNIT: 'source', NOISE_MULTIPLIER: '1.5' }).privacy?.unit).toBe('source');
   });
 

@@ -1,4 +1,4 @@
-import { Deduplicator } from '../../src/dedup';
+import { Deduplicator, recordIdentity } from '../../src/dedup';
 
 describe('deduplicator', () => {
   it('recognises redelivered offsets per partition, and survives a round trip', () => {
@@ -23,13 +23,28 @@ describe('deduplicator', () => {
     expect(d.isRedelivery('t', 0, '9007199254740994')).toBe(false);
   });
 
-  it('remembers a bounded number of ids, forgetting the oldest first', () => {
+  it('remembers a bounded number of record identities, forgetting the oldest first, across a round trip', () => {
     const d = new Deduplicator(2);
-    expect(d.rememberId('a')).toBe(true);
-    expect(d.rememberId('a')).toBe(false);
-    d.rememberId('b');
-    d.rememberId('c');
-    expect(d.toJSON().ids).toEqual(['b', 'c']);
-    expect(d.rememberId('a')).toBe(true);
+    expect(d.rememberId('s', 'a')).toBe(true);
+    expect(d.rememberId('s', 'a')).toBe(false);
+    d.rememberId('s', 'b');
+    d.rememberId('s', 'c');
+    const back = Deduplicator.fromJSON(JSON.parse(JSON.stringify(d.toJSON())), 2);
+    expect(back.rememberId('s', 'c')).toBe(false);
+    expect(back.rememberId('s', 'a')).toBe(true); // forgotten: beyond the horizon it is a new record
+  });
+
+  it('scopes ids per source: another account cannot take an honest record\'s id first', () => {
+    const d = new Deduplicator(10);
+    expect(d.rememberId('mallory', 'r-123')).toBe(true);
+    expect(d.rememberId('alice', 'r-123')).toBe(true);
+    expect(d.rememberId('alice', 'r-123')).toBe(false);
+    // The pair is hashed unambiguously: moving characters between source and id is another record.
+    expect(recordIdentity('ab', 'c')).not.toBe(recordIdentity('a', 'bc'));
+  });
+
+  it('reads the ids of a version-1 checkpoint', () => {
+    const d = Deduplicator.fromJSON({ watermarks: {}, ids: ['x', 'y'] }, 10);
+    expect(d.toJSON().idHashes).toBe(Buffer.from(Float64Array.from([recordIdentity('', 'x'), recordIdentity('', 'y')]).buffer).toString('base64'));
   });
 });

@@ -117,3 +117,40 @@ describe('DP trainer', () => {
     expect(restored.clipNorm).toBe(t.clipNorm);
   });
 });
+
+describe('DP trainer, source mode (k = 20)', () => {
+  it('refuses only the source that cannot afford a full window; every other source trains on and nobody passes the limit', async () => {
+    const o: DpOptions = { ...base, unit: 'source', maxRecordsPerSource: 20, sampleRate: 0.05, noiseMultiplier: 2, window: 10, stepEveryRecords: 4, epsilonLimit: 10 };
+    const t = new DpTrainer(learner(), createMetrics(), o);
+    const outcomes: { source: string; kind: string; reason?: string }[] = [];
+    for (let i = 0; i < 800; i++) {
+      // Every other message from one heavy source, the rest from sources seen once.
+      const source = i % 2 === 0 ? 'heavy' : `once-${i}`;
+      const r = await t.admit(record(i, source));
+      outcomes.push({ source, kind: r.kind, ...(r.kind === 'skipped' ? { reason: r.reason } : {}) });
+    }
+    const heavy = outcomes.filter((x) => x.source === 'heavy');
+    const others = outcomes.filter((x) => x.source !== 'heavy');
+    expect(heavy.some((x) => x.reason === 'source_budget_exhausted')).toBe(true);
+    expect(heavy.filter((x) => x.kind === 'trained').length).toBeGreaterThan(0);
+    // The others are never refused, and training never stops: one step per 4 messages.
+    expect(others.every((x) => x.kind === 'trained')).toBe(true);
+    expect(t.ledger.steps).toBe(200);
+    expect(t.budget().exhaustedAndStopped).toBe(false);
+    // Nobody's ε passes the limit — and the heavy source's admitted windows were affordable in full.
+    expect(t.ledger.sourceEpsilon('heavy')).toBeLessThanOrEqual(10);
+    expect(t.ledger.spent).toBeLessThanOrEqual(10);
+  });
+
+  it('looks ahead the whole window: a present source may only add a record when W more steps fit its budget', async () => {
+    const o: DpOptions = { ...base, unit: 'source', maxRecordsPerSource: 20, sampleRate: 0.05, noiseMultiplier: 2, window: 10, stepEveryRecords: 4, epsilonLimit: 10 };
+    const t = new DpTrainer(learner(), createMetrics(), o);
+    await t.admit(record(0, 'a'));
+    for (let i = 1; i < 20; i++) await t.admit(record(i)); // 20 slots = 5 steps with 'a' in the pool
+    expect(t.ledger.steps).toBe(5);
+    const rate = 1 - 0.95 ** 20;
+    const fifteen = rdpEpsilon([{ sampleRate: rate, noiseMultiplier: 2, steps: 15 }], 1e-5).epsilon;
+    // Its 5 charged steps + the W = 10 a new record would add (the old look-ahead counted only 5 more).
+    expect(t.ledger.checkSource('a').epsilonIfAdmitted).toBeCloseTo(fifteen, 6);
+  });
+});

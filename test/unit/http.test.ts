@@ -90,17 +90,63 @@ describe('HTTP API without a broker', () => {
     const body = (await (await get('/v1/privacy/budget')).json()) as any;
     expect(body).toMatchObject({
       unit: 'record',
-      adjacency: 'add or remove one record',
+      adjacency: expect.stringMatching(/^zero-out: one message replaced by an empty message/),
       delta: 1e-6,
-      accountant: 'rdp',
+      accountant: 'prv',
       epsilon: { limit: 8, spent: 0, remaining: 8, exhausted: false },
-      mechanism: { name: 'dp-sgd', noiseMultiplier: 1, clipNorm: 1, sampleRate: 0.05, window: 50, steps: 0, records: 0 },
+      mechanism: { name: 'dp-sgd', noiseMultiplier: 1, clipNorm: 1, sampleRate: 0.05, window: 50, steps: 0 },
       randomness: 'crypto',
     });
     // Default screens: echo and toxicity judge each record alone; the always-on trust gate (blocked sources)
     // is declared cross-record because the update gate may block sources from other records' effect.
     expect(body.screening.map((s: { stage: string }) => s.stage)).toEqual(['trust']);
-    expect(body.statement).toMatch(/differential privacy for each record/);
+    expect(body.statement).toMatch(/differential privacy for each message's record, under zero-out adjacency/);
+    expect(body.statement).toMatch(/operator surface .* is OPEN/);
+  });
+});
+
+describe('the release boundary (OPERATOR_AUTH=token)', () => {
+  const token = 'operator-token-0123456789';
+  let sidecar: Sidecar;
+  let base: string;
+  beforeAll(async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'tg-http-boundary-'));
+    const config = loadConfig({ KAFKA_BROKERS: '127.0.0.1:1', PORT: '0', HOST: '127.0.0.1', CHECKPOINT_DIR: dir, TEXT_HASH_DIM: '1024', ADMIN_TOKEN: token });
+    expect(config.http.operatorAuth).toBe('token'); // the default once an admin token exists
+    sidecar = new Sidecar({ config, logger: createLogger('silent') });
+    await sidecar.init();
+    await sidecar.listen();
+    base = `http://127.0.0.1:${sidecar.port}`;
+  });
+  afterAll(() => sidecar.stop());
+  const get = (p: string, auth?: string) => fetch(base + p, auth ? { headers: { authorization: `Bearer ${auth}` } } : {});
+
+  /** Every number in a JSON body, with its path. */
+  const numbers = (v: unknown, at = ''): [string, number][] =>
+    typeof v === 'number' ? [[at, v]] : v && typeof v === 'object' ? Object.entries(v).flatMap(([k, x]) => numbers(x, `${at}.${k}`)) : [];
+
+  it('public responses carry no record counts, batch sizes, timings or gate state', async () => {
+    const model = (await (await get('/v1/model')).json()) as Record<string, unknown>;
+    expect(Object.keys(model).sort()).toEqual(['backend', 'checkpointSeq', 'inputDim', 'lastCheckpointAt', 'numClasses', 'task', 'version']);
+    const budget = await (await get('/v1/privacy/budget')).json();
+    // Only configuration, the schedule (public: message counts) and ε may be numbers on the public surface.
+    const allowed = /^\.(epsilon\.(limit|spent|remaining)|replaceOne\.(epsilon|delta)|delta|epsilonRdp|epsilonPrv|mechanism\.(noiseMultiplier|clipNorm|sampleRate|window|steps|stepEveryMessages|expectedBatchSize))$/;
+    for (const [at] of numbers(budget)) expect(at).toMatch(allowed);
+    expect(JSON.stringify(budget)).not.toMatch(/"records"|"trained"|"quarantined"|"accepted"|"rejected"/);
+  });
+
+  it('puts /metrics and the model detail behind the admin token', async () => {
+    const metrics = await get('/metrics');
+    expect(metrics.status).toBe(401);
+    expect(((await metrics.json()) as any).error.code).toBe('UNAUTHORIZED');
+    expect((await get('/metrics', 'wrong-token-wrong-token')).status).toBe(401);
+    const ok = await get('/metrics', token);
+    expect(ok.status).toBe(200);
+    expect(await ok.text()).toContain('tayguard_records_total');
+    const detail = (await (await get('/v1/model', token)).json()) as any;
+    expect(detail.detail).toMatchObject({ records: { trained: 0, quarantined: 0, skipped: 0 }, gate: null });
+    const budget = (await (await get('/v1/privacy/budget')).json()) as any;
+    expect(budget.statement).toMatch(/answers only with ADMIN_TOKEN/);
   });
 });
 

@@ -45,6 +45,21 @@ describe('tfjs learner', () => {
     expect(p[1][0]).toBeGreaterThan(0.5);
   });
 
+  it('keeps learning when confidently wrong: the plain loss has a gradient at saturated predictions (lr 50)', () => {
+    const learner = new TfjsLearner(buildModel({ inputDim: 256, numClasses: 2, hiddenUnits: 0, seed: 1 }), featurizerFor('text', 256), { learningRate: 50 });
+    // Drive the model to predict class 0 for everything with p(1) far below 1e-7 (the old clamp's floor).
+    const { x: x0, y: y0 } = learner.batch(texts.map((text) => ({ text })), texts.map(() => 0));
+    for (let i = 0; i < 10; i++) learner.sgdStep(x0, y0);
+    const saturated = learner.predict([{ text: texts[0] }])[0][1];
+    expect(saturated).toBeLessThan(1e-7);
+    // Now the true labels: the clamped loss gave zero gradient here and the model froze at "always 0".
+    const { x, y } = learner.batch(texts.map((text) => ({ text })), labels);
+    for (let i = 0; i < 20; i++) learner.sgdStep(x, y);
+    const probs = learner.predict(texts.map((text) => ({ text })));
+    expect(probs.map((p) => (p[1] > p[0] ? 1 : 0))).toEqual(labels);
+    tf.dispose([x0, y0, x, y]);
+  });
+
   it('does not leak tensors across training steps and predictions', () => {
     const learner = make();
     const step = () => {
@@ -89,7 +104,7 @@ describe('tfjs learner', () => {
     const publisher = new ModelPublisher(dir, 2);
     await publisher.init();
     for (const v of [1, 2, 3]) {
-      await publisher.publish(learner.model, { version: v, createdAt: 'now', checkpointSeq: v, featurizer: learner.featurizer.describe(), numClasses: 2, backend: tf.getBackend(), trainedRecords: 0 });
+      await publisher.publish(learner.model, { version: v, createdAt: 'now', checkpointSeq: v, featurizer: learner.featurizer.describe(), numClasses: 2, backend: tf.getBackend(), privacy: { epsilon: 1.5, delta: 1e-6, accountant: 'prv', unit: 'record' } });
     }
     const fs = await import('node:fs/promises');
     expect((await fs.readdir(dir)).sort()).toEqual(['LATEST', 'v2', 'v3']);
@@ -98,7 +113,9 @@ describe('tfjs learner', () => {
     const copy = new TfjsLearner(loaded, featurizerFor('text', 256), { learningRate: 1 });
     expect(copy.predict([{ text: 'cheap win' }])[0][0]).toBeCloseTo(learner.predict([{ text: 'cheap win' }])[0][0], 6);
     const version = JSON.parse(await fs.readFile(path.join(dir, 'v3', 'version.json'), 'utf8'));
-    expect(version).toMatchObject({ version: 3, name: 'v3', featurizer: { kind: 'text', dim: 256, hash: 'fnv1a32' } });
+    expect(version).toMatchObject({ version: 3, name: 'v3', featurizer: { kind: 'text', dim: 256, hash: 'fnv1a32' }, privacy: { epsilon: 1.5, delta: 1e-6 } });
+    // A version is public: it carries ε, never a count of the records behind it.
+    expect(JSON.stringify(version)).not.toMatch(/records/i);
   });
 
   it('refuses a model whose input width does not match the featurizer', () => {

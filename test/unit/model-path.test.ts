@@ -19,7 +19,7 @@ async function existingModel(inputDim: number, classes: number): Promise<string>
   model.add(tf.layers.dense({ inputShape: [inputDim], units: 12, activation: 'tanh' }));
   model.add(tf.layers.dense({ units: classes, activation: 'softmax' }));
   const dir = mkdtempSync(path.join(os.tmpdir(), 'tg-existing-'));
-  await new ModelPublisher(dir).publish(model, { version: 1, createdAt: 'then', checkpointSeq: 0, featurizer: {}, numClasses: classes, backend: 'x', trainedRecords: 0 });
+  await new ModelPublisher(dir).publish(model, { version: 1, createdAt: 'then', checkpointSeq: 0, featurizer: {}, numClasses: classes, backend: 'x', privacy: { epsilon: null, delta: null, accountant: null, unit: 'record' } });
   return path.join(dir, 'v1');
 }
 

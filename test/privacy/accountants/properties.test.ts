@@ -12,6 +12,7 @@ import {
   rdpToEpsilon,
 } from '../../../privacy/accountants';
 import { hasCode } from '../../../src/errors';
+import { computeRdp, OPACUS_ORDERS } from '../../../privacy/accountants/rdp';
 
 const DELTA = 1e-5;
 type Seg = { sampleRate: number; noiseMultiplier: number; steps: number };
@@ -176,6 +177,25 @@ describe('PRV noise search shortcut', () => {
     };
     for (const [target, q, steps] of [[3, 0.01, 1000], [1, 0.02, 200]] as const) {
       expect(search({ targetEpsilon: target, delta: 1e-5, sampleRate: q, steps, accountant: 'prv' })).toBe(plain(target, q, steps, 1e-5));
+    }
+  });
+});
+
+describe('RDP orders above 63', () => {
+  it('tighten small-q, large-σ cases and stay an upper bound of the PRV figure', () => {
+    const h = [{ sampleRate: 0.001, noiseMultiplier: 4, steps: 50 }];
+    const opacusGrid = rdpToEpsilon(OPACUS_ORDERS, computeRdp(0.001, 4, 50, OPACUS_ORDERS), 1e-6);
+    const full = rdpEpsilon(h, 1e-6);
+    expect(opacusGrid.order).toBe(63); // the old grid's edge: the optimum lies beyond it
+    expect(opacusGrid.epsilon).toBeCloseTo(0.1401, 3);
+    expect(full.order).toBe(192);
+    expect(full.epsilon).toBeCloseTo(0.0399, 3);
+    // Still a valid bound: never below the (near-exact) PRV upper bound minus its own error.
+    expect(full.epsilon).toBeGreaterThan(prvEpsilon(h, 1e-6, 0.01).epsilon - 0.01);
+    // Adding orders can only lower ε, never raise it.
+    for (const [q, s, t] of [[0.01, 1, 100], [0.05, 1, 50], [0.2, 2.24, 50], [1, 5, 100]] as const) {
+      const hh = [{ sampleRate: q, noiseMultiplier: s, steps: t }];
+      expect(rdpEpsilon(hh, 1e-6).epsilon).toBeLessThanOrEqual(rdpToEpsilon(OPACUS_ORDERS, computeRdp(q, s, t, OPACUS_ORDERS), 1e-6).epsilon);
     }
   });
 });

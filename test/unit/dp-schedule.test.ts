@@ -1,0 +1,143 @@
+/**
+ * The privacy statement's proof obligation (docs/privacy.md, "the schedule"): under zero-out adjacency, a stream
+ * D and the same stream D′ with one message's content emptied must lead to the same steps at the same points,
+ * the same membership of every OTHER record in every step, the same ledger and the same published ε — whether
+ * x's slot empties because its content is gone, because a per-record screen quarantines it, or because it is a
+ * duplicate. Seeded coins and noise make the two runs comparable draw for draw.
+ */
+import seedrandom from 'seedrandom';
+import { initTf } from '../../src/tf';
+import { Pipeline, type QuarantineMessage } from '../../src/pipeline';
+import { DpTrainer, type DpOptions } from '../../src/trainer/dp';
+import type { StepStage } from '../../src/trainer/step';
+import { buildModel, featurizerFor } from '../../src/model/build';
+import { TfjsLearner } from '../../middleware/learner';
+import { Deduplicator } from '../../src/dedup';
+import { OutcomeTally } from '../../src/counts';
+import { createMetrics } from '../../src/metrics';
+import { createDetectors, parseDetectorSettings } from '../../filters/config';
+import type { RawMessage } from '../../src/record';
+
+beforeAll(async () => {
+  await initTf();
+});
+
+const options: DpOptions = {
+  sampleRate: 0.3,
+  noiseMultiplier: 1,
+  clipNorm: 1,
+  window: 5,
+  stepEveryRecords: 4,
+  epsilonLimit: 50,
+  delta: 1e-6,
+  unit: 'record',
+  maxRecordsPerSource: 4,
+  accountant: 'rdp',
+  seed: 'neighbours',
+};
+
+interface Run {
+  /** Record ids in each step's batch, in step order. */
+  steps: string[][];
+  ledger: unknown;
+  epsilon: number;
+  stepCount: number;
+}
+
+/** The stream of 200 honest messages the neighbours differ from; message 37 is x. */
+const X = 37;
+function stream(replace?: (i: number, value: string) => string): RawMessage[] {
+  const rng = seedrandom('neighbour-stream');
+  const words = ['invoice', 'meeting', 'prize', 'lunch', 'report', 'winner', 'schedule', 'offer'];
+  return Array.from({ length: 200 }, (_, i) => {
+    const text = Array.from({ length: 6 }, () => words[Math.floor(rng() * words.length)]).join(' ');
+    const value = JSON.stringify({ id: `m${i}`, source: `s${i % 23}`, label: i % 2, text });
+    return { topic: 't', partition: 0, offset: String(i), key: null, value: Buffer.from(replace ? replace(i, value) : value) };
+  });
+}
+
+async function run(messages: readonly RawMessage[], o: DpOptions = options): Promise<Run> {
+  const learner = new TfjsLearner(buildModel({ inputDim: 64, numClasses: 2, hiddenUnits: 0, seed: 1 }), featurizerFor('text', 64), { learningRate: 1 });
+  const metrics = createMetrics();
+  const steps: string[][] = [];
+  const record: StepStage = { name: 'record-membership', handle: (ctx, next) => { steps.push(ctx.records.map((r) => r.id)); return next(); } };
+  const trainer = new DpTrainer(learner, metrics, o, undefined, [record]);
+  const sent: QuarantineMessage[] = [];
+  const screens = createDetectors(parseDetectorSettings({ echo: { enabled: true } }), { now: () => 1_700_000_000_000 });
+  const pipeline = new Pipeline({
+    trainer,
+    limits: { numClasses: 2, task: 'text', maxTextChars: 10000, maxMessageBytes: 100000 },
+    dedup: new Deduplicator(1000),
+    tally: new OutcomeTally(metrics),
+    metrics,
+    quarantine: { send: async (m) => void sent.push(...m) },
+    detectors: screens.detectors,
+  });
+  for (const m of messages) await pipeline.handle(m);
+  return { steps, ledger: trainer.ledger.toJSON(), epsilon: trainer.budget().spent, stepCount: trainer.ledger.steps };
+}
+
+/** Each step's batch without x. */
+const withoutX = (r: Run) => r.steps.map((b) => b.filter((id) => id !== `m${X}`));
+
+describe('the DP schedule depends on public information only (zero-out adjacency)', () => {
+  let d: Run;
+  beforeAll(async () => {
+    d = await run(stream());
+  });
+
+  it('x itself is trained in D (the neighbour differs in something that matters)', () => {
+    expect(d.steps.some((b) => b.includes(`m${X}`))).toBe(true);
+    expect(d.stepCount).toBe(50);
+  });
+
+  const neighbours: [string, (i: number, v: string) => string][] = [
+    ['x emptied (an empty message)', (i, v) => (i === X ? '' : v)],
+    ['x quarantined by a per-record screen (echo)', (i, v) => (i === X ? JSON.stringify({ id: `m${X}`, source: 's14', label: 1, text: 'repeat after me: you are all losers' }) : v)],
+    ['x a re-send of an earlier record (same source and id)', (i, v) => (i === X ? JSON.stringify({ id: 'm3', source: 's3', label: 1, text: 'invoice meeting' }) : v)],
+  ];
+
+  it.each(neighbours)('%s: same steps, same memberships of every other record, same ledger and ε', async (_name, change) => {
+    const d2 = await run(stream(change));
+    expect(d2.stepCount).toBe(d.stepCount);
+    expect(withoutX(d2)).toEqual(withoutX(d));
+    expect(d2.ledger).toEqual(d.ledger);
+    expect(d2.epsilon).toBe(d.epsilon);
+  });
+
+  it('a record and its later re-send are one record: emptying both moves nobody else', async () => {
+    // In D, message 120 re-sends x (same source and id) and is skipped as a duplicate; in D′ both are empty.
+    const resend = (i: number, v: string) => (i === 120 ? JSON.stringify({ id: `m${X}`, source: `s${X % 23}`, label: 1, text: 'prize winner' }) : v);
+    const withResend = await run(stream(resend));
+    const bothEmpty = await run(stream((i, v) => (i === X || i === 120 ? '' : resend(i, v))));
+    expect(withoutX(bothEmpty)).toEqual(withoutX(withResend));
+    expect(bothEmpty.ledger).toEqual(withResend.ledger);
+  });
+
+  it('a record that changes content but keeps its slot moves nobody else either (replace-one = zero-out twice)', async () => {
+    const d2 = await run(stream((i, v) => (i === X ? JSON.stringify({ id: `m${X}`, source: 's14', label: 0, text: 'lunch lunch lunch' }) : v)));
+    expect(d2.steps).toEqual(d.steps);
+    expect(d2.ledger).toEqual(d.ledger);
+  });
+});
+
+describe('restart with another SAMPLE_RATE', () => {
+  it('samples the restored pool at exactly the rate the ledger charges (0.5 → 0.01)', async () => {
+    const learner = () => new TfjsLearner(buildModel({ inputDim: 64, numClasses: 2, hiddenUnits: 0, seed: 1 }), featurizerFor('text', 64), { learningRate: 1 });
+    const o = { ...options, sampleRate: 0.5, noiseMultiplier: 5, window: 50, stepEveryRecords: 200, epsilonLimit: 1000 };
+    const first = new DpTrainer(learner(), createMetrics(), o);
+    for (let i = 0; i < 200; i++) await first.admit({ id: `r${i}`, source: `s${i}`, label: i % 2, text: 'a b c' });
+    const saved = JSON.parse(JSON.stringify(first.toJSON()));
+    let sampled = 0;
+    let offered = 0;
+    const count: StepStage = { name: 'count', handle: (ctx, next) => { sampled += ctx.records.length; offered += 200; return next(); } };
+    const second = new DpTrainer(learner(), createMetrics(), { ...o, sampleRate: 0.01 }, saved, [count]);
+    for (let t = 0; t < 40; t++) await second.tick();
+    const rate = sampled / offered;
+    // 8,000 coins at q = 0.01: mean 80, sd ≈ 8.9; the old code sampled at ≈ 0.5 (≈ 4,000).
+    expect(rate).toBeGreaterThan(0.004);
+    expect(rate).toBeLessThan(0.018);
+    const charged = (second.ledger.toJSON().recent as { sampleRate: number; steps: number }[]).filter((s) => s.sampleRate === 0.01);
+    expect(charged.reduce((a, s) => a + s.steps, 0)).toBeGreaterThan(0);
+  });
+});
