@@ -13,7 +13,14 @@ export interface SchemaLimits {
   readonly task: 'text' | 'dense';
   readonly maxTextChars: number;
   readonly maxMessageBytes: number;
+  /**
+   * Largest |feature| accepted (MAX_FEATURE_ABS, default 1e6). A value like 1e20 is finite in float64 but overflows
+   * float32 arithmetic in training (its square is Infinity), so it is refused here, before it reaches a step.
+   */
+  readonly maxFeatureAbs?: number;
 }
+
+export const DEFAULT_MAX_FEATURE_ABS = 1e6;
 
 export type ParseResult =
   | { readonly ok: true; readonly record: TrainingRecord }
@@ -91,6 +98,12 @@ export function parseRecord(raw: Pick<RawMessage, 'value'>, limits: SchemaLimits
     reasons.push(reason('wrong_feature_length', `"features" has ${features.length} values; the model expects ${limits.featureDim} (FEATURE_DIM)`));
   } else if (!features.every((f) => typeof f === 'number' && Number.isFinite(f))) {
     reasons.push(reason('non_finite_feature', '"features" must hold finite numbers only'));
+  } else {
+    const bound = limits.maxFeatureAbs ?? DEFAULT_MAX_FEATURE_ABS;
+    const at = features.findIndex((f) => Math.abs(f as number) > bound);
+    if (at >= 0) {
+      reasons.push(reason('feature_out_of_range', `"features"[${at}] is ${features[at]}; |value| must be at most ${bound} (MAX_FEATURE_ABS): scale the features before producing`));
+    }
   }
 
   if (reasons.length > 0) return { ok: false, reasons };

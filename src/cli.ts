@@ -51,7 +51,15 @@ async function serve(): Promise<void> {
     const hard = setTimeout(() => process.exit(1), 30_000);
     hard.unref();
     sidecar.stop().then(
-      () => process.exit(0),
+      () => {
+        // Exit 0 only when everything handled is durable (src/stop-outcome.ts); else say what was not.
+        const outcome = sidecar.lastStop;
+        if (outcome && !outcome.clean) {
+          process.stderr.write(`tayguard: ${outcome.code}: ${outcome.message}\n`);
+          process.exit(1);
+        }
+        process.exit(0);
+      },
       (e) => {
         logger.error({ err: e }, 'stop failed');
         process.exit(1);

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { TayguardError } from './errors';
 import { prvEpsilon, rdpEpsilon } from '../privacy/accountants';
 import { sourceSampleRate } from '../privacy/budget';
+import { adminTokenSchema, opsConfig, opsProblems, opsShape, type OpsConfig } from './config-ops';
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
 const bool = z
@@ -66,7 +67,7 @@ export const configSchema = z.object({
       }
     })
     .optional(),
-  ADMIN_TOKEN: z.string().min(16, 'at least 16 characters (e.g. openssl rand -hex 24)').optional(),
+  ADMIN_TOKEN: adminTokenSchema.optional(),
   OPERATOR_AUTH: z.enum(['token', 'open']).optional(),
   CANARY_FILE: z.string().min(1).optional(),
   AUDIT_CANARIES: int(0, 100000).default(0),
@@ -98,6 +99,7 @@ export const configSchema = z.object({
   ACCOUNTANT: z.enum(['rdp', 'prv']).optional(),
   DP_SEED: z.string().min(1).optional(),
   FROM_BEGINNING: bool.default(true),
+  ...opsShape,
 });
 
 type Parsed = z.infer<typeof configSchema>;
@@ -178,6 +180,8 @@ export interface Config {
     readonly seed?: string;
   } | null;
   readonly logLevel: Parsed['LOG_LEVEL'];
+  /** Guards, budgets and limits (src/config-ops.ts). */
+  readonly ops: OpsConfig;
 }
 
 export type Env = Record<string, string | undefined>;
@@ -239,6 +243,7 @@ export function loadConfig(env: Env = process.env): Config {
   if (c.DP_ENABLED && c.ADAPTIVE_CLIP && !(2 * countNoise > c.NOISE_MULTIPLIER)) {
     issues.push(`CLIP_COUNT_NOISE (${countNoise}) must exceed NOISE_MULTIPLIER/2 (${c.NOISE_MULTIPLIER / 2}) for adaptive clipping to fit in the same budget`);
   }
+  issues.push(...opsProblems(c));
   if (issues.length > 0) throw configError(issues);
   const prefix = c.TOPIC_PREFIX;
   return Object.freeze({
@@ -300,6 +305,7 @@ export function loadConfig(env: Env = process.env): Config {
         }
       : null,
     logLevel: c.LOG_LEVEL,
+    ops: opsConfig(c),
   });
 }
 

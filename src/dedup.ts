@@ -63,6 +63,28 @@ export class Deduplicator {
     return true;
   }
 
+  /**
+   * Undo rememberId for a record whose handling failed before it had an outcome: the id must be remembered only
+   * with an outcome (issue 14: remembered before a throw, two unique records were later counted as duplicates).
+   */
+  forgetId(source: string, id: string): void {
+    this.ids.delete(recordIdentity(source, id));
+  }
+
+  /** The watermark of one partition (the last handled offset), if any. */
+  watermark(topic: string, partition: number): bigint | undefined {
+    return this.watermarks.get(key(topic, partition));
+  }
+
+  /**
+   * Operator-approved re-base after the broker's offsets went backwards (src/kafka/offsets.ts): forget the old
+   * watermark so that the partition's messages from `nextOffset` on are new records, not redeliveries.
+   */
+  rebase(topic: string, partition: number, nextOffset: bigint): void {
+    // A watermark of -1 (next offset 0) is kept rather than deleted: the seek on assignment then starts at 0.
+    this.watermarks.set(key(topic, partition), nextOffset - 1n);
+  }
+
   /** Kafka's "next offset to read" for every partition of `topic` seen so far: one past the watermark. */
   nextOffsets(topic: string): { topic: string; partition: number; offset: string }[] {
     const out: { topic: string; partition: number; offset: string }[] = [];

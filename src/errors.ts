@@ -18,6 +18,18 @@ export const ERROR_CODES = [
   'SIDECAR_UNREACHABLE',
   'ARGUMENT_INVALID',
   'INTERNAL',
+  // Issue 14: failures that stop nothing silently. Each names what the operator does next in its message.
+  'PAYLOAD_TOO_LARGE',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'HEADERS_TOO_LARGE',
+  'REQUEST_TIMEOUT',
+  'RATE_LIMITED',
+  'MODEL_UNHEALTHY',
+  'STEP_FAILED',
+  'OFFSETS_RESET',
+  'CONSUMER_STOPPED',
+  'QUARANTINE_FLUSH_FAILED',
+  'SHUTDOWN_INCOMPLETE',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

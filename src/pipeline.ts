@@ -16,6 +16,8 @@ import type { RawMessage, TrainingRecord } from './record';
 import type { Trainer } from './trainer/types';
 import { RELEASE_HEADER, type ReleaseSigner } from './admin/release';
 import type { QuarantineEntry } from './admin/quarantine-index';
+import { runtimeFailure } from './runtime-failure';
+import { boundedReasons, boundedSource, storeOriginal } from './quarantine/envelope';
 
 /** Per-record context travelling through the record chain. */
 export interface RecordContext {
@@ -50,6 +52,8 @@ export interface PipelineOptions {
   readonly release?: ReleaseSigner;
   /** Told about every quarantined record (the admin API's index of recent ones). */
   readonly onQuarantine?: (entry: QuarantineEntry) => void;
+  /** Originals over this many bytes are stored truncated, with their sha256 (src/quarantine/envelope.ts). */
+  readonly maxStoredRecordBytes?: number;
   readonly now?: () => number;
 }
 
@@ -102,8 +106,11 @@ export class Pipeline {
           ctx.outcome = { kind: 'skipped', reason: 'duplicate' };
           return;
         }
-        const result = await o.trainer.admit(record);
+        // The slot is taken as admit begins (the pool holds the record before any step runs), so a failure
+        // later in admit does not count the message twice in the schedule.
         ctx.slotTaken = true;
+        // Remembered only with an outcome: a failed admit forgets the id again (it is then quarantined, below).
+        const result = await o.trainer.admit(record).catch((e: unknown) => { o.dedup.forgetId(record.source, record.id); throw e; });
         ctx.outcome = result.kind === 'trained' ? { kind: 'admitted' } : { kind: 'skipped', reason: result.reason };
       },
     };
@@ -118,7 +125,7 @@ export class Pipeline {
       return;
     }
     const ctx: RecordContext = { raw, reasons: [] };
-    await this.runRecord(ctx);
+    await this.runRecord(ctx).catch((e: unknown) => runtimeFailure(ctx, e));
     // Every consumed message counts toward the DP step schedule, whatever its outcome, so that when steps run
     // never depends on what a record says (docs/privacy.md, "the schedule").
     if (!ctx.slotTaken) await this.o.trainer.pass();
@@ -140,20 +147,23 @@ export class Pipeline {
   private quarantineMessage(ctx: RecordContext): QuarantineMessage {
     const { raw } = ctx;
     const bytes = raw.value ?? Buffer.alloc(0);
-    const utf8 = bytes.toString('utf8');
-    // Keep the original when it is text (as a string, so a reviewer sees exactly what arrived); base64 otherwise.
-    const original = Buffer.from(utf8, 'utf8').equals(bytes) ? utf8 : { base64: bytes.toString('base64') };
+    // Keep the original when it is text (as a string, so a reviewer sees exactly what arrived); base64 otherwise;
+    // bounded in bytes either way (src/quarantine/envelope.ts).
+    const stored = storeOriginal(bytes, this.o.maxStoredRecordBytes ?? 64 * 1024);
+    const reasons = boundedReasons(ctx.reasons);
     const value = {
-      record: original,
-      reasons: ctx.reasons,
+      record: stored.record,
+      reasons,
       topic: raw.topic,
       partition: raw.partition,
       offset: raw.offset,
-      source: ctx.record?.source ?? raw.key?.toString('utf8') ?? null,
+      source: boundedSource(ctx.record?.source ?? raw.key?.toString('utf8') ?? null),
       at: new Date((this.o.now ?? Date.now)()).toISOString(),
+      ...(stored.truncated ? { recordTruncated: stored.truncated } : {}),
     };
     const key = `${raw.topic}/${raw.partition}/${raw.offset}`;
-    this.o.onQuarantine?.({ key, source: value.source, reasons: ctx.reasons, at: value.at, value: bytes, messageKey: raw.key?.toString('utf8') ?? null });
+    const messageKey = raw.key === null ? null : boundedSource(raw.key.toString('utf8'));
+    this.o.onQuarantine?.({ key, source: value.source, reasons, at: value.at, value: stored.kept, messageKey, ...(stored.truncated ? { truncated: stored.truncated } : {}) });
     return { key, value: JSON.stringify(value) };
   }
 

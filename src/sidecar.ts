@@ -35,6 +35,15 @@ import { TayguardError } from './errors';
 import { faultPoint } from './faults';
 import type { Payload } from '../middleware/featurize';
 import { WeightAverage } from '../middleware/weight-average';
+import { Health, type HealthReport } from './health';
+import { StepGuard } from './trainer/guard';
+import { checkOffsetsAtStart, checkBatchOffsets } from './kafka/offsets';
+import { retryWithBackoff } from './retry';
+import { probeCandidate } from './model/probe';
+import { applyServerLimits } from './http/limits';
+import { stopOutcome, type StopOutcome } from './stop-outcome';
+import { resilientSink } from './quarantine/sink';
+import { describeTrainingLoss } from './loss-metric';
 
 export interface SidecarOptions {
   readonly config: Config;
@@ -54,6 +63,8 @@ export interface SidecarStatus {
   readonly lastCheckpointAt: string | null;
   readonly lastCheckpointError: string | null;
   readonly gate: { canaries: number; accepted: number; rejected: number; alerts: GateAlert[] } | null;
+  /** Failing checks behind a 503 (src/health.ts), and the numeric guard's recent rollbacks. */
+  readonly health: HealthReport & { readonly stepRollbacks: number };
 }
 
 const STOP_DEADLINE_MS = 25_000;
@@ -100,6 +111,10 @@ export class Sidecar {
   readonly admin: AdminService;
   /** The budget as of the last durable checkpoint (or start-up): the only figure the public surface shows. */
   private checkpointedBudget?: BudgetResponse;
+  readonly health: Health;
+  guard?: StepGuard;
+  /** How the last stop went (clean: everything handled is in a durable checkpoint); set by stop(). */
+  lastStop?: StopOutcome;
 
   constructor(o: SidecarOptions) {
     this.config = o.config;
@@ -107,6 +122,7 @@ export class Sidecar {
     this.metrics = createMetrics();
     this.store = new CheckpointStore(o.config.checkpoint.dir, o.config.checkpoint.kept);
     this.publisher = new ModelPublisher(o.config.checkpoint.modelDir);
+    this.health = new Health(this.metrics, o.config.ops.readyBrokerTimeoutMs);
     if (o.config.http.adminToken) this.signer = releaseSigner(o.config.http.adminToken);
     this.admin = new AdminService({
       signer: this.signer,
@@ -114,6 +130,7 @@ export class Sidecar {
       producer: () => this.producer,
       registry: () => this.screens.registry,
       logger: this.logger,
+      indexBytes: o.config.ops.quarantineIndexBytes,
     });
   }
 
@@ -157,11 +174,15 @@ export class Sidecar {
     if (this.gate && resumed?.gate) this.gate.restore(resumed.gate.state, resumed.gate.best);
     // The average is the outermost stage: it folds in a step only once the gate has let it stand.
     const stages = [...(this.average ? [this.average.stage()] : []), ...(this.gate ? [this.gate.stage()] : [])];
+    // Innermost: the gate and the average only ever see a step that the numeric guard let stand.
+    this.guard = new StepGuard(this.learner, this.metrics, this.logger, this.config.ops.maxFeatureAbs);
+    stages.push(this.guard.stage());
     const p = this.config.privacy;
     this.trainer =
       p === null
         ? new PlainTrainer(this.learner, this.metrics, this.config.training.batchSize, stages)
         : new DpTrainer(this.learner, this.metrics, p, resumed?.trainer ?? undefined, stages);
+    describeTrainingLoss(this.metrics, this.trainer.mode, this.gate !== undefined);
     if (this.config.audit) {
       this.auditor = new Auditor(
         {
@@ -195,6 +216,7 @@ export class Sidecar {
         task: c.model.kind,
         maxTextChars: c.limits.maxTextChars,
         maxMessageBytes: c.limits.maxMessageBytes,
+        maxFeatureAbs: c.ops.maxFeatureAbs,
       },
       dedup: this.dedup,
       tally: this.tally,
@@ -202,6 +224,7 @@ export class Sidecar {
       quarantine: sink,
       detectors: this.screens.detectors,
       release: this.signer,
+      maxStoredRecordBytes: c.ops.quarantineRecordBytes,
       onQuarantine: (entry) => this.admin.index.add(entry),
     });
   }
@@ -218,16 +241,23 @@ export class Sidecar {
       throw new TayguardError('BROKER_UNAVAILABLE', `cannot reach Kafka at ${c.kafka.brokers.join(',')}: ${(e as Error).message}. Check KAFKA_BROKERS (for a local broker: npm run broker)`, { cause: e, retriable: true });
     }
     const producer = this.producer;
-    this.buildPipeline({ send: (messages) => producer.send(c.topics.quarantine, messages) });
+    this.buildPipeline(resilientSink((messages) => producer.send(c.topics.quarantine, messages), this.metrics, this.logger));
     const consumer = this.consumer;
     await consumer.subscribe(c.topics.records, c.kafka.fromBeginning);
+    await checkOffsetsAtStart(consumer, this.offsetContext()).catch(async (e) => {
+      await this.stop();
+      throw e;
+    });
     await consumer.run({
       onBatch: (batch, control) => this.exclusive(() => this.handleBatch(batch, control)),
       onAssigned: (assignment) => this.onAssigned(assignment),
-      onCrash: (error) => {
+      onCrash: (error, restart) => {
         this.joined = false;
-        this.logger.error({ err: error }, 'Kafka consumer crashed');
+        this.logger.error({ err: error, restart }, 'Kafka consumer crashed');
+        this.health.consumerCrashed(error, restart);
+        if (!restart) this.restartConsumer();
       },
+      onBrokerContact: () => this.health.brokerContact(),
     });
     this.timer = setInterval(() => {
       if (this.stopping) return;
@@ -247,8 +277,39 @@ export class Sidecar {
     this.logger.info({ topic: c.topics.records, brokers: c.kafka.brokers, backend: this.backend }, 'consuming');
   }
 
+  /** kafkajs gave up on the consumer (a non-retriable error): start it again with backoff until it runs. */
+  private restartConsumer(): void {
+    const consumer = this.consumer;
+    if (!consumer || this.stopping) return;
+    void retryWithBackoff(() => consumer.restart(), {
+      abandon: () => this.stopping,
+      initialMs: 1000,
+      onError: (e, attempt, delay) => this.logger.error({ err: e, attempt }, `restarting the Kafka consumer failed; next attempt in ${delay} ms`),
+    });
+  }
+
+  private offsetContext() {
+    return { dedup: this.dedup, topic: this.config.topics.records, policy: this.config.ops.offsetResetPolicy, health: this.health, logger: this.logger, consumer: this.consumer };
+  }
+
+  /** Batch handling waits (heartbeating) until `fn` — a flush or checkpoint — succeeds; see src/retry.ts. */
+  private async durably(what: 'checkpoint' | 'quarantine flush', fn: () => Promise<unknown>, control: BatchControl): Promise<boolean> {
+    const done = await retryWithBackoff(fn, {
+      abandon: () => this.stopping || !control.shouldContinue(),
+      beat: () => control.heartbeat(),
+      onError: (e, attempt, delay) => {
+        // A failed checkpoint is recorded by checkpointLocked itself.
+        if (what === 'quarantine flush') this.health.flushFailed(e);
+        this.logger.error({ err: e, attempt }, `${what} failed; consumption waits and retries in ${delay} ms`);
+      },
+    });
+    if (done && what === 'quarantine flush') this.health.flushSucceeded();
+    return done;
+  }
+
   private onAssigned(assignment: Record<string, number[]>): void {
     this.joined = true;
+    this.health.consumerJoined();
     // Resume exactly where the checkpoint ends. Committed offsets can only lag the checkpoint (commits follow
     // it), and anything redelivered below the watermark is ignored anyway; the seek just avoids re-reading.
     const topic = this.config.topics.records;
@@ -260,6 +321,7 @@ export class Sidecar {
   }
 
   private async handleBatch(batch: ConsumedBatch, control: BatchControl): Promise<void> {
+    if (!checkBatchOffsets(batch, this.offsetContext())) return;
     for (const message of batch.messages) {
       if (this.stopping || !control.shouldContinue()) break;
       const stepsBefore = this.trainer.stepsSinceCheckpoint;
@@ -273,11 +335,11 @@ export class Sidecar {
       }
       // A training step blocks the event loop for its duration; give heartbeats a turn after each one.
       if (this.trainer.stepsSinceCheckpoint !== stepsBefore) await control.heartbeat();
-      if (this.pipeline.handledSinceCheckpoint >= this.config.checkpoint.everyRecords) await this.checkpointLocked();
+      if (this.pipeline.handledSinceCheckpoint >= this.config.checkpoint.everyRecords && !(await this.durably('checkpoint', () => this.checkpointLocked(), control))) return;
     }
     const last = batch.messages[batch.messages.length - 1];
     if (last) this.metrics.lag.set({ topic: batch.topic, partition: String(batch.partition) }, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(last.offset) - 1n)));
-    await this.pipeline.flushQuarantine();
+    await this.durably('quarantine flush', () => this.pipeline.flushQuarantine(), control);
   }
 
   /** Make everything handled so far durable, then commit. Safe to call at any time. */
@@ -299,9 +361,16 @@ export class Sidecar {
         this.metrics.canaryLoss.set(score.loss);
       }
       const seq = this.seq + 1;
-      const modelVersion = trained > 0 ? seq : this.modelVersion;
+      let modelVersion = trained > 0 ? seq : this.modelVersion;
       const snapshot = this.learner.snapshot();
       const averaged = this.average?.snapshot();
+      // Never publish a broken model: one that fails the probe keeps the last good version served.
+      const unservable = trained > 0 ? probeCandidate(this.serving, averaged ?? snapshot) : null;
+      if (unservable) {
+        modelVersion = this.modelVersion;
+        this.health.publishRefused(unservable);
+        this.logger.error({ reason: unservable }, `ALERT: the trained model failed the publish probe (${unservable}); version ${this.modelVersion} stays served`);
+      }
       // Weight bytes: trained, then averaged, then the gate's best model, each block one model long (checkpoint/resume.ts).
       const gateBest = this.gate?.bestSnapshot();
       const blocks = [snapshot.data, ...(averaged ? [averaged.data] : []), ...(gateBest ? [gateBest.data] : [])];
@@ -334,11 +403,12 @@ export class Sidecar {
       this.pipeline.handledSinceCheckpoint = 0;
       // Only a checkpoint that trained changes what is served (and publishes a new version): otherwise serving
       // keeps the weights of the version it names.
-      if (trained > 0) this.serving.restore(averaged ?? snapshot);
+      if (trained > 0 && !unservable) this.serving.restore(averaged ?? snapshot);
       this.lastCheckpointAt = header.createdAt;
       this.updatePrivacyGauges();
       this.scoreAudit();
       this.lastCheckpointError = null;
+      this.health.checkpointSucceeded();
       this.metrics.checkpoints.inc();
       if (modelVersion !== this.modelVersion) {
         try {
@@ -369,6 +439,7 @@ export class Sidecar {
       }
     } catch (e) {
       this.lastCheckpointError = (e as Error).message;
+      this.health.checkpointFailed(e);
       this.logger.error({ err: e }, 'checkpoint failed');
       throw e;
     } finally {
@@ -380,6 +451,7 @@ export class Sidecar {
   async listen(): Promise<void> {
     const app = createApp(this, this.config, this.logger);
     this.server = app.listen(this.config.http.port, this.config.http.host);
+    applyServerLimits(this.server, this.config);
     await once(this.server, 'listening');
   }
 
@@ -390,7 +462,7 @@ export class Sidecar {
 
   status(): SidecarStatus {
     return {
-      ready: this.joined && this.modelLoaded && !this.stopping,
+      ready: this.joined && this.modelLoaded && !this.stopping && this.health.report().ok,
       joined: this.joined,
       modelLoaded: this.modelLoaded,
       stopping: this.stopping,
@@ -404,6 +476,7 @@ export class Sidecar {
       gate: this.gate
         ? { canaries: this.gate.canaries.size, accepted: this.gate.accepted, rejected: this.gate.rejected, alerts: [...this.gate.alerts] }
         : null,
+      health: { ...this.health.report(), stepRollbacks: this.guard?.rollbacks ?? 0 },
     };
   }
 
@@ -488,12 +561,15 @@ export class Sidecar {
     if (this.quietTimer) clearInterval(this.quietTimer);
     if (this.consumer) this.consumer.pauseAll(this.config.topics.records);
     const deadline = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), STOP_DEADLINE_MS).unref());
+    let checkpointError: unknown;
     const work = (async () => {
-      if (this.pipeline) await this.checkpoint().catch(() => undefined);
+      if (this.pipeline) await this.checkpoint().catch((e) => (checkpointError = e));
       await this.consumer?.disconnect().catch((e) => this.logger.warn({ err: e }, 'consumer disconnect failed'));
       await this.producer?.disconnect().catch((e) => this.logger.warn({ err: e }, 'producer disconnect failed'));
     })();
-    if ((await Promise.race([work, deadline])) === 'timeout') this.logger.error('stop deadline reached; exiting without a final checkpoint');
+    const timedOut = (await Promise.race([work, deadline])) === 'timeout';
+    if (timedOut) this.logger.error('stop deadline reached; exiting without a final checkpoint');
+    this.lastStop = stopOutcome({ timedOut, checkpointError, pipeline: this.pipeline, trainer: this.trainer });
     if (this.server) {
       this.server.closeAllConnections();
       await new Promise<void>((resolve) => this.server?.close(() => resolve()));

@@ -17,12 +17,17 @@ export interface ReleaseRecord {
 }
 
 export interface AdminView {
-  listQuarantine(filter: { reason?: string; source?: string; stage?: string; limit?: number }): QuarantineEntry[];
+  listQuarantine(filter: { reason?: string; source?: string; stage?: string; limit?: number; maxBytes?: number }): QuarantineEntry[] & { more?: boolean };
   release(keys: readonly string[], operator: string, note: string): Promise<{ released: string[]; unknown: string[] }>;
   releases(): readonly ReleaseRecord[];
   block(source: string, operator: string, note: string): void;
   unblock(source: string, operator: string, note: string): void;
 }
+
+/** One list answer carries at most this many bytes of records (issue 14: one call returned 180 MB). */
+const LIST_MAX_BYTES = 8 * 1024 * 1024;
+/** The record contract's source rule (filters/schema.ts): 1 to 256 characters. */
+const sourceParam = z.string().min(1).max(256, 'a source id is 1 to 256 characters');
 
 const who = z.object({ operator: z.string().min(1).max(200), note: z.string().min(1).max(2000) });
 const releaseBody = who.extend({ keys: z.array(z.string().regex(/^.+\/\d+\/\d+$/, 'keys look like topic/partition/offset')).min(1).max(1000) }).strict();
@@ -48,7 +53,7 @@ export function adminRouter(admin: AdminView, token: string | undefined): Router
     const q = (k: string) => (typeof req.query[k] === 'string' ? (req.query[k] as string) : undefined);
     const limit = q('limit') === undefined ? 100 : Number(q('limit'));
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new TayguardError('REQUEST_INVALID', 'limit must be an integer from 1 to 1000');
-    const entries = admin.listQuarantine({ reason: q('reason'), source: q('source'), stage: q('stage'), limit });
+    const entries = admin.listQuarantine({ reason: q('reason'), source: q('source'), stage: q('stage'), limit, maxBytes: LIST_MAX_BYTES });
     res.json({
       entries: entries.map((e) => ({
         key: e.key,
@@ -57,8 +62,12 @@ export function adminRouter(admin: AdminView, token: string | undefined): Router
         at: e.at,
         record: e.value.toString('utf8'),
         released: e.released ?? null,
+        ...(e.truncated ? { truncated: e.truncated } : {}),
       })),
-      note: 'the most recent quarantined records of this process; the quarantine topic holds all of them',
+      ...(entries.more ? { more: true } : {}),
+      note: entries.more
+        ? `the most recent quarantined records of this process, cut at ${LIST_MAX_BYTES} bytes of records: lower limit or filter; the quarantine topic holds all of them`
+        : 'the most recent quarantined records of this process; the quarantine topic holds all of them',
     });
   });
 
@@ -72,14 +81,16 @@ export function adminRouter(admin: AdminView, token: string | undefined): Router
   });
 
   router.post('/sources/:source/block', (req, res) => {
+    const source = parse(sourceParam, req.params.source, 'Block /v1/admin/sources/<source id>/block');
     const body = parse(who.strict(), req.body, 'Send {"operator":"…","note":"why"}');
-    admin.block(String(req.params.source), body.operator, body.note);
+    admin.block(source, body.operator, body.note);
     res.json({ source: req.params.source, blocked: true });
   });
 
   router.delete('/sources/:source/block', (req, res) => {
+    const source = parse(sourceParam, req.params.source, 'Unblock /v1/admin/sources/<source id>/block');
     const body = parse(who.strict(), req.body ?? {}, 'Send {"operator":"…","note":"why"}');
-    admin.unblock(String(req.params.source), body.operator, body.note);
+    admin.unblock(source, body.operator, body.note);
     res.json({ source: req.params.source, blocked: false });
   });
   return router;

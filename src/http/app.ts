@@ -7,9 +7,8 @@
  * checkpoint. Everything that counts records, times steps or shows the gate's live state is OPERATOR-ONLY:
  * /metrics, the `detail` of GET /v1/model and the admin API, behind ADMIN_TOKEN when OPERATOR_AUTH=token.
  */
-import express, { type Request, type Response } from 'express';
+import express, { type Request } from 'express';
 import helmet from 'helmet';
-import { z } from 'zod';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
@@ -19,6 +18,8 @@ import { TayguardError } from '../errors';
 import { errorHandler } from './errors';
 import { adminRouter, type AdminView } from './admin';
 import { tokenMatches } from '../admin/release';
+import { predictRateLimit, requireJsonBody } from './limits';
+import { predictHandler } from './predict';
 
 /** What the HTTP layer needs from the sidecar; tests can pass a real Sidecar that has only run init(). */
 export interface SidecarView {
@@ -30,20 +31,11 @@ export interface SidecarView {
   audit(): unknown;
 }
 
-const MAX_PREDICT_RECORDS = 1000;
-
-function predictSchema(config: Config) {
-  const record =
-    config.model.kind === 'text'
-      ? z.object({ text: z.string().max(config.limits.maxTextChars) }).strict()
-      : z.object({ features: z.array(z.number().finite()).length(config.model.inputDim) }).strict();
-  return z.object({ records: z.array(record).min(1).max(MAX_PREDICT_RECORDS) }).strict();
-}
-
 export function createApp(sidecar: SidecarView, config: Config, logger: Logger): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.use(helmet());
+  app.use(requireJsonBody);
   app.use(express.json({ limit: config.http.bodyLimit }));
 
   app.get('/livez', (_req, res) => {
@@ -52,7 +44,7 @@ export function createApp(sidecar: SidecarView, config: Config, logger: Logger):
 
   app.get('/readyz', (_req, res) => {
     const s = sidecar.status();
-    res.status(s.ready ? 200 : 503).json({ status: s.ready ? 'ready' : 'not ready', joined: s.joined, modelLoaded: s.modelLoaded, stopping: s.stopping });
+    res.status(s.ready ? 200 : 503).json({ status: s.ready ? 'ready' : 'not ready', joined: s.joined, modelLoaded: s.modelLoaded, stopping: s.stopping, reasons: s.health.reasons });
   });
 
   const { adminToken, operatorAuth } = config.http;
@@ -76,27 +68,22 @@ export function createApp(sidecar: SidecarView, config: Config, logger: Logger):
       checkpointSeq: s.checkpointSeq,
       lastCheckpointAt: s.lastCheckpointAt,
     };
-    // Exact outcome counts and the gate's live state are releases of the data outside the DP mechanism.
-    res.json(isOperator(req) ? { ...published, detail: { records: s.counts, gate: s.gate } } : published);
+    // Exact outcome counts, the gate's live state and the health detail are releases of the data outside the DP
+    // mechanism (a rolled-back step or a refused publish says something about the records): operator-only.
+    const detail = {
+      records: s.counts,
+      gate: s.gate,
+      lastCheckpointError: s.health.lastCheckpointError,
+      checkpointFailures: s.health.checkpointFailures,
+      consumer: s.health.consumer,
+      broker: s.health.broker,
+      stepRollbacks: s.health.stepRollbacks,
+      lastPublishRefusal: s.health.lastPublishRefusal,
+    };
+    res.json(isOperator(req) ? { ...published, detail } : published);
   });
 
-  const schema = predictSchema(config);
-  app.post('/v1/predict', (req: Request, res: Response) => {
-    const parsed = schema.safeParse(req.body);
-    if (!parsed.success) {
-      const first = parsed.error.issues[0];
-      const field = first ? `${first.path.join('.') || 'body'}: ${first.message}` : 'invalid body';
-      throw new TayguardError(
-        'REQUEST_INVALID',
-        `${field}. Send {"records":[{"${config.model.kind === 'text' ? 'text' : 'features'}": …}]} with 1 to ${MAX_PREDICT_RECORDS} records`,
-      );
-    }
-    const { modelVersion, probabilities } = sidecar.predict(parsed.data.records as Payload[]);
-    res.json({
-      modelVersion,
-      predictions: probabilities.map((p) => ({ label: p.indexOf(Math.max(...p)), probabilities: p })),
-    });
-  });
+  app.post('/v1/predict', predictRateLimit(config), predictHandler(sidecar, config));
 
   app.get('/v1/privacy/budget', (_req, res) => {
     res.json(sidecar.budget());

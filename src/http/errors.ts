@@ -13,6 +13,12 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   BUDGET_EXHAUSTED: 409,
   MODEL_NOT_READY: 503,
   BROKER_UNAVAILABLE: 503,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  HEADERS_TOO_LARGE: 431,
+  REQUEST_TIMEOUT: 408,
+  RATE_LIMITED: 429,
+  MODEL_UNHEALTHY: 503,
 };
 
 export function errorHandler(logger: Logger): ErrorRequestHandler {
@@ -20,8 +26,14 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     // body-parser errors carry a status and a type (entity.too.large, entity.parse.failed).
     const e = err as { status?: number; type?: string; message?: string };
     if (!TayguardError.is(err) && typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
-      const code = e.type === 'entity.too.large' ? 'PAYLOAD_TOO_LARGE' : 'REQUEST_INVALID';
-      const message = e.type === 'entity.too.large' ? 'request body is larger than HTTP_BODY_LIMIT' : `malformed request body: ${e.message}`;
+      // 415: body-parser refuses a charset or content encoding it cannot decode; that is not a malformed body.
+      const code: ErrorCode = e.type === 'entity.too.large' ? 'PAYLOAD_TOO_LARGE' : e.status === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : 'REQUEST_INVALID';
+      const message =
+        code === 'PAYLOAD_TOO_LARGE'
+          ? 'request body is larger than HTTP_BODY_LIMIT'
+          : code === 'UNSUPPORTED_MEDIA_TYPE'
+            ? `unsupported body encoding: ${e.message}; send UTF-8 JSON without Content-Encoding`
+            : `malformed request body: ${e.message}`;
       res.status(e.status).json({ error: { code, message } });
       return;
     }

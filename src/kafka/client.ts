@@ -33,10 +33,18 @@ export interface RecordConsumer {
   run(handlers: {
     onBatch(batch: ConsumedBatch, control: BatchControl): Promise<void>;
     onAssigned(assignment: Record<string, number[]>): void;
-    onCrash(error: Error): void;
+    /** `restart`: whether kafkajs restarts the consumer by itself (false: it gave up; see restart()). */
+    onCrash(error: Error, restart: boolean): void;
+    /** A request to the broker succeeded (fetch, heartbeat, commit): readiness tracks how long ago. */
+    onBrokerContact?(): void;
   }): Promise<void>;
+  /** Run again after kafkajs gave up on the consumer (a crash with restart=false), with the same handlers. */
+  restart(): Promise<void>;
+  /** Log start and end offset of every partition of `topic`, from the broker. */
+  partitionOffsets(topic: string): Promise<{ partition: number; low: bigint; high: bigint }[]>;
   seek(to: TopicOffset): void;
   commit(offsets: readonly TopicOffset[]): Promise<void>;
+  /** Never throws: after a crash kafkajs throws synchronously from pause(), and stopping must go on regardless. */
   pauseAll(topic: string): void;
   disconnect(): Promise<void>;
 }
@@ -108,12 +116,21 @@ export async function createConsumer(kafka: Kafka, groupId: string, sessionTimeo
     maxWaitTimeInMs: 1000,
   });
   await consumer.connect();
+  let subscription: { topics: string[]; fromBeginning: boolean } | undefined;
+  let runConfig: Parameters<Consumer['run']>[0] | undefined;
   return {
-    subscribe: (topic, fromBeginning) => consumer.subscribe({ topics: [topic], fromBeginning }),
+    subscribe: (topic, fromBeginning) => {
+      subscription = { topics: [topic], fromBeginning };
+      return consumer.subscribe(subscription);
+    },
     async run(h) {
       consumer.on(consumer.events.GROUP_JOIN, (e) => h.onAssigned(e.payload.memberAssignment as Record<string, number[]>));
-      consumer.on(consumer.events.CRASH, (e) => h.onCrash(e.payload.error));
-      await consumer.run({
+      consumer.on(consumer.events.CRASH, (e) => h.onCrash(e.payload.error, e.payload.restart));
+      if (h.onBrokerContact) {
+        const contact = h.onBrokerContact;
+        for (const event of [consumer.events.FETCH, consumer.events.HEARTBEAT, consumer.events.COMMIT_OFFSETS, consumer.events.GROUP_JOIN]) consumer.on(event, () => contact());
+      }
+      await consumer.run((runConfig = {
         autoCommit: false,
         eachBatchAutoResolve: false,
         partitionsConsumedConcurrently: 1,
@@ -131,11 +148,33 @@ export async function createConsumer(kafka: Kafka, groupId: string, sessionTimeo
             { heartbeat, resolve: resolveOffset, shouldContinue: () => isRunning() && !isStale() },
           );
         },
-      });
+      }));
+    },
+    async restart() {
+      if (!subscription || !runConfig) throw new Error('restart() before run()');
+      await consumer.connect();
+      await consumer.subscribe(subscription);
+      await consumer.run(runConfig);
+    },
+    async partitionOffsets(topic) {
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        const ends = await admin.fetchTopicOffsets(topic);
+        return ends.map((e) => ({ partition: e.partition, low: BigInt(e.low), high: BigInt(e.high) }));
+      } finally {
+        await admin.disconnect().catch(() => undefined);
+      }
     },
     seek: (to) => consumer.seek({ topic: to.topic, partition: to.partition, offset: to.offset }),
     commit: (offsets) => consumer.commitOffsets(offsets.map((o) => ({ ...o }))),
-    pauseAll: (topic) => consumer.pause([{ topic }]),
+    pauseAll: (topic) => {
+      try {
+        consumer.pause([{ topic }]);
+      } catch {
+        // Not running (crashed, or never joined): there is nothing to pause.
+      }
+    },
     disconnect: () => consumer.disconnect(),
   };
 }

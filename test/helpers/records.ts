@@ -48,3 +48,17 @@ export function mixedStream(n: number, malformedEvery: number, seed = 'stream'):
   }
   return { messages, malformed, expectedCodes };
 }
+
+/** A dense record of FEATURE_DIM=dim features whose label is the sign of the first feature (learnable). */
+export function denseRecord(i: number, rng: () => number, dim = 4, prefix = 'd'): StreamMessage {
+  const features = Array.from({ length: dim }, () => Math.round((rng() * 2 - 1) * 1000) / 1000);
+  const label = features[0] > 0 ? 1 : 0;
+  const source = `user-${Math.floor(rng() * 50)}`;
+  return { key: source, value: JSON.stringify({ id: `${prefix}-${i}`, source, label, features }) };
+}
+
+/** A dense record with one huge feature (a poison pill for float32 training). */
+export function poisonRecord(i: number, magnitude: number, dim = 4, prefix = 'p'): StreamMessage {
+  const features = Array.from({ length: dim }, (_, j) => (j === 1 ? magnitude : 0.5));
+  return { key: 'pill', value: JSON.stringify({ id: `${prefix}-${i}`, source: 'pill', label: 1, features }) };
+}

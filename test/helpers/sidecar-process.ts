@@ -15,6 +15,13 @@ export interface SidecarProcess {
 let nextPort = 20000 + Math.floor(Math.random() * 20000);
 
 export async function startSidecar(env: Record<string, string>, logFile: string): Promise<SidecarProcess> {
+  const sidecar = spawnSidecar(env, logFile);
+  await waitFor(async () => (await fetch(`${sidecar.base}/readyz`).catch(() => undefined))?.status === 200, 60000, `sidecar ready (log: ${logFile})`);
+  return sidecar;
+}
+
+/** Start `tayguard serve` without waiting for it to become ready (for runs expected to stop or stay unready). */
+export function spawnSidecar(env: Record<string, string>, logFile: string): SidecarProcess {
   const port = String(nextPort++);
   const log = createWriteStream(logFile, { flags: 'a' });
   const child = spawn(process.execPath, [path.join(ROOT, 'bin/tayguard.js'), 'serve'], {
@@ -33,7 +40,6 @@ export async function startSidecar(env: Record<string, string>, logFile: string)
     // As the operator: with ADMIN_TOKEN set, the operator surface (detail, /metrics) needs it.
     json: async (p) => (await fetch(base + p, env.ADMIN_TOKEN ? { headers: { authorization: `Bearer ${env.ADMIN_TOKEN}` } } : {})).json(),
   };
-  await waitFor(async () => (await fetch(`${base}/readyz`).catch(() => undefined))?.status === 200, 60000, `sidecar ready (log: ${logFile})`);
   return sidecar;
 }
 

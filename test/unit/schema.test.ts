@@ -12,7 +12,16 @@ describe('schema and bounds screen', () => {
   });
 
   it('accepts a valid features record', () => {
-    expect(parseRecord(msg({ id: 'a', source: 's', label: 2, features: [0, -1.5, 3e10] }), dense).ok).toBe(true);
+    expect(parseRecord(msg({ id: 'a', source: 's', label: 2, features: [0, -1.5, 3e5] }), dense).ok).toBe(true);
+  });
+
+  // Issue 14: 1e20 is finite in float64 but its square overflows float32 in the gradient norm and stopped the consumer.
+  it('refuses features beyond MAX_FEATURE_ABS (default 1e6) with feature_out_of_range, and honours a larger bound', () => {
+    for (const big of [1e20, -1e20, 1e308, 1e6 + 1]) {
+      expect(codes(parseRecord(msg({ id: 'a', source: 's', label: 0, features: [0, big, 1] }), dense))).toEqual(['feature_out_of_range']);
+    }
+    expect(parseRecord(msg({ id: 'a', source: 's', label: 0, features: [0, 1e6, -1e6] }), dense).ok).toBe(true);
+    expect(parseRecord(msg({ id: 'a', source: 's', label: 0, features: [0, 3e10, 1] }), { ...dense, maxFeatureAbs: 1e12 }).ok).toBe(true);
   });
 
   it.each([
