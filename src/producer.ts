@@ -32,6 +32,8 @@ export interface RecordLimits {
   readonly maxTextChars?: number;
   /** MAX_MESSAGE_BYTES (default 262144). */
   readonly maxMessageBytes?: number;
+  /** MAX_FEATURE_ABS: largest |feature| of a dense record (default: the schema stage's, 1e6). */
+  readonly maxFeatureAbs?: number;
 }
 
 /** A record object, or one already serialised (a JSON string or its bytes, sent as they are). */
@@ -82,17 +84,19 @@ function schemaLimits(limits: RecordLimits): SchemaLimits {
     featureDim: task === 'dense' ? limits.featureDim : undefined,
     maxTextChars: limits.maxTextChars ?? 20000,
     maxMessageBytes: limits.maxMessageBytes ?? 256 * 1024,
+    ...(limits.maxFeatureAbs !== undefined ? { maxFeatureAbs: limits.maxFeatureAbs } : {}),
   };
 }
 
 /** The limits a sidecar with this configuration enforces (for a producer that loads the same environment). */
-export function limitsFromConfig(config: Pick<Config, 'model' | 'limits'>): RecordLimits {
+export function limitsFromConfig(config: Pick<Config, 'model' | 'limits' | 'ops'>): RecordLimits {
   return {
     numClasses: config.model.numClasses,
     task: config.model.kind,
     featureDim: config.model.kind === 'dense' ? config.model.inputDim : undefined,
     maxTextChars: config.limits.maxTextChars,
     maxMessageBytes: config.limits.maxMessageBytes,
+    maxFeatureAbs: config.ops.maxFeatureAbs,
   };
 }
 

@@ -92,6 +92,8 @@ export function formatStatus(s: StatusSnapshot, now = new Date()): string {
   const lines: string[] = [];
   const r = s.ready.body;
   lines.push(`tayguard at ${s.url}: ${s.ready.ok ? 'ready' : `NOT READY (joined ${r.joined}, model loaded ${r.modelLoaded}${r.stopping ? ', stopping' : ''})`}`);
+  // Sidecars with health checks say why they are not ready, each reason with what to do.
+  for (const reason of (Array.isArray(r.reasons) ? r.reasons : []) as { code?: string; message?: string }[]) lines.push(`  ${reason.code}: ${reason.message}`);
   const m = s.model;
   const row = (label: string, text: string) => lines.push(`${label.padEnd(11)}${text}`);
   const missing = (p: string) => `unavailable (${s.unavailable[p]})`;

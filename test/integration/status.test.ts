@@ -91,7 +91,7 @@ describe('tayguard status on a running sidecar', () => {
     expect(r.code).toBe(0);
     const s = JSON.parse(r.stdout);
     const [model, budget] = [await api('/v1/model'), await api('/v1/privacy/budget')];
-    expect(s.ready).toEqual({ ok: true, body: { status: 'ready', joined: true, modelLoaded: true, stopping: false } });
+    expect(s.ready).toMatchObject({ ok: true, body: { status: 'ready', joined: true, modelLoaded: true, stopping: false } });
     expect(s.model.detail.records).toEqual(model.detail.records);
     expect(s.model.version).toBeLessThanOrEqual(model.version);
     expect(s.budget.epsilon.limit).toBe(budget.epsilon.limit);

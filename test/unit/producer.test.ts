@@ -37,9 +37,11 @@ describe('validateRecord', () => {
   });
 
   it('takes its limits from a sidecar configuration', () => {
-    const limits = limitsFromConfig(loadConfig({ KAFKA_BROKERS: 'k:9092', MODEL: 'dense', FEATURE_DIM: '3', NUM_CLASSES: '4', MAX_MESSAGE_BYTES: '1000' }));
-    expect(limits).toEqual({ numClasses: 4, task: 'dense', featureDim: 3, maxTextChars: 20000, maxMessageBytes: 1000 });
+    const limits = limitsFromConfig(loadConfig({ KAFKA_BROKERS: 'k:9092', MODEL: 'dense', FEATURE_DIM: '3', NUM_CLASSES: '4', MAX_MESSAGE_BYTES: '1000', MAX_FEATURE_ABS: '100' }));
+    expect(limits).toEqual({ numClasses: 4, task: 'dense', featureDim: 3, maxTextChars: 20000, maxMessageBytes: 1000, maxFeatureAbs: 100 });
     expect(codes(validateRecord({ id: 'a', source: 's', label: 3, features: [1, 2] }, limits))).toEqual(['wrong_feature_length']);
+    expect(codes(validateRecord({ id: 'a', source: 's', label: 3, features: [1, 2, 101] }, limits))).toEqual(['feature_out_of_range']);
+    expect(codes(validateRecord({ id: 'a', source: 's', label: 3, features: [1, 2, 100] }, limits))).toEqual([]);
   });
 
   it('refuses limits it cannot check with, as ARGUMENT_INVALID', () => {

@@ -33,7 +33,7 @@ describe('tayguard status (stub sidecar)', () => {
         res.writeHead(status, { 'content-type': type });
         res.end(typeof body === 'string' ? body : JSON.stringify(body));
       };
-      if (req.url === '/readyz') send(503, { status: 'not ready', joined: false, modelLoaded: true, stopping: false });
+      if (req.url === '/readyz') send(503, { status: 'not ready', joined: false, modelLoaded: true, stopping: false, reasons: [{ code: 'BROKER_UNAVAILABLE', message: 'no successful broker request for 12 s: check KAFKA_BROKERS' }] });
       else if (req.url === '/v1/model') send(200, MODEL);
       else if (req.url === '/v1/privacy/budget') send(200, { unit: 'record', epsilon: null, mechanism: 'none' });
       else if (req.url === '/v1/privacy/audit') send(audit.status, audit.body);
@@ -48,7 +48,7 @@ describe('tayguard status (stub sidecar)', () => {
   it('shows an endpoint behind the admin token as unavailable, with what to do, and the rest of the screen', async () => {
     const r = await run('--url', base);
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain(`tayguard at ${base}: NOT READY (joined false, model loaded true)`);
+    expect(r.stdout).toContain(`tayguard at ${base}: NOT READY (joined false, model loaded true)\n  BROKER_UNAVAILABLE: no successful broker request for 12 s: check KAFKA_BROKERS\n`);
     expect(r.stdout).toContain('1,239 handled: 1,200 trained, 34 quarantined, 5 skipped; consumer lag 12');
     expect(r.stdout).toContain('by detector: echo 30, schema 4');
     expect(r.stdout).toContain('skipped:     duplicate 5');
