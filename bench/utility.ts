@@ -184,7 +184,7 @@ const sd = (xs: number[]) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, b) => 
 
 /** σ for one window of the configured (q, W) at target ε (PRV, the default accountant). */
 function sigmaFor(data: Data, env: Record<string, string>, epsilon: number): number {
-  const c = loadConfig({ KAFKA_BROKERS: '127.0.0.1:1', ...data.env, ...env });
+  const c = loadConfig({ KAFKA_BROKERS: '127.0.0.1:1', ...data.env, ...env, EPSILON_LIMIT: '1000' });
   return getNoiseMultiplier({ targetEpsilon: epsilon, delta: DELTA, sampleRate: c.privacy!.sampleRate, steps: c.privacy!.window, accountant: 'prv' });
 }
 
@@ -258,9 +258,8 @@ async function tuneRun(data: Data, name: string): Promise<void> {
     const sigma = sigmaFor(data, setting, 4);
     const runs: RunResult[] = [];
     for (const seed of TUNING_SEEDS) runs.push(await runStream(data, { ...setting, NOISE_MULTIPLIER: String(sigma), EPSILON_LIMIT: '4.01' }, seed, data.kind === 'text'));
-    const plainLr = setting.LEARNING_RATE;
     log(
-      `  ${JSON.stringify(setting)} σ=${sigma.toFixed(2)}: end ${(100 * mean(runs.map((r) => r.accuracyEnd))).toFixed(1)}%, steady ${(100 * mean(runs.map((r) => r.accuracySteady))).toFixed(1)}% ± ${(100 * sd(runs.map((r) => r.accuracySteady))).toFixed(1)}${data.kind === 'text' ? `, fresh ${mean(runs.map((r) => r.freshnessRecords ?? NaN)).toFixed(0)}` : ''} (plain lr ${plainLr})`,
+      `  ${JSON.stringify(setting)} σ=${sigma.toFixed(2)}: end ${(100 * mean(runs.map((r) => r.accuracyEnd))).toFixed(1)}%, steady ${(100 * mean(runs.map((r) => r.accuracySteady))).toFixed(1)}% ± ${(100 * sd(runs.map((r) => r.accuracySteady))).toFixed(1)}${data.kind === 'text' ? `, fresh ${mean(runs.map((r) => r.freshnessRecords ?? NaN)).toFixed(0)}` : ''}`,
     );
   }
   const plainRuns: RunResult[] = [];

@@ -8,6 +8,7 @@ import { createInterface } from 'node:readline';
 import { TayguardError } from './errors';
 import { registerPrivacyCommands } from './cli/privacy-commands';
 import { registerCheckpointCommands } from './cli/checkpoint-commands';
+import { registerPretrainCommand } from './cli/pretrain-command';
 import { registerConfigCommands } from './cli/config-check';
 import { registerStatusCommand } from './cli/status';
 
@@ -228,6 +229,7 @@ export function buildProgram(): Command {
     .action((opts) => broker(opts).catch(fail));
   registerPrivacyCommands(program);
   registerCheckpointCommands(program, fail);
+  registerPretrainCommand(program, fail);
   registerConfigCommands(program);
   registerStatusCommand(program);
   return program;

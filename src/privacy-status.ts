@@ -37,6 +37,11 @@ export interface BudgetResponse {
   screening: { stage: string; scope: 'cross-record'; note: string }[];
   statement: string;
   updatedAt: string | null;
+  /**
+   * What the model started from: fresh weights, a model pretrained on declared-public data (`tayguard pretrain`),
+   * or another MODEL_PATH model. Data behind a starting model is not the stream and not covered by ε.
+   */
+  start: { from: 'fresh' } | { from: 'public-pretraining'; publicData: { file: string; sha256: string; records: number } } | { from: 'model-path' };
   /** The last membership-inference audit round (src/audit.ts), null when off or not yet completed. */
   audit?: unknown;
 }
@@ -46,6 +51,7 @@ export function budgetStatus(
   trainer: Trainer | undefined,
   updatedAt: string | null,
   screening: BudgetResponse['screening'] = [],
+  start: BudgetResponse['start'] = { from: 'fresh' },
 ): BudgetResponse {
   const p = config.privacy;
   if (p === null || !(trainer instanceof DpTrainer)) {
@@ -62,6 +68,7 @@ export function budgetStatus(
       screening,
       statement: 'Training is NOT differentially private (DP_ENABLED=false): the model may reveal whether a record was trained on. No ε is reported because there is none.',
       updatedAt,
+      start,
     };
   }
   const s = trainer.budget();
@@ -104,10 +111,16 @@ export function budgetStatus(
       `under zero-out adjacency (its content replaced by an empty message; replacing it by another record costs at most (${(2 * spent).toFixed(3)}, ${((1 + Math.exp(spent)) * p.delta).toExponential(2)})), ` +
       `with respect to the public surface: published model versions, predictions, and this budget, all as of the last checkpoint; by the ${accountant.toUpperCase()} accountant. ` +
       operator +
+      (start.from === 'public-pretraining'
+        ? `The model started from one pretrained on data declared public (${start.publicData.file}, sha256 ${start.publicData.sha256.slice(0, 12)}…, ${start.publicData.records} records): that data is not covered — it cost no ε because it is not the stream. `
+        : start.from === 'model-path'
+          ? 'The model started from MODEL_PATH: whatever that model was trained on is not covered by this guarantee. '
+          : '') +
       (source ? 'In source mode the public ε is the bound for a source present in every step so far (each source is also held to the limit); the worst source\'s exact ε is operator-only. ' : '') +
       (trainer.randomness === 'seeded' ? 'WARNING: DP_SEED is set — noise and sampling are reproducible, NOT secure; the guarantee does not hold. ' : '') +
       (screening.length > 0 ? 'Screening stages that look across records are outside the guarantee (see screening). ' : '') +
       'See docs/privacy.md for what this covers and what it does not.',
     updatedAt,
+    start,
   };
 }

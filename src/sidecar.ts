@@ -22,6 +22,7 @@ import { PlainTrainer } from './trainer/plain';
 import { DpTrainer } from './trainer/dp';
 import type { Trainer } from './trainer/types';
 import { budgetStatus, type BudgetResponse } from './privacy-status';
+import { readPretrainInfo } from './pretrain/pretrain';
 import { createScreens } from './screens';
 import { createUpdateGate } from './gate';
 import type { UpdateGate, GateAlert } from '../filters/update-gate';
@@ -111,6 +112,8 @@ export class Sidecar {
   readonly admin: AdminService;
   /** The budget as of the last durable checkpoint (or start-up): the only figure the public surface shows. */
   private checkpointedBudget?: BudgetResponse;
+  /** What the model started from (budget statement): fresh, public pretraining, or another MODEL_PATH model. */
+  private startedFrom: BudgetResponse['start'] = { from: 'fresh' };
   readonly health: Health;
   guard?: StepGuard;
   /** How the last stop went (clean: everything handled is in a durable checkpoint); set by stop(). */
@@ -147,6 +150,10 @@ export class Sidecar {
     await this.store.init();
     await this.publisher.init();
     this.learner = await createLearner(this.config);
+    const pretrained = await readPretrainInfo(this.config.model.path);
+    this.startedFrom = pretrained
+      ? { from: 'public-pretraining', publicData: { file: pretrained.publicData.file, sha256: pretrained.publicData.sha256, records: pretrained.publicData.records } }
+      : this.config.model.path !== undefined ? { from: 'model-path' } : { from: 'fresh' };
     this.serving = await createLearner(this.config);
     const latest = await this.store.latest();
     const resumed = latest ? resumeState(latest, this.config, this.modelIdentity()) : undefined;
@@ -496,7 +503,7 @@ export class Sidecar {
   }
 
   private budgetNow(): BudgetResponse {
-    return budgetStatus(this.config, this.trainer, this.lastCheckpointAt, this.crossRecordScreens());
+    return budgetStatus(this.config, this.trainer, this.lastCheckpointAt, this.crossRecordScreens(), this.startedFrom);
   }
 
   /** After a checkpoint: score the audit round on the published weights if its canaries are fully exposed. */

@@ -63,7 +63,7 @@ describe('checkpoint store', () => {
     await fs.writeFile(file, bytes);
     const err = await store.latest().catch((e) => e);
     expect(hasCode(err, 'CHECKPOINT_CORRUPT')).toBe(true);
-    expect(String(err.message)).toMatch(/move the file aside/);
+    expect(String(err.message)).toMatch(/npx tayguard checkpoint repair/);
   });
 
   it('fails with CHECKPOINT_FAILED and a reason when the directory is not writable', async () => {

@@ -131,7 +131,7 @@ describe('HTTP limits', () => {
   });
 
   it('does not export a training loss of 0 under DP without a canary set (it would not be private, nor true)', async () => {
-    const text = await (await fetch(`${base}/metrics`)).text();
+    const text = await (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
     expect(text).not.toMatch(/^tayguard_training_loss /m);
     expect(text).toMatch(/^tayguard_checkpoint_failures_total 0/m);
   });
