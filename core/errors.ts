@@ -15,6 +15,7 @@ export const ERROR_CODES = [
   'ADMIN_DISABLED',
   'BUDGET_EXHAUSTED',
   'BROKER_UNAVAILABLE',
+  'SIDECAR_UNREACHABLE',
   'ARGUMENT_INVALID',
   'INTERNAL',
   // Issue 14: failures that stop nothing silently. Each names what the operator does next in its message.

@@ -9,6 +9,8 @@ import { TayguardError } from '../core/errors';
 import { registerPrivacyCommands } from './cli/privacy-commands';
 import { registerCheckpointCommands } from './cli/checkpoint-commands';
 import { registerPretrainCommand } from './cli/pretrain-command';
+import { registerConfigCommands } from './cli/config-check';
+import { registerStatusCommand } from './cli/status';
 
 // Heavy modules (tfjs, kafkajs, express) load only for the commands that need them, so the calculators
 // (`epsilon`, `noise`) start in a fraction of a second.
@@ -228,6 +230,8 @@ export function buildProgram(): Command {
   registerPrivacyCommands(program);
   registerCheckpointCommands(program, fail);
   registerPretrainCommand(program, fail);
+  registerConfigCommands(program);
+  registerStatusCommand(program);
   return program;
 }
 
