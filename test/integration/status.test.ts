@@ -114,7 +114,7 @@ describe('tayguard status on a running sidecar', () => {
     expect(r.stdout).toContain(`ε ${budget.epsilon.spent.toFixed(3)} of ${budget.epsilon.limit} per record`);
     expect(r.stdout).toMatch(new RegExp(`gate +\\d+ updates kept, \\d+ undone, ${model.detail.gate.alerts.length} rollback\\(s\\) on ${model.detail.gate.canaries} canaries; canary accuracy`));
     expect(r.stdout).toContain(`audit      round ${audit.latest.round}: empirical ε ≥ ${audit.latest.epsilonLowerBound.toFixed(3)} (95%) vs accountant ε ${audit.latest.epsilonAccounted.toFixed(3)}`);
-    expect(r.stdout).toMatch(/^model +version \d+ \(text, 16384 inputs, 2 classes, \w+\)/m);
+    expect(r.stdout).toMatch(/^model +version \d+ \(text, 4096 inputs, 2 classes, \w+\)/m);
   });
 
   it('without the token shows the public part and says what the operator part needs', async () => {
