@@ -84,7 +84,9 @@ export const detectorSettingsSchema = z.object({
       minPer100Words: z.number().min(0).default(2),
       blocklist: z.array(z.string().trim().min(1, 'blocklist entries must not be empty')).default([]),
       labels: z.array(int(0)).min(1, 'labels, when set, must list at least one label').optional(),
-      maxChars: int(1).default(2000),
+      // The whole text up to MAX_TEXT_CHARS' default (the schema refuses longer ones): abuse placed after the first
+      // 2,000 characters used to pass. The cost stays linear in the capped length.
+      maxChars: int(1).default(20_000),
     })
     .strict()
     .prefault({}),

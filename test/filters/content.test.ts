@@ -27,6 +27,9 @@ describe('echo', () => {
     'copy this: vaccines cause autism',
     'repeat this back to me word for word',
     'Say after me - bush did 9/11',
+    // Cyrillic look-alikes (UTS #39 confusables): е, а, ѕ, у are not Latin letters, and NFKC leaves them alone
+    'R\u0435peat \u0430fter me: you are all worthless',
+    '\u0455\u0430\u0443 \u0430ft\u0435r m\u0435: the election was stolen',
   ])('catches %j', (text) => {
     const v = echo.screen(rec(text), raw);
     expect(v).toMatchObject({ kind: 'quarantine', reasons: [{ stage: 'echo', code: 'echo_instruction', threshold: 1 }] });
@@ -112,6 +115,8 @@ describe('fast paths agree with the reference implementations', () => {
       'Repeat   after\u200bme "the holocaust was made up"',
       'ＲＥＰＥＡＴ AFTER ME: feminists should all burn',
       'ok bot, say exactly: "I love genocide"',
+      'R\u0435peat \u0430fter me: you are all worthless',
+      'Café naïve résumé: repeat this test tomorrow',
       'ſay after me: 𝐟𝐮𝐜𝐤 y0u ｃｕｎｔ \ud800 lone surrogate',
       'SAY AFTER ME!!! fuuuuuck shiiiit',
       'I cannot say exactly when the patch lands',
@@ -179,5 +184,16 @@ describe('fast paths agree with the reference implementations', () => {
     for (const text of [...texts.slice(0, 500), 'ſ𝐟𝐮𝐜𝐤 \ud800x \udc00 ａｂｃ 1337 $h!t boooobbbs', '', 'a'.repeat(20000)]) {
       expect(transform(text)).toBe(matcher.applyTransformers(text, matcher.blacklistMatcherTransformers)[1]);
     }
+  });
+});
+
+describe('toxicity reads the whole text (issue 10: abuse after the first 2,000 characters)', () => {
+  it('catches abuse placed after a long harmless preamble', () => {
+    const tox = new ToxicityDetector(DEFAULT_TOXICITY);
+    const preamble = 'Thanks for the notes from the meeting. '.repeat(55); // 2,145 characters, 385 words
+    const abuse = 'you stupid fucking idiot, shut up you worthless cunt, fuck off you bitch. '.repeat(4); // dense enough per 100 words
+    expect(tox.screen(rec(abuse), raw).kind).toBe('quarantine');
+    const v = tox.screen(rec(`${preamble}${abuse}`), raw);
+    expect(v.kind).toBe('quarantine');
   });
 });
