@@ -202,7 +202,9 @@ async function main() {
     for (let i = 0; i < items.length; i += CHUNK) {
       while (handled() < i - CHUNK) await sleep(5);
       if (first === undefined && handled() > 0) first = process.hrtime.bigint();
-      await producer.send(topic, items.slice(i, i + CHUNK).map((x) => ({ key: STREAM_KEY, value: JSON.stringify(x.record) })));
+      // The simulated timeline is the records' event time: replayed history carries it as the Kafka timestamp too
+      // (CreateTime), as a replay producer would — the sidecar takes event time from the broker (src/event-time.ts).
+      await producer.send(topic, items.slice(i, i + CHUNK).map((x) => ({ key: STREAM_KEY, value: JSON.stringify(x.record), timestamp: String(x.record.ts) })));
     }
     while (handled() < items.length) {
       if (first === undefined && handled() > 0) first = process.hrtime.bigint();

@@ -51,7 +51,8 @@ export interface RecordConsumer {
 }
 
 export interface RecordProducer {
-  send(topic: string, messages: readonly { key: string | null; value: string | Buffer; headers?: Record<string, string> }[]): Promise<void>;
+  /** `timestamp` (epoch ms as a string) sets the Kafka CreateTime, e.g. when replaying history at its event time. */
+  send(topic: string, messages: readonly { key: string | null; value: string | Buffer; headers?: Record<string, string>; timestamp?: string }[]): Promise<void>;
   disconnect(): Promise<void>;
 }
 
@@ -100,7 +101,7 @@ export async function createProducer(kafka: Kafka): Promise<RecordProducer> {
     async send(topic, messages) {
       if (messages.length === 0) return;
       // acks -1: the quarantine is a durable outcome only once all in-sync replicas have it.
-      await producer.send({ topic, acks: -1, messages: messages.map((m) => ({ key: m.key, value: m.value, ...(m.headers ? { headers: m.headers } : {}) })) });
+      await producer.send({ topic, acks: -1, messages: messages.map((m) => ({ key: m.key, value: m.value, ...(m.headers ? { headers: m.headers } : {}), ...(m.timestamp ? { timestamp: m.timestamp } : {}) })) });
     },
     disconnect: () => producer.disconnect(),
   };
