@@ -1,12 +1,11 @@
 /**
- * The record path, independent of Kafka: redelivery check → record chain (schema, detectors, admit) → trainer
+ * The record path, independent of Kafka: redelivery check → a plain loop (parse → release → screens → dedup → admit) → trainer
  * (train/: plain minibatches, or the DP window; each step runs the step order of train/step-order.ts). Every consumed
  * message that is not a redelivery reaches the trainer — as a record to admit or as an empty slot — because the
  * DP schedule counts messages, not records. The Kafka consumer (src/sidecar.ts) feeds it messages; the
  * benchmark feeds it directly. Quarantined records are buffered and must be flushed (acknowledged by the broker) before the
  * checkpoint that covers their offsets — that is what makes "quarantined" a durable outcome.
  */
-import { compose, type Stage } from '../middleware/chain';
 import { TayguardError } from '../core/errors';
 import { parseRecord, type SchemaLimits } from '../filters/schema';
 import type { Detector, Reason } from '../filters/types';
@@ -62,63 +61,44 @@ export interface PipelineOptions {
 }
 
 export class Pipeline {
-  private readonly runRecord: (ctx: RecordContext) => Promise<void>;
   private pendingQuarantine: QuarantineMessage[] = [];
   /** Messages given an outcome since the last checkpoint; zero means a checkpoint would change nothing. */
   handledSinceCheckpoint = 0;
   lastLoss = NaN;
 
-  constructor(private readonly o: PipelineOptions) {
-    const schema: Stage<RecordContext> = {
-      name: 'schema',
-      handle: (ctx, next) => {
-        const parsed = parseRecord(ctx.raw, o.limits);
-        if (!parsed.ok) {
-          ctx.reasons.push(...parsed.reasons);
-          ctx.outcome = { kind: 'quarantined' };
-          return;
-        }
-        ctx.record = withEventTime(parsed.record, ctx.raw.timestamp, o.maxClockSkewMs ?? 5 * 60_000, () => o.metrics.eventTimeClamped.inc());
-        return next();
-      },
-    };
-    const release: Stage<RecordContext> = {
-      name: 'release',
-      handle: (ctx, next) => {
-        ctx.released = o.release?.verify(ctx.raw.value, ctx.raw.headers?.[RELEASE_HEADER]) ?? false;
-        return next();
-      },
-    };
-    const detectors: Stage<RecordContext>[] = (o.detectors ?? []).map((d) => ({
-      name: d.name,
-      handle: (ctx, next) => {
-        if (ctx.released) return next();
-        const verdict = d.screen(ctx.record as TrainingRecord, ctx.raw);
-        if (verdict.kind === 'quarantine') {
-          ctx.reasons.push(...verdict.reasons);
-          ctx.outcome = { kind: 'quarantined' };
-          return;
-        }
-        return next();
-      },
-    }));
-    const admit: Stage<RecordContext> = {
-      name: 'admit',
-      handle: async (ctx) => {
-        const record = ctx.record as TrainingRecord;
-        if (!o.dedup.rememberId(record.source, record.id)) {
-          ctx.outcome = { kind: 'skipped', reason: 'duplicate' };
-          return;
-        }
-        // The slot is taken as admit begins (the pool holds the record before any step runs), so a failure
-        // later in admit does not count the message twice in the schedule.
-        ctx.slotTaken = true;
-        // Remembered only with an outcome: a failed admit forgets the id again (it is then quarantined, below).
-        const result = await o.trainer.admit(record).catch((e: unknown) => { o.dedup.forgetId(record.source, record.id); throw e; });
-        ctx.outcome = result.kind === 'trained' ? { kind: 'admitted' } : { kind: 'skipped', reason: result.reason };
-      },
-    };
-    this.runRecord = compose([schema, release, ...detectors, admit]);
+  constructor(private readonly o: PipelineOptions) {}
+
+  /**
+   * The record path, in order, as plain calls: parse (schema and bounds, event time from the broker) → release (an
+   * operator's signed release skips the screens) → screens (in SCREENS order; the first objection quarantines) →
+   * dedup (a record is its (source, id)) → admit (the trainer's slot). Sets `ctx.outcome`.
+   */
+  private async decide(ctx: RecordContext): Promise<void> {
+    const o = this.o;
+    const parsed = parseRecord(ctx.raw, o.limits);
+    if (!parsed.ok) return quarantine(ctx, parsed.reasons);
+    const record = withEventTime(parsed.record, ctx.raw.timestamp, o.maxClockSkewMs ?? 5 * 60_000, () => o.metrics.eventTimeClamped.inc());
+    ctx.record = record;
+    ctx.released = o.release?.verify(ctx.raw.value, ctx.raw.headers?.[RELEASE_HEADER]) ?? false;
+    if (!ctx.released) {
+      for (const detector of o.detectors ?? []) {
+        const verdict = detector.screen(record, ctx.raw);
+        if (verdict.kind === 'quarantine') return quarantine(ctx, verdict.reasons);
+      }
+    }
+    if (!o.dedup.rememberId(record.source, record.id)) {
+      ctx.outcome = { kind: 'skipped', reason: 'duplicate' };
+      return;
+    }
+    // The slot is taken as admit begins (the pool holds the record before any step runs), so a failure later in
+    // admit does not count the message twice in the schedule.
+    ctx.slotTaken = true;
+    // Remembered only with an outcome: a failed admit forgets the id again (it is then quarantined by handle()).
+    const result = await o.trainer.admit(record).catch((e: unknown) => {
+      o.dedup.forgetId(record.source, record.id);
+      throw e;
+    });
+    ctx.outcome = result.kind === 'trained' ? { kind: 'admitted' } : { kind: 'skipped', reason: result.reason };
   }
 
   /** Handle one consumed message; resolves when its outcome is decided (not yet durable). */
@@ -129,7 +109,7 @@ export class Pipeline {
       return;
     }
     const ctx: RecordContext = { raw, reasons: [] };
-    await this.runRecord(ctx).catch((e: unknown) => runtimeFailure(ctx, e));
+    await this.decide(ctx).catch((e: unknown) => runtimeFailure(ctx, e));
     // Every consumed message counts toward the DP step schedule, whatever its outcome, so that when steps run
     // never depends on what a record says (docs/privacy.md, "the schedule").
     if (!ctx.slotTaken) await this.o.trainer.pass();
@@ -184,4 +164,9 @@ export class Pipeline {
       throw e;
     }
   }
+}
+
+function quarantine(ctx: RecordContext, reasons: readonly Reason[]): void {
+  ctx.reasons.push(...reasons);
+  ctx.outcome = { kind: 'quarantined' };
 }
