@@ -30,6 +30,7 @@ export const ERROR_CODES = [
   'CONSUMER_STOPPED',
   'QUARANTINE_FLUSH_FAILED',
   'SHUTDOWN_INCOMPLETE',
+  'MODEL_VERSION_EXISTS',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

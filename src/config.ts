@@ -35,6 +35,8 @@ export const configSchema = z.object({
   CHECKPOINT_EVERY_RECORDS: int(1).default(2000),
   CHECKPOINT_INTERVAL_MS: int(100).default(5000),
   CHECKPOINTS_KEPT: int(1, 1000).default(3),
+  /** Published model versions kept in MODEL_DIR (besides those an alias points to). */
+  MODEL_VERSIONS_KEPT: int(1, 100_000).default(5),
   QUIET_STEP_INTERVAL_MS: int(0, 86_400_000).default(1000),
   MODEL: z.enum(['text', 'dense']).default('text'),
   MODEL_PATH: z.string().min(1).optional(),
@@ -108,7 +110,8 @@ type Parsed = z.infer<typeof configSchema>;
 
 export interface Config {
   readonly kafka: { readonly brokers: readonly string[]; readonly clientId: string; readonly groupId: string; readonly fromBeginning: boolean; readonly sessionTimeoutMs: number };
-  readonly topics: { readonly records: string; readonly quarantine: string };
+  /** `models` announces each published version (name, path, sha256, ε, time). */
+  readonly topics: { readonly records: string; readonly quarantine: string; readonly models: string };
   readonly http: {
     readonly port: number;
     readonly host: string;
@@ -127,6 +130,7 @@ export interface Config {
     readonly everyRecords: number;
     readonly intervalMs: number;
     readonly kept: number;
+    readonly versionsKept: number;
     /** On a quiet stream, one DP step per this many ms while any message is inside its window; 0 = never. */
     readonly quietStepIntervalMs: number;
   };
@@ -262,7 +266,7 @@ export function loadConfig(env: Env = process.env): Config {
   const prefix = c.TOPIC_PREFIX;
   return Object.freeze({
     kafka: { brokers: c.KAFKA_BROKERS, clientId: c.KAFKA_CLIENT_ID, groupId: c.GROUP_ID, fromBeginning: c.FROM_BEGINNING, sessionTimeoutMs: c.KAFKA_SESSION_TIMEOUT_MS },
-    topics: { records: `${prefix}.records`, quarantine: `${prefix}.quarantine` },
+    topics: { records: `${prefix}.records`, quarantine: `${prefix}.quarantine`, models: `${prefix}.models` },
     http: { port: c.PORT, host: c.HOST, bodyLimit: c.HTTP_BODY_LIMIT, adminToken: c.ADMIN_TOKEN, operatorAuth: c.OPERATOR_AUTH ?? (c.ADMIN_TOKEN ? 'token' : 'open') },
     checkpoint: {
       dir: c.CHECKPOINT_DIR,
@@ -271,6 +275,7 @@ export function loadConfig(env: Env = process.env): Config {
       intervalMs: c.CHECKPOINT_INTERVAL_MS,
       quietStepIntervalMs: c.QUIET_STEP_INTERVAL_MS,
       kept: c.CHECKPOINTS_KEPT,
+      versionsKept: c.MODEL_VERSIONS_KEPT,
     },
     model: {
       kind: c.MODEL,

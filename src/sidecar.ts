@@ -5,6 +5,7 @@
  * Batch handling and checkpoints never interleave: both run under one lock.
  */
 import type { Server } from 'node:http';
+import * as path from 'node:path';
 import { once } from 'node:events';
 import type { Config } from './config';
 import { createLogger, type Logger } from './logger';
@@ -15,7 +16,7 @@ import type { TfjsLearner } from '../middleware/learner';
 import { CheckpointStore } from './checkpoint/store';
 import { encodeCheckpoint } from './checkpoint/encode';
 import { resumeState, type ModelIdentity } from './checkpoint/resume';
-import { ModelPublisher } from './checkpoint/publish';
+import { ModelPublisher, type PublishedVersion } from './checkpoint/publish';
 import { Deduplicator } from './dedup';
 import { OutcomeTally } from './counts';
 import { Pipeline, type QuarantineSink } from './pipeline';
@@ -85,7 +86,7 @@ export async function createSidecar(config: Config, logger: Logger = createLogge
   const metrics = createMetrics();
   const backend = await initTf();
   const store = new CheckpointStore(config.checkpoint.dir, config.checkpoint.kept);
-  const publisher = new ModelPublisher(config.checkpoint.modelDir);
+  const publisher = new ModelPublisher(config.checkpoint.modelDir, config.checkpoint.versionsKept);
   await store.init();
   await publisher.init();
   const learner = await createLearner(config);
@@ -219,6 +220,8 @@ export class Sidecar {
   private checkpointedBudget?: BudgetResponse;
   /** What the model started from (budget statement): fresh, public pretraining, or another MODEL_PATH model. */
   private readonly startedFrom: BudgetResponse['start'];
+  /** The gate's rollback count when the last version was published (a later rollback marks the next version). */
+  private rollbacksPublished = 0;
   readonly health: Health;
   /** How the last stop went (clean: everything handled is in a durable checkpoint); set by stop(). */
   lastStop?: StopOutcome;
@@ -474,7 +477,8 @@ export class Sidecar {
       this.metrics.checkpoints.inc();
       if (modelVersion !== this.modelVersion) {
         try {
-          await this.publisher.publish(this.serving.model, {
+          const rolledBack = this.gate ? this.gate.rollbackCount > this.rollbacksPublished : false;
+          const published = await this.publisher.publish(this.serving.model, {
             version: modelVersion,
             createdAt: header.createdAt,
             checkpointSeq: seq,
@@ -482,7 +486,10 @@ export class Sidecar {
             numClasses: this.learner.numClasses,
             backend: this.backend,
             privacy: { epsilon: this.budget().epsilon?.spent ?? null, delta: this.budget().delta, accountant: this.budget().accountant, unit: this.budget().unit },
+            gate: this.gate ? { rolledBack } : null,
           });
+          if (this.gate) this.rollbacksPublished = this.gate.rollbackCount;
+          await this.announce(published);
           this.modelVersion = modelVersion;
           this.metrics.modelVersion.set(modelVersion);
         } catch (e) {
@@ -506,6 +513,20 @@ export class Sidecar {
       throw e;
     } finally {
       end();
+    }
+  }
+
+  /**
+   * Tell `<prefix>.models` about a new version, for learners that would rather subscribe than poll MODEL_DIR. Not a
+   * durable outcome: the version directory is the source of truth, so a failed announcement is logged, not retried.
+   */
+  private async announce(v: PublishedVersion): Promise<void> {
+    if (!this.producer) return;
+    const message = { name: v.name, version: v.version, path: path.join(this.config.checkpoint.modelDir, v.name), weightsSha256: v.weightsSha256, epsilon: v.privacy.epsilon, delta: v.privacy.delta, createdAt: v.createdAt };
+    try {
+      await this.producer.send(this.config.topics.models, [{ key: v.name, value: JSON.stringify(message) }]);
+    } catch (e) {
+      this.logger.warn({ err: e, version: v.version }, `announcing the version on ${this.config.topics.models} failed; it is published in MODEL_DIR`);
     }
   }
 

@@ -152,6 +152,8 @@ export class UpdateGate {
   /** Recent judgements' served canary accuracies, for the rollback's noise estimate. */
   private readonly judgedScores: number[] = [];
   readonly alerts: GateAlert[] = [];
+  /** Rollbacks in this process (monotone, unlike `alerts`, which keeps the last 50): the publisher's verdict. */
+  rollbackCount = 0;
   private steps = 0;
 
   constructor(
@@ -260,6 +262,7 @@ export class UpdateGate {
     };
     this.alerts.push(alert);
     if (this.alerts.length > 50) this.alerts.shift();
+    this.rollbackCount += 1;
     this.events.onRollback?.(alert);
     return alert;
   }

@@ -57,7 +57,8 @@ async function publishedVersions(modelDir: string): Promise<PublishedVersion[]> 
   const names = await fs.readdir(modelDir).catch(() => [] as string[]);
   const out: PublishedVersion[] = [];
   for (const name of names) {
-    if (!/^v\d+$/.test(name)) continue;
+    // Integer version directories (v<N> is the earlier layout: a symlink to <N> now, a directory before).
+    if (!/^v?\d+$/.test(name)) continue;
     try {
       const info = JSON.parse(await fs.readFile(path.join(modelDir, name, 'version.json'), 'utf8')) as { version: number; checkpointSeq: number; privacy?: { epsilon?: number | null } };
       out.push({ version: info.version, checkpointSeq: info.checkpointSeq, epsilon: info.privacy?.epsilon ?? null });

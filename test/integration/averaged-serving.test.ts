@@ -3,7 +3,8 @@
  * the last iterate; the average (and the update gate's noise measurements) survive a restart exactly; turned off over the same checkpoint, the sidecar keeps
  * serving the version that checkpoint published until it trains again.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { initTf } from '../../core/tf';
@@ -14,7 +15,7 @@ import { loadLayersModelFromDir } from '../../middleware/files';
 import { splitSpamCorpus } from '../../src/data/spam';
 import { encodeBatch, type Payload } from '../../middleware/featurize';
 import { tf } from '../../core/tf';
-import { kafkaFor, produce, startLocalBroker, type LocalBroker } from '../helpers/kafka';
+import { kafkaFor, produce, readAll, startLocalBroker, type LocalBroker } from '../helpers/kafka';
 
 jest.setTimeout(120_000);
 
@@ -78,6 +79,13 @@ describe('serving the averaged weights', () => {
     const fromDisk = (published.predict(x) as tf.Tensor2D).arraySync();
     served.forEach((p, i) => expect(fromDisk[i][1]).toBeCloseTo(p[1], 5));
     await first.stop();
+    // Each version was announced on <prefix>.models with the sha256 of the weights in its integer directory.
+    const announced = (await readAll(kafkaFor(broker), `${prefix}.models`)).map((m) => JSON.parse(m.value));
+    expect(announced.map((a) => a.version)).toContain(first.status().modelVersion);
+    for (const a of announced.filter((x) => existsSync(path.join(modelDir, String(x.version))))) {
+      expect(a.path).toBe(path.join(modelDir, String(a.version)));
+      expect(a.weightsSha256).toBe(createHash('sha256').update(readFileSync(path.join(modelDir, String(a.version), 'weights.bin'))).digest('hex'));
+    }
 
     const again = await createSidecar(loadConfig(env), createLogger('silent'));
     expect(again.predict(probe).probabilities).toEqual(served);

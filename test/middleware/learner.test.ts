@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -107,15 +108,28 @@ describe('tfjs learner', () => {
       await publisher.publish(learner.model, { version: v, createdAt: 'now', checkpointSeq: v, featurizer: learner.featurizer.describe(), numClasses: 2, backend: tf.getBackend(), privacy: { epsilon: 1.5, delta: 1e-6, accountant: 'prv', unit: 'record' } });
     }
     const fs = await import('node:fs/promises');
-    expect((await fs.readdir(dir)).sort()).toEqual(['LATEST', 'v2', 'v3']);
+    // Integer version directories (the newest 2 kept), aliases, and the earlier layout's LATEST + v<N> links.
+    expect((await fs.readdir(dir)).sort()).toEqual(['2', '3', 'LATEST', 'stable', 'v2', 'v3']);
     expect((await fs.readFile(path.join(dir, 'LATEST'), 'utf8')).trim()).toBe('v3');
-    const loaded = await loadLayersModelFromDir(path.join(dir, 'v3'));
+    expect(await fs.readlink(path.join(dir, 'stable'))).toBe('3');
+    expect(await fs.readlink(path.join(dir, 'v3'))).toBe('3');
+    const loaded = await loadLayersModelFromDir(path.join(dir, 'stable'));
     const copy = new TfjsLearner(loaded, featurizerFor('text', 256), { learningRate: 1 });
     expect(copy.predict([{ text: 'cheap win' }])[0][0]).toBeCloseTo(learner.predict([{ text: 'cheap win' }])[0][0], 6);
-    const version = JSON.parse(await fs.readFile(path.join(dir, 'v3', 'version.json'), 'utf8'));
-    expect(version).toMatchObject({ version: 3, name: 'v3', featurizer: { kind: 'text', dim: 256, hash: 'fnv1a32' }, privacy: { epsilon: 1.5, delta: 1e-6 } });
+    const version = JSON.parse(await fs.readFile(path.join(dir, '3', 'version.json'), 'utf8'));
+    const sha = createHash('sha256').update(await fs.readFile(path.join(dir, '3', 'weights.bin'))).digest('hex');
+    expect(version).toMatchObject({ version: 3, name: '3', weightsSha256: sha, featurizer: { kind: 'text', dim: 256, hash: 'fnv1a32' }, privacy: { epsilon: 1.5, delta: 1e-6 } });
     // A version is public: it carries ε, never a count of the records behind it.
     expect(JSON.stringify(version)).not.toMatch(/records/i);
+    // A published version is never rewritten.
+    await expect(publisher.publish(learner.model, { version: 3, createdAt: 'later', checkpointSeq: 3, featurizer: {}, numClasses: 2, backend: 'x', privacy: { epsilon: 2, delta: 1e-6, accountant: 'prv', unit: 'record' } })).rejects.toMatchObject({ code: 'MODEL_VERSION_EXISTS' });
+    // A version after a rollback is the rollback alias; stable stays on the last one without.
+    await publisher.publish(learner.model, { version: 4, createdAt: 'now', checkpointSeq: 4, featurizer: {}, numClasses: 2, backend: 'x', privacy: { epsilon: 2, delta: 1e-6, accountant: 'prv', unit: 'record' }, gate: { rolledBack: true } });
+    expect(await fs.readlink(path.join(dir, 'rollback'))).toBe('4');
+    expect(await fs.readlink(path.join(dir, 'stable'))).toBe('3');
+    await publisher.publish(learner.model, { version: 5, createdAt: 'now', checkpointSeq: 5, featurizer: {}, numClasses: 2, backend: 'x', privacy: { epsilon: 2, delta: 1e-6, accountant: 'prv', unit: 'record' } });
+    // Kept: the newest 2 (5, 4); 3 goes (stable moved on to 5), and an alias target would stay however old.
+    expect((await fs.readdir(dir)).filter((n) => /^\d+$/.test(n)).sort()).toEqual(['4', '5']);
   });
 
   it('refuses a model whose input width does not match the featurizer', () => {

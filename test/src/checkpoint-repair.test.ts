@@ -50,7 +50,7 @@ async function feed(s: Sidecar, from: number, n: number): Promise<void> {
   await s.checkpoint();
 }
 
-const version = async (modelDir: string, v: number) => JSON.parse(await fs.readFile(path.join(modelDir, `v${v}`, 'version.json'), 'utf8'));
+const version = async (modelDir: string, v: number) => JSON.parse(await fs.readFile(path.join(modelDir, String(v), 'version.json'), 'utf8'));
 
 describe('checkpoint verify and repair', () => {
   it('never lets the reported ε fall below a published version, and never reuses a version number', async () => {
