@@ -350,7 +350,10 @@ export class PrivacyBudget {
     checkStep(sampleRate, noiseMultiplier);
     if (this.unit === 'source') {
       const rate = this.sourceRate(sampleRate);
-      let eps = Math.max(this.worstEpsilon, this.floor);
+      // Only the sources still present decide whether a step may run (a source that passed a lowered limit in
+      // the past, and whose records were dropped, must not halt everyone: that halt would reveal it). `spent`
+      // keeps the worst ever.
+      let eps = 0;
       const seen = new Set<string>();
       for (const e of this.presentSources()) {
         const k = key(e.history);

@@ -239,9 +239,12 @@ export function loadConfig(env: Env = process.env): Config {
     const source = c.PRIVACY_UNIT === 'source';
     const rate = source ? sourceSampleRate(c.SAMPLE_RATE, c.SOURCE_MAX_RECORDS) : c.SAMPLE_RATE;
     const window = [{ sampleRate: rate, noiseMultiplier: c.NOISE_MULTIPLIER, steps: c.WINDOW_STEPS }];
-    // The decision accountant's figure (PRV unless ACCOUNTANT=rdp; RDP where PRV's grid would be too large).
+    // The decision accountant's figure (PRV unless ACCOUNTANT=rdp or source mode; RDP where PRV's grid is too large).
     let eps = rdpEpsilon(window, c.DELTA).epsilon;
-    if (c.ACCOUNTANT !== 'rdp') {
+    if (source && c.ACCOUNTANT === 'prv') {
+      issues.push('ACCOUNTANT: PRIVACY_UNIT=source decides with RDP (the per-source filter of Feldman & Zrnic 2021 is proven for RDP): unset ACCOUNTANT or set it to rdp');
+    }
+    if (c.ACCOUNTANT !== 'rdp' && !source) {
       try {
         eps = prvEpsilon(window, c.DELTA).epsilon;
       } catch {
@@ -250,7 +253,7 @@ export function loadConfig(env: Env = process.env): Config {
     }
     if (eps > c.EPSILON_LIMIT) {
       issues.push(
-        `EPSILON_LIMIT (${c.EPSILON_LIMIT}) is below the ε of one ${source ? 'source' : 'record'}'s window (${eps.toFixed(3)} with SAMPLE_RATE=${c.SAMPLE_RATE}${source ? `, SOURCE_MAX_RECORDS=${c.SOURCE_MAX_RECORDS}` : ''}, NOISE_MULTIPLIER=${c.NOISE_MULTIPLIER}, WINDOW_STEPS=${c.WINDOW_STEPS}, DELTA=${c.DELTA}): raise NOISE_MULTIPLIER (npx tayguard noise --target-epsilon ${c.EPSILON_LIMIT} --sample-rate ${Number(rate.toPrecision(6))} --steps ${c.WINDOW_STEPS} --delta ${c.DELTA} --accountant ${c.ACCOUNTANT ?? 'prv'}) or lower SAMPLE_RATE/WINDOW_STEPS`,
+        `EPSILON_LIMIT (${c.EPSILON_LIMIT}) is below the ε of one ${source ? 'source' : 'record'}'s window (${eps.toFixed(3)} with SAMPLE_RATE=${c.SAMPLE_RATE}${source ? `, SOURCE_MAX_RECORDS=${c.SOURCE_MAX_RECORDS}` : ''}, NOISE_MULTIPLIER=${c.NOISE_MULTIPLIER}, WINDOW_STEPS=${c.WINDOW_STEPS}, DELTA=${c.DELTA}): raise NOISE_MULTIPLIER (npx tayguard noise --target-epsilon ${c.EPSILON_LIMIT} --sample-rate ${Number(rate.toPrecision(6))} --steps ${c.WINDOW_STEPS} --delta ${c.DELTA} --accountant ${c.ACCOUNTANT ?? (source ? 'rdp' : 'prv')}) or lower SAMPLE_RATE/WINDOW_STEPS`,
       );
     }
   }

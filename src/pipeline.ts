@@ -56,6 +56,8 @@ export interface PipelineOptions {
   /** Originals over this many bytes are stored truncated, with their sha256 (src/quarantine/envelope.ts). */
   readonly maxStoredRecordBytes?: number;
   readonly now?: () => number;
+  /** A training step that failed while a message only took its slot (the message's outcome stands). */
+  readonly onStepError?: (error: unknown) => void;
   /** A record's `ts` is kept within this of its Kafka timestamp (src/event-time.ts); default 5 minutes. */
   readonly maxClockSkewMs?: number;
 }
@@ -112,7 +114,9 @@ export class Pipeline {
     await this.decide(ctx).catch((e: unknown) => runtimeFailure(ctx, e));
     // Every consumed message counts toward the DP step schedule, whatever its outcome, so that when steps run
     // never depends on what a record says (docs/privacy.md, "the schedule").
-    if (!ctx.slotTaken) await this.o.trainer.pass();
+    // A step that fails here (outside the numeric guard) must not abort the batch: the message would be
+    // redelivered and take a second slot, moving every later step boundary. The step was charged (train/dp.ts).
+    if (!ctx.slotTaken) await this.o.trainer.pass().catch((e: unknown) => this.o.onStepError?.(e));
     const outcome = ctx.outcome;
     if (outcome?.kind === 'quarantined') {
       this.pendingQuarantine.push(this.quarantineMessage(ctx));

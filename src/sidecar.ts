@@ -291,6 +291,7 @@ export class Sidecar {
       release: this.signer,
       maxStoredRecordBytes: c.ops.quarantineRecordBytes,
       maxClockSkewMs: c.ops.maxClockSkewMs,
+      onStepError: (e) => this.logger.error({ err: e }, 'a training step failed outside the numeric guard; the step is charged, the message keeps its outcome'),
       onQuarantine: (entry) => this.admin.index.add(entry),
     });
     return this.pipeline;

@@ -108,7 +108,10 @@ export class DpTrainer implements Trainer {
       checkLedgerCompatible(state.budget, o);
       this.ledger = PrivacyBudget.fromJSON(state.budget, { epsilonLimit: o.epsilonLimit, plan: { sampleRate: o.sampleRate, noiseMultiplier: o.noiseMultiplier } });
       this.slotsSinceStep = Math.min(state.slotsSinceStep ?? state.admittedSinceStep ?? 0, o.stepEveryRecords - 1);
-      this.exhausted = state.exhausted && o.unit === 'record';
+      // Recomputed, never read back: whether a record arrived when the budget ran out is content, and a flag set
+      // by it would freeze training after the next restart in D but not in D′. The ledger decides, and it is
+      // schedule-only.
+      this.exhausted = o.unit === 'record' && !this.ledger.canStep(o.sampleRate, o.noiseMultiplier);
     } else {
       const rng = o.seed === undefined ? createUniformSource() : createUniformSource({ seed: `${o.seed}/coins` });
       this.sampler = new StreamingPoissonSampler<Slot>({ sampleRate: o.sampleRate, window: o.window, rng });
@@ -116,7 +119,9 @@ export class DpTrainer implements Trainer {
         epsilonLimit: o.epsilonLimit,
         delta: o.delta,
         unit: o.unit,
-        accountant: o.accountant ?? 'prv',
+        // Source mode filters each source on its own accumulated loss (Feldman & Zrnic 2021), which is proven for
+        // RDP: it decides with RDP unless told otherwise (config refuses PRV there).
+        accountant: o.accountant ?? (o.unit === 'source' ? 'rdp' : 'prv'),
         window: o.window,
         ...(o.unit === 'source' ? { maxRecordsPerSource: o.maxRecordsPerSource } : {}),
         plan: { sampleRate: o.sampleRate, noiseMultiplier: o.noiseMultiplier },
@@ -171,8 +176,8 @@ export class DpTrainer implements Trainer {
   }
 
   private decide(record: TrainingRecord): AdmitResult {
+    // Refuse without recording anything: `exhausted` is set only by the schedule (takeStep), never by a record.
     if (this.exhausted || (this.o.unit === 'record' && !this.nextStepAffordable())) {
-      this.exhausted = this.o.unit === 'record';
       return { kind: 'skipped', reason: 'budget_exhausted' };
     }
     if (this.o.unit === 'source') {

@@ -6,7 +6,7 @@ const base = { KAFKA_BROKERS: 'localhost:9092' };
 describe('configuration', () => {
   it('applies documented defaults', () => {
     const c = loadConfig(base);
-    expect(c.topics).toEqual({ records: 'tayguard.records', quarantine: 'tayguard.quarantine' });
+    expect(c.topics).toEqual({ records: 'tayguard.records', quarantine: 'tayguard.quarantine', models: 'tayguard.models' });
     expect(c.kafka.groupId).toBe('tayguard');
     expect(c.http.port).toBe(8080);
     expect(c.model).toMatchObject({ kind: 'text', inputDim: 4096, numClasses: 2 });
@@ -68,7 +68,7 @@ describe('configuration', () => {
     expect(loadConfig({ ...base, DP_ENABLED: 'false' }).privacy).toBeNull();
     expect(() => loadConfig({ ...base, EPSILON_LIMIT: '1' })).toThrow(/EPSILON_LIMIT \(1\) is below the ε of one record's window \(3\.42\d.*raise NOISE_MULTIPLIER \(npx tayguard noise --target-epsilon 1/);
     // source level: a source with k records in the window joins a step with probability 1-(1-q)^k
-    expect(() => loadConfig({ ...base, PRIVACY_UNIT: 'source' })).toThrow(/one source's window \(10\.8/);
+    expect(() => loadConfig({ ...base, PRIVACY_UNIT: 'source' })).toThrow(/one source's window \(11\.64/);
     expect(loadConfig({ ...base, PRIVACY_UNIT: 'source', NOISE_MULTIPLIER: '4' }).privacy?.unit).toBe('source');
   });
 

@@ -154,3 +154,44 @@ describe('DP trainer, source mode (k = 20)', () => {
     expect(t.ledger.checkSource('a').epsilonIfAdmitted).toBeCloseTo(fifteen, 6);
   });
 });
+
+describe('review regressions: nothing content-dependent survives a restart or halts everyone', () => {
+  it('a record that arrives while the budget is exhausted leaves no trace: D and D′ train alike after the limit is raised again', async () => {
+    const o: DpOptions = { ...base, epsilonLimit: 50 };
+    const warm = new DpTrainer(learner(), createMetrics(), o);
+    for (let i = 0; i < 8 * 12; i++) await warm.admit(record(i));
+    const saved = JSON.parse(JSON.stringify(warm.toJSON()));
+    const low = { ...o, epsilonLimit: 0.5 }; // below what is spent: nothing may step
+    const run = async (withRecord: boolean) => {
+      const t = new DpTrainer(learner(), createMetrics(), low, JSON.parse(JSON.stringify(saved)));
+      if (withRecord) expect(await t.admit(record(1000))).toEqual({ kind: 'skipped', reason: 'budget_exhausted' });
+      else await t.pass();
+      const state = JSON.parse(JSON.stringify(t.toJSON()));
+      const again = new DpTrainer(learner(), createMetrics(), o, state); // the operator restores the limit
+      const outcomes = [];
+      for (let i = 2000; i < 2000 + 8 * 5; i++) outcomes.push((await again.admit(record(i))).kind);
+      return { state, outcomes, steps: again.ledger.steps };
+    };
+    const d = await run(true);
+    const d2 = await run(false);
+    expect(d.state).toEqual(d2.state);
+    expect(d.outcomes).toEqual(d2.outcomes);
+    expect(d.outcomes.every((k) => k === 'trained')).toBe(true);
+    expect(d.steps).toBe(d2.steps);
+  });
+
+  it('source mode: a source whose past ε is above a lowered limit is dropped, and the others keep stepping', async () => {
+    const o: DpOptions = { ...base, unit: 'source', maxRecordsPerSource: 20, sampleRate: 0.05, noiseMultiplier: 2, window: 10, stepEveryRecords: 4, epsilonLimit: 20, accountant: 'rdp' };
+    const t = new DpTrainer(learner(), createMetrics(), o);
+    for (let i = 0; i < 200; i++) await t.admit(record(i, i % 2 === 0 ? 'heavy' : `once-${i}`));
+    const heavy = t.ledger.sourceEpsilon('heavy');
+    const lowered = { ...o, epsilonLimit: heavy * 0.8 };
+    const again = new DpTrainer(learner(), createMetrics(), lowered, JSON.parse(JSON.stringify(t.toJSON())));
+    const before = again.ledger.steps;
+    const outcomes = [];
+    for (let i = 0; i < 40; i++) outcomes.push((await again.admit(record(10_000 + i, `fresh-${i}`))).kind);
+    expect(outcomes.every((k) => k === 'trained')).toBe(true);
+    expect(again.ledger.steps).toBe(before + 10); // no halt for everyone
+    expect(again.budget().exhaustedAndStopped).toBe(false);
+  });
+});
