@@ -7,10 +7,11 @@
  *   offset; it is counted as skipped with reason "duplicate". A record's identity is its (source, id) — scoped
  *   per source, so one account cannot take another's id first and have the honest record skipped. Kept as
  *   53-bit hashes of the pair (SHA-256 prefix: a false match among 200,000 kept ids has probability ~2e-6),
- *   the last DEDUP_IDS_KEPT of them, oldest forgotten first, in the checkpoint as one base64 block.
+ *   the ids of the last DEDUP_IDS_KEPT consumed messages (a horizon in messages, whatever their outcome), in the
+ *   checkpoint as base64 blocks.
  *
  * For the privacy statement (docs/privacy.md, "what a record is") a re-send inside this horizon is the same
- * record; a re-send after DEDUP_IDS_KEPT newer identities is trained again, so that content counts twice (the
+ * record; a re-send after DEDUP_IDS_KEPT more messages is trained again, so that content counts twice (the
  * group-of-two figure covers it).
  */
 import { createHash } from 'node:crypto';
@@ -19,6 +20,10 @@ export interface DedupState {
   readonly watermarks: Record<string, string>;
   /** base64 of a Float64Array of identity hashes, oldest first (version 2). */
   readonly idHashes?: string;
+  /** base64 of a Float64Array: the message count at which each of `idHashes` was remembered. */
+  readonly idAt?: string;
+  /** Messages counted (the horizon's clock). */
+  readonly messages?: number;
   /** Version 1: raw ids, not scoped per source (read once, hashed with an empty source). */
   readonly ids?: string[];
 }
@@ -35,9 +40,25 @@ const key = (topic: string, partition: number) => `${topic}:${partition}`;
 
 export class Deduplicator {
   private readonly watermarks = new Map<string, bigint>();
-  private readonly ids = new Set<number>();
+  /** Identity hash → the message count at which it was remembered (insertion order = age). */
+  private readonly ids = new Map<number, number>();
+  /**
+   * Messages counted so far (every consumed message that is not a redelivery). The horizon is measured in
+   * messages, not in remembered ids: counting only the valid records that reach dedup would let one record's
+   * presence push another record's id out one message earlier (a privacy review's finding).
+   */
+  private messages = 0;
 
   constructor(private readonly maxIds: number) {}
+
+  /** One more consumed message (whatever its outcome): ids older than DEDUP_IDS_KEPT messages are forgotten. */
+  countMessage(): void {
+    this.messages += 1;
+    for (const [h, at] of this.ids) {
+      if (at > this.messages - this.maxIds) break;
+      this.ids.delete(h);
+    }
+  }
 
   /** Has this offset already been handled? (Checked before parsing: a redelivery is not a new outcome.) */
   isRedelivery(topic: string, partition: number, offset: string): boolean {
@@ -55,11 +76,7 @@ export class Deduplicator {
     const h = recordIdentity(source, id);
     if (this.ids.has(h)) return false;
     if (this.maxIds === 0) return true;
-    this.ids.add(h);
-    if (this.ids.size > this.maxIds) {
-      const oldest = this.ids.values().next().value as number;
-      this.ids.delete(oldest);
-    }
+    this.ids.set(h, this.messages);
     return true;
   }
 
@@ -98,7 +115,12 @@ export class Deduplicator {
   toJSON(): DedupState {
     const watermarks: Record<string, string> = {};
     for (const [k, v] of this.watermarks) watermarks[k] = v.toString();
-    return { watermarks, idHashes: Buffer.from(Float64Array.from(this.ids).buffer).toString('base64') };
+    return {
+      watermarks,
+      idHashes: Buffer.from(Float64Array.from(this.ids.keys()).buffer).toString('base64'),
+      idAt: Buffer.from(Float64Array.from(this.ids.values()).buffer).toString('base64'),
+      messages: this.messages,
+    };
   }
 
   static fromJSON(state: DedupState | undefined, maxIds: number): Deduplicator {
@@ -106,7 +128,10 @@ export class Deduplicator {
     if (state) {
       for (const [k, v] of Object.entries(state.watermarks)) d.watermarks.set(k, BigInt(v));
       const hashes = state.idHashes !== undefined ? decodeHashes(state.idHashes) : (state.ids ?? []).map((id) => recordIdentity('', id));
-      for (const h of hashes.slice(-Math.max(maxIds, 0))) d.ids.add(h);
+      d.messages = Number.isSafeInteger(state.messages) ? (state.messages as number) : 0;
+      // Earlier checkpoints did not say when an id was seen: treat them as seen now (kept one more horizon).
+      const at = state.idAt !== undefined ? decodeHashes(state.idAt) : hashes.map(() => d.messages);
+      hashes.slice(-Math.max(maxIds, 0)).forEach((h, i, kept) => d.ids.set(h, at[at.length - kept.length + i] ?? d.messages));
     }
     return d;
   }

@@ -110,6 +110,7 @@ export class Pipeline {
       metrics.redeliveries.inc();
       return;
     }
+    dedup.countMessage();
     const ctx: RecordContext = { raw, reasons: [] };
     await this.decide(ctx).catch((e: unknown) => runtimeFailure(ctx, e));
     // Every consumed message counts toward the DP step schedule, whatever its outcome, so that when steps run

@@ -82,7 +82,7 @@ export function budgetStatus(
     unit: p.unit,
     adjacency: source
       ? 'zero-out: every message of one source replaced by an empty message (the number, order and timing of messages are public)'
-      : 'zero-out: one message replaced by an empty message (the number, order and timing of messages are public)',
+      : 'zero-out: one record — the messages bearing its (source, id) within the dedup horizon — replaced by empty messages (the number, order and timing of messages are public)',
     delta: p.delta,
     accountant,
     epsilon: { limit: s.epsilonLimit, spent, remaining: Math.max(0, s.epsilonLimit - spent), exhausted: s.exhausted || s.exhaustedAndStopped },

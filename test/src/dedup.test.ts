@@ -48,3 +48,34 @@ describe('deduplicator', () => {
     expect(d.toJSON().idHashes).toBe(Buffer.from(Float64Array.from([recordIdentity('', 'x'), recordIdentity('', 'y')]).buffer).toString('base64'));
   });
 });
+
+describe('the dedup horizon is counted in messages', () => {
+  it('a record\'s presence does not push another record\'s id out of the horizon (review B2)', () => {
+    const run = (withX: boolean) => {
+      const d = new Deduplicator(5);
+      d.countMessage();
+      expect(d.rememberId('attacker', 'm0')).toBe(true);
+      for (let i = 1; i < 5; i++) {
+        d.countMessage();
+        // message 2 is x: a valid record (D) or an empty message (D′) that never reaches dedup
+        if (i === 2 && !withX) continue;
+        d.rememberId(`s${i}`, `m${i}`);
+      }
+      d.countMessage();
+      return d.rememberId('attacker', 'm0'); // the attacker re-sends their own record
+    };
+    expect(run(true)).toBe(run(false));
+  });
+
+  it('forgets an id after DEDUP_IDS_KEPT messages and keeps that clock across a checkpoint', () => {
+    const d = new Deduplicator(3);
+    d.countMessage();
+    d.rememberId('s', 'a');
+    d.countMessage();
+    const back = Deduplicator.fromJSON(JSON.parse(JSON.stringify(d.toJSON())), 3);
+    expect(back.rememberId('s', 'a')).toBe(false); // 1 message later: still known
+    back.countMessage();
+    back.countMessage();
+    expect(back.rememberId('s', 'a')).toBe(true); // 3 messages later: beyond the horizon
+  });
+});

@@ -89,7 +89,7 @@ describe('HTTP API without a broker', () => {
     const body = (await (await get('/v1/privacy/budget')).json()) as any;
     expect(body).toMatchObject({
       unit: 'record',
-      adjacency: expect.stringMatching(/^zero-out: one message replaced by an empty message/),
+      adjacency: expect.stringMatching(/^zero-out: one record — the messages bearing its \(source, id\) within the dedup horizon — replaced by empty messages/),
       delta: 1e-6,
       accountant: 'prv',
       epsilon: { limit: 8, spent: 0, remaining: 8, exhausted: false },
