@@ -117,6 +117,7 @@ export interface BudgetState {
   readonly lastPlan: StepPlan | null;
   /** Absent in ledgers written before repairs existed (= 0). */
   readonly floor?: number;
+  readonly repairPlan?: StepPlan;
 }
 
 const invalid = (m: string): TayguardError => new TayguardError('ARGUMENT_INVALID', m);
@@ -442,11 +443,19 @@ export class PrivacyBudget {
    * or W more steps of the last plan on every source's history (source mode: which sources were replayed is
    * not known, so all are charged).
    */
-  chargeRepeatedExposure(): void {
+  chargeRepeatedExposure(lostPlans: readonly StepPlan[] = []): void {
     const w = this.window;
     if (w === undefined) throw invalid('chargeRepeatedExposure needs a streaming window');
+    // The plan the lost run may have used: the costliest of this ledger's and those the lost versions declared
+    // (a restart may change q and σ). A replayed record had up to W steps of it, and will have up to W more.
+    const candidates = [this.lastPlan ?? this.plan, ...lostPlans].filter((p): p is StepPlan => p !== undefined);
+    const costliest = candidates.reduce<StepPlan | undefined>(
+      (a, p) => (a === undefined || this.rdpOf([{ sampleRate: this.rateFor(p.sampleRate), noiseMultiplier: p.noiseMultiplier, steps: w }]) > this.rdpOf([{ sampleRate: this.rateFor(a.sampleRate), noiseMultiplier: a.noiseMultiplier, steps: w }]) ? p : a),
+      undefined,
+    );
+    this.repairPlan = costliest;
     if (this.unit === 'source') {
-      const plan = this.lastPlan ?? this.plan;
+      const plan = costliest;
       if (!plan) return;
       for (const e of this.sources.values()) {
         append(e.history, this.sourceRate(plan.sampleRate), plan.noiseMultiplier, w);
@@ -454,7 +463,19 @@ export class PrivacyBudget {
       }
       return;
     }
-    this.raiseWorst([...this.worst, ...this.worst].reduce<Segment[]>((h, seg) => (append(h, seg.sampleRate, seg.noiseMultiplier, seg.steps), h), []));
+    const twice = [...this.worst, ...this.worst].reduce<Segment[]>((h, seg) => (append(h, seg.sampleRate, seg.noiseMultiplier, seg.steps), h), []);
+    this.raiseWorst(twice);
+    if (costliest) this.raiseWorst([{ ...costliest, steps: 2 * w }]);
+  }
+
+  /**
+   * After a repair: the costliest plan the replayed records may have met. A restart with a costlier one would
+   * give them more than what was charged, so the trainer refuses it (train/dp.ts).
+   */
+  repairPlan: StepPlan | undefined;
+
+  private rateFor(q: number): number {
+    return this.unit === 'source' ? this.sourceRate(q) : q;
   }
 
   /**
@@ -516,6 +537,7 @@ export class PrivacyBudget {
       sources: [...this.sources].map(([id, e]) => [id, { history: e.history.map((s) => ({ ...s })), expiries: [...e.expiries] }]),
       lastPlan: this.lastPlan ?? this.plan ?? null,
       ...(this.floor > 0 ? { floor: this.floor } : {}),
+      ...(this.repairPlan ? { repairPlan: this.repairPlan } : {}),
     };
   }
 
@@ -571,6 +593,7 @@ export class PrivacyBudget {
       if (typeof s.floor !== 'number' || !Number.isFinite(s.floor) || s.floor < 0) throw corrupt(`floor is ${String(s.floor)}`);
       b.floor = s.floor;
     }
+    if (s.repairPlan) b.repairPlan = { ...s.repairPlan };
     if (overrides.plan) b.lastPlan = { ...overrides.plan };
     else if (s.lastPlan) b.lastPlan = { ...s.lastPlan };
     return b;

@@ -486,7 +486,13 @@ export class Sidecar {
             featurizer: this.learner.featurizer.describe(),
             numClasses: this.learner.numClasses,
             backend: this.backend,
-            privacy: { epsilon: this.budget().epsilon?.spent ?? null, delta: this.budget().delta, accountant: this.budget().accountant, unit: this.budget().unit },
+            privacy: {
+              epsilon: this.budget().epsilon?.spent ?? null,
+              delta: this.budget().delta,
+              accountant: this.budget().accountant,
+              unit: this.budget().unit,
+              ...(this.config.privacy ? { sampleRate: this.config.privacy.sampleRate, noiseMultiplier: this.config.privacy.noiseMultiplier } : {}),
+            },
             gate: this.gate ? { rolledBack } : null,
           });
           if (this.gate) this.rollbacksPublished = this.gate.rollbackCount;

@@ -107,6 +107,13 @@ export class DpTrainer implements Trainer {
       this.sampler = StreamingPoissonSampler.fromJSON<Slot>(state.sampler, rng, { sampleRate: o.sampleRate });
       checkLedgerCompatible(state.budget, o);
       this.ledger = PrivacyBudget.fromJSON(state.budget, { epsilonLimit: o.epsilonLimit, plan: { sampleRate: o.sampleRate, noiseMultiplier: o.noiseMultiplier } });
+      const repaired = this.ledger.repairPlan;
+      if (repaired && (o.sampleRate > repaired.sampleRate || o.noiseMultiplier < repaired.noiseMultiplier)) {
+        throw new TayguardError(
+          'CONFIG_INVALID',
+          `this ledger was repaired (tayguard checkpoint repair) assuming the replayed records meet at most SAMPLE_RATE=${repaired.sampleRate} with NOISE_MULTIPLIER=${repaired.noiseMultiplier}; a costlier plan (${o.sampleRate}, ${o.noiseMultiplier}) would give them more than was charged: keep SAMPLE_RATE ≤ ${repaired.sampleRate} and NOISE_MULTIPLIER ≥ ${repaired.noiseMultiplier}, or start a new model with a new CHECKPOINT_DIR`,
+        );
+      }
       this.slotsSinceStep = Math.min(state.slotsSinceStep ?? state.admittedSinceStep ?? 0, o.stepEveryRecords - 1);
       // Recomputed, never read back: whether a record arrived when the budget ran out is content, and a flag set
       // by it would freeze training after the next restart in D but not in D′. The ledger decides, and it is

@@ -30,7 +30,15 @@ export interface VersionInfo {
    * private. Kept with every version so that the highest ε ever published can be recovered from MODEL_DIR alone
    * (`tayguard checkpoint repair`). No record counts: a version is public, and an exact count is a release.
    */
-  readonly privacy: { readonly epsilon: number | null; readonly delta: number | null; readonly accountant: string | null; readonly unit: string };
+  readonly privacy: {
+    readonly epsilon: number | null;
+    readonly delta: number | null;
+    readonly accountant: string | null;
+    readonly unit: string;
+    /** The plan the version was trained under (a repair charges the costliest one a lost run may have used). */
+    readonly sampleRate?: number;
+    readonly noiseMultiplier?: number;
+  };
   /** The update gate since the previous version (null without CANARY_FILE): a rollback returned to this model. */
   readonly gate?: { readonly rolledBack: boolean } | null;
 }

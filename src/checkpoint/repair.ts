@@ -33,6 +33,8 @@ export interface PublishedVersion {
   readonly version: number;
   readonly checkpointSeq: number;
   readonly epsilon: number | null;
+  /** The (q, σ) it was trained under, when its version.json says (versions from before this field: unknown). */
+  readonly plan?: { readonly sampleRate: number; readonly noiseMultiplier: number };
 }
 
 export interface Inspection {
@@ -60,13 +62,21 @@ async function publishedVersions(modelDir: string): Promise<PublishedVersion[]> 
     // Integer version directories (v<N> is the earlier layout: a symlink to <N> now, a directory before).
     if (!/^v?\d+$/.test(name)) continue;
     try {
-      const info = JSON.parse(await fs.readFile(path.join(modelDir, name, 'version.json'), 'utf8')) as { version: number; checkpointSeq: number; privacy?: { epsilon?: number | null } };
-      out.push({ version: info.version, checkpointSeq: info.checkpointSeq, epsilon: info.privacy?.epsilon ?? null });
+      const info = JSON.parse(await fs.readFile(path.join(modelDir, name, 'version.json'), 'utf8')) as { version: number; checkpointSeq: number; privacy?: { epsilon?: number | null; sampleRate?: number; noiseMultiplier?: number } };
+      const p = info.privacy;
+      out.push({
+        version: info.version,
+        checkpointSeq: info.checkpointSeq,
+        epsilon: p?.epsilon ?? null,
+        ...(typeof p?.sampleRate === 'number' && typeof p?.noiseMultiplier === 'number' ? { plan: { sampleRate: p.sampleRate, noiseMultiplier: p.noiseMultiplier } } : {}),
+      });
     } catch {
       // A version directory without a readable version.json was never completely published (rename is last).
     }
   }
-  return out.sort((a, b) => b.version - a.version);
+  // v<N> links (the earlier layout's names) point at <N>: one entry per version.
+  const unique = new Map(out.map((v) => [v.version, v]));
+  return [...unique.values()].sort((a, b) => b.version - a.version);
 }
 
 export async function inspectCheckpoints(dir: string, modelDir: string): Promise<Inspection> {
@@ -118,7 +128,8 @@ export async function repairCheckpoints(dir: string, modelDir: string, now: () =
   let epsilonAfter: number | null = null;
   if (trainer !== null) {
     const ledger = PrivacyBudget.fromJSON(trainer.budget);
-    if (lostReleases) ledger.chargeRepeatedExposure();
+    // The lost run's plans, as its published versions declare them (a restart may have changed q and σ).
+    if (lostReleases) ledger.chargeRepeatedExposure(inspection.published.filter((v) => v.checkpointSeq > good.seq && v.plan).map((v) => v.plan!));
     if (inspection.highestPublishedEpsilon !== null) ledger.raiseFloor(inspection.highestPublishedEpsilon);
     accountant = { ...trainer, budget: ledger.toJSON() };
     epsilonAfter = ledger.spent;

@@ -14,12 +14,13 @@ import { createLogger } from '../../src/logger';
 import { createSidecar, type Sidecar } from '../../src/sidecar';
 import { hasCode } from '../../core/errors';
 import { inspectCheckpoints, repairCheckpoints } from '../../src/checkpoint/repair';
+import { prvEpsilon } from '../../privacy/accountants';
 import type { RawMessage } from '../../core/record';
 
 const run = promisify(execFile);
 const ROOT = path.join(__dirname, '..', '..');
 
-function sidecarFor(dir: string): Promise<Sidecar> {
+function sidecarFor(dir: string, extra: Record<string, string> = {}): Promise<Sidecar> {
   const config = loadConfig({
     KAFKA_BROKERS: '127.0.0.1:1',
     CHECKPOINT_DIR: dir,
@@ -30,6 +31,7 @@ function sidecarFor(dir: string): Promise<Sidecar> {
     EPSILON_LIMIT: '50',
     DP_SEED: 'repair-test',
     PORT: '0',
+    ...extra,
   });
   return createSidecar(config, createLogger('silent'));
 }
@@ -98,5 +100,29 @@ describe('checkpoint verify and repair', () => {
     expect((await version(modelDir, 2)).createdAt).toBe(v2.createdAt); // never rewritten
     const next = await version(modelDir, 4);
     expect(next.privacy.epsilon).toBeGreaterThanOrEqual(v2.privacy.epsilon);
+  });
+
+  it('charges the costliest plan a lost run used, and refuses a costlier one after the repair (review B5)', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'tg-repair-plan-'));
+    const modelDir = path.join(dir, 'models');
+    const first = await sidecarFor(dir);
+    await feed(first, 0, 16); // checkpoint 1 at q = 0.2
+    await first.stop();
+    const costly = await sidecarFor(dir, { SAMPLE_RATE: '0.5' }); // a restart with a costlier plan
+    await feed(costly, 16, 48); // checkpoint 2, version 2 declares q = 0.5
+    await costly.stop();
+    expect((await version(modelDir, 2)).privacy).toMatchObject({ sampleRate: 0.5, noiseMultiplier: 2.24 });
+    const newest = path.join(dir, 'ckpt-000000000002.tgck');
+    const bytes = await fs.readFile(newest);
+    bytes[Math.floor(bytes.length / 2)] ^= 0xff;
+    await fs.writeFile(newest, bytes);
+    const result = await repairCheckpoints(dir, modelDir);
+    // Replayed records: up to W steps of the lost run at q 0.5, and up to W more.
+    const twoWindows = prvEpsilon([{ sampleRate: 0.5, noiseMultiplier: 2.24, steps: 10 }], 1e-6).epsilon;
+    expect(result.written!.epsilonAfter!).toBeGreaterThanOrEqual(twoWindows - 1e-9);
+    await expect(sidecarFor(dir, { SAMPLE_RATE: '0.6' })).rejects.toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringMatching(/repaired/) });
+    const same = await sidecarFor(dir, { SAMPLE_RATE: '0.5' });
+    expect(same.budget().epsilon!.spent).toBeGreaterThanOrEqual(twoWindows - 1e-9);
+    await same.stop();
   });
 });
