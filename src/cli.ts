@@ -80,7 +80,7 @@ async function replay(file: string, opts: { brokers?: string; topic?: string; ra
   const { createKafka, createProducer } = lazy.kafka();
   const producer = await createProducer(createKafka({ brokers, clientId: 'tayguard-replay' }));
   const lines = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
-  let chunk: { key: string | null; value: string }[] = [];
+  let chunk: { key: string | null; value: string; timestamp?: string }[] = [];
   let sent = 0;
   const started = Date.now();
   const flush = async () => {
@@ -95,13 +95,16 @@ async function replay(file: string, opts: { brokers?: string; topic?: string; ra
   for await (const line of lines) {
     if (line.trim() === '') continue;
     let key: string | null = null;
+    let timestamp: string | undefined;
     try {
-      const source = JSON.parse(line)?.source;
-      if (typeof source === 'string') key = source;
+      const parsed = JSON.parse(line);
+      if (typeof parsed?.source === 'string') key = parsed.source;
+      // A replay keeps each record's event time: the sidecar takes it from the Kafka timestamp (src/event-time.ts).
+      if (Number.isSafeInteger(parsed?.ts) && parsed.ts > 0) timestamp = String(parsed.ts);
     } catch {
       // Malformed lines are produced as they are: the sidecar quarantines them, which is what a replay should show.
     }
-    chunk.push({ key, value: line });
+    chunk.push({ key, value: line, ...(timestamp ? { timestamp } : {}) });
     if (chunk.length >= (opts.rate ? Math.max(1, Math.min(500, opts.rate / 10)) : 500)) await flush();
   }
   if (chunk.length > 0) await flush();

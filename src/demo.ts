@@ -100,7 +100,9 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
 
   const mails: Mail[] = opts.records ? train.slice(0, opts.records) : train;
   const rng = seedrandom('tayguard-demo-sources');
-  const messages: { key: string | null; value: string | Buffer }[] = [];
+  // The simulated timeline travels as the Kafka timestamp (CreateTime), as a replay producer's would: the sidecar
+  // takes event time from the broker (src/event-time.ts), so a `ts` alone would be clamped to the moment of sending.
+  const messages: { key: string | null; value: string | Buffer; timestamp: string }[] = [];
   let bad = 0;
   let flood = 0;
   const attack = opts.attack ?? true;
@@ -115,11 +117,11 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     // ~400 regular users; heavier senders first (a rough Zipf), like real accounts.
     const source = `user-${Math.floor(400 * rng() ** 2)}`;
     const ts = Math.round(tsOf(i));
-    messages.push({ key: source, value: JSON.stringify({ id: m.id, source, ts, label: m.label, text: m.text }) });
-    if (i % 97 === 50) messages.push({ key: null, value: malformed(bad++) });
+    messages.push({ key: source, value: JSON.stringify({ id: m.id, source, ts, label: m.label, text: m.text }), timestamp: String(ts) });
+    if (i % 97 === 50) messages.push({ key: null, value: malformed(bad++), timestamp: String(ts) });
     if (attack && i > half && i % 4 === 0) {
       const f = floodRecord(flood, rng, spamTexts);
-      messages.push({ key: f.source, value: JSON.stringify({ id: `flood-${flood++}`, ts: ts + 1, ...f }) });
+      messages.push({ key: f.source, value: JSON.stringify({ id: `flood-${flood++}`, ts: ts + 1, ...f }), timestamp: String(ts + 1) });
     }
   });
 

@@ -107,8 +107,8 @@ export function budgetStatus(
     randomness: trainer.randomness,
     screening,
     statement:
-      `(${spent.toFixed(3)}, ${p.delta.toExponential()})-differential privacy for ${source ? 'each source (all of its messages together)' : 'each message\'s record'}, ` +
-      `under zero-out adjacency (its content replaced by an empty message; replacing it by another record costs at most (${(2 * spent).toFixed(3)}, ${((1 + Math.exp(spent)) * p.delta).toExponential(2)})), ` +
+      `(${spent.toFixed(3)}, ${p.delta.toExponential()})-differential privacy for ${source ? 'each source (all of its messages together)' : 'each record (the messages bearing its source and id within the dedup horizon)'}, ` +
+      `under zero-out adjacency (its messages replaced by empty ones; replacing it by another record costs at most (${(2 * spent).toFixed(3)}, ${((1 + Math.exp(spent)) * p.delta).toExponential(2)})), ` +
       `with respect to the public surface: published model versions, predictions, and this budget, all as of the last checkpoint; by the ${accountant.toUpperCase()} accountant. ` +
       operator +
       (start.from === 'public-pretraining'

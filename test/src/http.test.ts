@@ -99,7 +99,7 @@ describe('HTTP API without a broker', () => {
     // Default screens: echo and toxicity judge each record alone; the always-on trust gate (blocked sources)
     // is declared cross-record because the update gate may block sources from other records' effect.
     expect(body.screening.map((s: { stage: string }) => s.stage)).toEqual(['trust']);
-    expect(body.statement).toMatch(/differential privacy for each message's record, under zero-out adjacency/);
+    expect(body.statement).toMatch(/differential privacy for each record \(the messages bearing its source and id within the dedup horizon\), under zero-out adjacency/);
     expect(body.statement).toMatch(/operator surface .* is OPEN/);
   });
 });
