@@ -161,6 +161,10 @@ export class DpTrainer implements Trainer {
    */
   async admit(record: TrainingRecord): Promise<AdmitResult> {
     const result = this.decide(record);
+    // Once the schedule found the budget spent (record mode), no step runs again in this process: slots would
+    // only pile up in the pool and the checkpoint. `exhausted` depends on the schedule alone, so skipping the
+    // slot is the same in D and D′.
+    if (this.exhausted) return result;
     this.sampler.admit(result.kind === 'trained' ? record : null);
     await this.advance();
     return result;
@@ -168,6 +172,7 @@ export class DpTrainer implements Trainer {
 
   /** The slot of a consumed message that is not trained (malformed, quarantined, duplicate): empty, but counted. */
   async pass(): Promise<void> {
+    if (this.exhausted) return;
     this.sampler.admit(null);
     await this.advance();
   }

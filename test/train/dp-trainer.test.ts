@@ -195,3 +195,19 @@ describe('review regressions: nothing content-dependent survives a restart or ha
     expect(again.budget().exhaustedAndStopped).toBe(false);
   });
 });
+
+describe('an exhausted budget', () => {
+  it('keeps the pool bounded: messages after exhaustion take no slot (no step can use them)', async () => {
+    const o: DpOptions = { ...base, epsilonLimit: 50 };
+    const t = new DpTrainer(learner(), createMetrics(), o);
+    for (let i = 0; i < 8 * 12; i++) await t.admit(record(i));
+    const exhausted = new DpTrainer(learner(), createMetrics(), { ...o, epsilonLimit: 0.5 }, JSON.parse(JSON.stringify(t.toJSON())));
+    const pool = exhausted.poolSize;
+    for (let i = 0; i < 5000; i++) {
+      if (i % 2) await exhausted.pass();
+      else expect(await exhausted.admit(record(10_000 + i))).toEqual({ kind: 'skipped', reason: 'budget_exhausted' });
+    }
+    expect(exhausted.poolSize).toBe(pool);
+    expect(exhausted.budget().exhaustedAndStopped).toBe(true);
+  });
+});
