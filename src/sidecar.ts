@@ -479,7 +479,8 @@ export class Sidecar {
       if (modelVersion !== this.modelVersion) {
         try {
           const rolledBack = this.gate ? this.gate.rollbackCount > this.rollbacksPublished : false;
-          const published = await this.publisher.publish(this.serving.model, {
+          const published = this.budget(); // the figure just checkpointed: what this version is published under
+          const version = await this.publisher.publish(this.serving.model, {
             version: modelVersion,
             createdAt: header.createdAt,
             checkpointSeq: seq,
@@ -487,16 +488,16 @@ export class Sidecar {
             numClasses: this.learner.numClasses,
             backend: this.backend,
             privacy: {
-              epsilon: this.budget().epsilon?.spent ?? null,
-              delta: this.budget().delta,
-              accountant: this.budget().accountant,
-              unit: this.budget().unit,
+              epsilon: published.epsilon?.spent ?? null,
+              delta: published.delta,
+              accountant: published.accountant,
+              unit: published.unit,
               ...(this.config.privacy ? { sampleRate: this.config.privacy.sampleRate, noiseMultiplier: this.config.privacy.noiseMultiplier } : {}),
             },
             gate: this.gate ? { rolledBack } : null,
           });
           if (this.gate) this.rollbacksPublished = this.gate.rollbackCount;
-          await this.announce(published);
+          await this.announce(version);
           this.modelVersion = modelVersion;
           this.metrics.modelVersion.set(modelVersion);
         } catch (e) {
