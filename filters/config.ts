@@ -2,13 +2,19 @@
  * Settings for the poisoning detectors (one zod schema, every field defaulted) and the factory that builds the
  * chain in its fixed order:
  *
- *   trust (blocked sources) → rate-caps → echo → toxicity → campaign → rare-token → outliers → label-consistency
+ *   trust (blocked sources) → rate-caps → echo → toxicity → witness → campaign → rare-token → outliers → label-consistency
  *
  * Cheap per-source and per-text checks come first; the cross-record statistics last, so they learn only from
  * records that passed everything cheaper. All stages share one EventClock and one SourceRegistry; every
  * quarantine is noted against its source's trust. `outliers` and `label-consistency` need dependencies
  * (`featurize`, `predict`): left unset (`enabled` undefined) they are on exactly when the dependency is given.
- * `rareToken` (backdoor triggers) is off unless enabled (SCREENS=…,rare-token).
+ * `rareToken` (backdoor triggers) is off unless enabled (SCREENS=…,rare-token). `witness` needs a fixed witness
+ * model (`deps.witness`, src/witness.ts) and, like `outliers`, is on exactly when it is given unless `enabled` says.
+ *
+ * `abuseLabels` (chain-wide): the classes whose label says "this content is bad" (spam, abuse). A record so
+ * labelled does not teach the model to produce or accept its content, so `echo` and `toxicity` pass it — an
+ * honest "this is spam" report of a campaign that carries "repeat after me" or profanity is not quarantined and
+ * its reporter's trust is not lowered — and `witness` judges only the other labels' texts part by part.
  */
 import { z } from 'zod';
 import { TayguardError } from '../core/errors';
@@ -20,6 +26,7 @@ import { OutlierDetector, type Featurize, type OutlierSettings, type OutlierStat
 import { RateCaps, type RateCapSettings, type RateCapState } from './rate-caps';
 import { RareTokenDetector, type RareTokenSettings, type RareTokenState } from './rare-token';
 import { ToxicityDetector, type ToxicitySettings } from './toxicity';
+import { WitnessDetector, type WitnessModel, type WitnessSettings } from './witness';
 import { EventClock, SourceRegistry, TrustGate, corrupt, type Clock, type EventClockState, type SourceRegistryState, type TrustSettings } from './trust';
 import type { Detector, Verdict } from './types';
 
@@ -41,6 +48,8 @@ const regex = z.string().refine(
 );
 
 export const detectorSettingsSchema = z.object({
+  // Empty by default here (every label is screened); the service sets it from ABUSE_LABELS (spam = 1 for binary tasks).
+  abuseLabels: z.array(int(0)).default([]),
   trust: z
     .object({
       maxSources: int(1).default(100_000),
@@ -87,6 +96,24 @@ export const detectorSettingsSchema = z.object({
       // The whole text up to MAX_TEXT_CHARS' default (the schema refuses longer ones): abuse placed after the first
       // 2,000 characters used to pass. The cost stays linear in the capped length.
       maxChars: int(1).default(20_000),
+    })
+    .strict()
+    .prefault({}),
+  witness: z
+    .object({
+      enabled: z.boolean().optional(),
+      // The whole-record rule holds back a label the witness gives less than this — or less than the calibrated
+      // bar, when that is lower (src/witness.ts): a weak witness is confidently wrong more often.
+      maxLabelProbability: z.number().gt(0).lte(0.5, 'maxLabelProbability is a probability in (0, 0.5]').default(0.05),
+      parts: z.boolean().default(true),
+      partTokens: int(4, 10_000).default(40),
+      maxChars: int(1).default(20_000),
+      // Calibration when the witness is built (src/witness.ts), on held-out trusted records (heldOut of them):
+      // each rule's bar is set so that at most this share of them would be held back (measured on the clean
+      // held-out streams in test/src/witness.test.ts); the parts bar never below minPartThreshold.
+      falseQuarantine: fraction('falseQuarantine is a fraction in (0, 1]').default(0.005),
+      minPartThreshold: z.number().gt(0.5, 'minPartThreshold is a probability in (0.5, 1)').lt(1).default(0.9),
+      heldOut: z.number().gt(0, 'heldOut is a fraction in (0, 0.5]').lte(0.5, 'heldOut is a fraction in (0, 0.5]').default(0.25),
     })
     .strict()
     .prefault({}),
@@ -213,6 +240,7 @@ export const DEFAULT_RARE_TOKEN: RareTokenSettings = settingsOf(DETECTOR_DEFAULT
 /** `dim` has no schema default (the chain takes the model's feature width): here 2^14, the text model's default width. */
 export const DEFAULT_OUTLIERS: OutlierSettings = { ...settingsOf(DETECTOR_DEFAULTS.outliers), dim: 1 << 14 };
 export const DEFAULT_LABEL_CONSISTENCY: LabelConsistencySettings = settingsOf(DETECTOR_DEFAULTS.labelConsistency);
+export const DEFAULT_WITNESS: WitnessSettings = settingsOf(DETECTOR_DEFAULTS.witness);
 
 export interface DetectorDeps {
   /** Time for records without `ts` (inject a fixed/replayed clock for replays and tests). */
@@ -223,6 +251,8 @@ export interface DetectorDeps {
   /** Current model's class probabilities, and how many records it has trained on. */
   readonly predict?: (record: TrainingRecord) => ArrayLike<number>;
   readonly modelSeen?: () => number;
+  /** A fixed witness model trained on trusted data only (src/witness.ts); never the served model. */
+  readonly witness?: WitnessModel;
 }
 
 export interface DetectorChainState {
@@ -247,6 +277,7 @@ export interface DetectorChain {
   readonly rareToken?: RareTokenDetector;
   readonly outliers?: OutlierDetector;
   readonly labelConsistency?: LabelConsistencyDetector;
+  readonly witness?: WitnessDetector;
   toJSON(): DetectorChainState;
   restore(state: DetectorChainState): void;
 }
@@ -273,8 +304,15 @@ export function createDetectors(input: DetectorSettingsInput | DetectorSettings,
 
   const rateCaps = s.rateCaps.enabled ? new RateCaps(s.rateCaps, shared) : undefined;
   if (rateCaps) list.push(rateCaps);
-  if (s.echo.enabled) list.push(new EchoDetector(s.echo));
-  if (s.toxicity.enabled) list.push(new ToxicityDetector(s.toxicity));
+  const abuseLabels = s.abuseLabels;
+  if (s.echo.enabled) list.push(new EchoDetector({ ...s.echo, abuseLabels }));
+  if (s.toxicity.enabled) list.push(new ToxicityDetector({ ...s.toxicity, abuseLabels }));
+  let witness: WitnessDetector | undefined;
+  if (s.witness.enabled ?? deps.witness !== undefined) {
+    if (!deps.witness) throw new TayguardError('CONFIG_INVALID', 'detectors.witness.enabled is true but no witness was given: the witness is built from trusted data (WITNESS_DATA, CANARY_FILE or WITNESS_MODEL_PATH)');
+    witness = new WitnessDetector({ ...s.witness, abuseLabels }, deps.witness);
+    list.push(witness);
+  }
   const campaign = s.campaign.enabled ? new CampaignDetector(s.campaign, shared) : undefined;
   if (campaign) list.push(campaign);
   const rareToken = s.rareToken.enabled ? new RareTokenDetector(s.rareToken, shared) : undefined;
@@ -309,6 +347,7 @@ export function createDetectors(input: DetectorSettingsInput | DetectorSettings,
     rareToken,
     outliers,
     labelConsistency,
+    witness,
     toJSON: () => ({
       version: 1,
       clock: clock.toJSON(),

@@ -7,6 +7,8 @@
  * Verbatim echoes of other recent messages are the campaign stage's job (near-duplicates across sources).
  * With the default patterns a literal precheck (`DEFAULT_LITERALS`) skips normalising and matching texts that
  * cannot match (~13 µs instead of ~95 µs per SpamAssassin mail, same verdicts; `{ reference: true }` disables it).
+ * The label's direction counts (issue 10): only records that would teach the echoed content as acceptable are
+ * held back; one labelled with an abuse class (`abuseLabels`, e.g. spam) says the content is bad and passes.
  */
 import unhomoglyph from 'unhomoglyph';
 import type { RawMessage, TrainingRecord } from '../core/record';
@@ -16,6 +18,11 @@ export interface EchoSettings {
   readonly patterns: readonly string[];
   /** Matches (over all patterns) needed to quarantine. */
   readonly minMatches: number;
+  /**
+   * Classes whose label says "this content is bad" (e.g. spam = 1): such a record does not teach the model to
+   * repeat its text, so it passes (an honest report of an echo campaign). Undefined or empty: every label.
+   */
+  readonly abuseLabels?: readonly number[];
 }
 
 const QUOTE = `\\s*[:"“”'‘’«»]`;
@@ -100,6 +107,7 @@ export class EchoDetector implements Detector {
 
   screen(record: TrainingRecord, _raw?: RawMessage): Verdict {
     if (!record.text) return ACCEPT;
+    if (this.settings.abuseLabels?.includes(record.label)) return ACCEPT;
     let text: string;
     let run: boolean[] | undefined; // which patterns can match; undefined = all
     if (this.literals && this.settings.minMatches >= 1) {

@@ -10,6 +10,7 @@ export { CampaignDetector, type CampaignSettings } from './campaign';
 export { RareTokenDetector, type RareTokenSettings } from './rare-token';
 export { OutlierDetector, textFeaturize, type Featurize, type OutlierSettings } from './outliers';
 export { LabelConsistencyDetector, type LabelConsistencySettings } from './label-consistency';
+export { WitnessDetector, abusivePartScore, textWindows, type WitnessModel, type WitnessSettings } from './witness';
 export {
   createDetectors,
   parseDetectorSettings,
@@ -23,6 +24,7 @@ export {
   DEFAULT_RARE_TOKEN,
   DEFAULT_OUTLIERS,
   DEFAULT_LABEL_CONSISTENCY,
+  DEFAULT_WITNESS,
   type DetectorChain,
   type DetectorChainState,
   type DetectorDeps,

@@ -8,7 +8,10 @@
  *   match flags 8.7% of ham (mailing lists swear, and quote e-mail addresses like "bitbitch@…"); ≥ 2 matches
  *   3.3%; ≥ 2 matches at ≥ 2 per 100 words 0.48% of ham and 1.7% of spam. Tay-style texts are short and dense.
  * `labels` (optional) restricts the check to records carrying those labels — the labels a Tay-style attack
- * would try to teach toxic text as (e.g. "acceptable"/"ham"); records of other labels pass.
+ * would try to teach toxic text as (e.g. "acceptable"/"ham"); records of other labels pass. `abuseLabels` (set
+ * chain-wide from ABUSE_LABELS) is the same idea from the other side: a record labelled with an abuse class says
+ * the content is bad, so it passes however abusive the text (issue 10: honest "this is spam" reports of a
+ * profane campaign were quarantined and their reporters lost trust).
  *
  * Cost. obscenity's `getAllMatches` (whitelist pass, per-character transformer pipeline, 119 expressions) costs
  * ~310 µs per SpamAssassin mail. Most texts are decided without it: an upper bound on its match count (the same
@@ -40,6 +43,11 @@ export interface ToxicitySettings {
   readonly blocklist: readonly string[];
   /** Check only records with these labels; undefined = all labels. */
   readonly labels?: readonly number[];
+  /**
+   * Classes whose label says "this content is bad" (e.g. spam = 1): such a record does not teach the model its
+   * abuse as acceptable, so it passes (an honest report of an abusive campaign). Undefined or empty: none.
+   */
+  readonly abuseLabels?: readonly number[];
   /** Only the first this many characters are scanned (bounds the cost of long texts). */
   readonly maxChars: number;
 }
@@ -264,6 +272,7 @@ export class ToxicityDetector implements Detector {
   screen(record: TrainingRecord, _raw?: RawMessage): Verdict {
     if (!record.text) return ACCEPT;
     if (this.labels && !this.labels.has(record.label)) return ACCEPT;
+    if (this.settings.abuseLabels?.includes(record.label)) return ACCEPT;
     const t = this.prefix(record.text);
     const words = countWords(t);
     const blocked = this.blocked(t);

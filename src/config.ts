@@ -7,6 +7,7 @@ import { TayguardError } from '../core/errors';
 import { prvEpsilon, rdpEpsilon } from '../privacy/accountants';
 import { sourceSampleRate } from '../privacy/budget';
 import { adminTokenSchema, opsConfig, opsProblems, opsShape, type OpsConfig } from './config-ops';
+import { abuseLabels, witnessConfig, witnessProblems, witnessShape, type PredictOutput, type WitnessConfig } from './config-witness';
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
 const bool = z
@@ -14,7 +15,7 @@ const bool = z
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 /** Poisoning screens that SCREENS may enable (filters/); the schema stage always runs first. */
-export const SCREEN_NAMES = ['rate-caps', 'echo', 'toxicity', 'campaign', 'rare-token', 'outliers', 'label-consistency'] as const;
+export const SCREEN_NAMES = ['rate-caps', 'echo', 'toxicity', 'witness', 'campaign', 'rare-token', 'outliers', 'label-consistency'] as const;
 export type ScreenName = (typeof SCREEN_NAMES)[number];
 
 /** Each key is the environment variable that sets it; the README's table documents the same list. */
@@ -104,6 +105,7 @@ export const configSchema = z.object({
   DP_SEED: z.string().min(1).optional(),
   FROM_BEGINNING: bool.default(true),
   ...opsShape,
+  ...witnessShape,
 });
 
 type Parsed = z.infer<typeof configSchema>;
@@ -123,6 +125,8 @@ export interface Config {
      * "what is public").
      */
     readonly operatorAuth: 'token' | 'open';
+    /** What POST /v1/predict returns (PREDICT_OUTPUT; README "What an attacker can and cannot learn"). */
+    readonly predictOutput: { readonly mode: PredictOutput; readonly step: number };
   };
   readonly checkpoint: {
     readonly dir: string;
@@ -150,8 +154,14 @@ export interface Config {
     readonly averageDecay: number;
   };
   readonly limits: { readonly maxTextChars: number; readonly maxMessageBytes: number; readonly dedupIdsKept: number };
-  /** Enabled poisoning screens, in SCREENS order, and their settings (filters/config.ts schema). */
-  readonly screens: { readonly enabled: readonly ScreenName[]; readonly settings: Record<string, unknown> };
+  /**
+   * Enabled poisoning screens, in SCREENS order, and their settings (filters/config.ts schema). Unset SCREENS is
+   * `echo,toxicity`, plus `witness` when trusted data is configured. `abuseLabels` (ABUSE_LABELS): the classes
+   * whose label says the content is bad, which echo and toxicity let pass.
+   */
+  readonly screens: { readonly enabled: readonly ScreenName[]; readonly settings: Record<string, unknown>; readonly abuseLabels: readonly number[] };
+  /** The witness's trusted data (src/witness.ts); null when none is configured (the witness screen is off). */
+  readonly witness: WitnessConfig | null;
   /** The update gate; null without CANARY_FILE (no trusted canary set, nothing to gate on). */
   readonly gate: {
     readonly canaryFile: string;
@@ -265,12 +275,16 @@ export function loadConfig(env: Env = process.env): Config {
     issues.push(`CLIP_COUNT_NOISE (${countNoise}) must exceed NOISE_MULTIPLIER/2 (${c.NOISE_MULTIPLIER / 2}) for adaptive clipping to fit in the same budget`);
   }
   issues.push(...opsProblems(c));
+  const witness = witnessConfig(c, c.CANARY_FILE);
+  // With trusted data the witness is part of the default screens (it judges text and dense records alike).
+  const screens: ScreenName[] = input.SCREENS === undefined && witness !== null ? [...c.SCREENS, 'witness'] : c.SCREENS;
+  issues.push(...witnessProblems(c, { numClasses: c.NUM_CLASSES, modelPath: c.MODEL_PATH, screens, witness }));
   if (issues.length > 0) throw configError(issues);
   const prefix = c.TOPIC_PREFIX;
   return Object.freeze({
     kafka: { brokers: c.KAFKA_BROKERS, clientId: c.KAFKA_CLIENT_ID, groupId: c.GROUP_ID, fromBeginning: c.FROM_BEGINNING, sessionTimeoutMs: c.KAFKA_SESSION_TIMEOUT_MS },
     topics: { records: `${prefix}.records`, quarantine: `${prefix}.quarantine`, models: `${prefix}.models` },
-    http: { port: c.PORT, host: c.HOST, bodyLimit: c.HTTP_BODY_LIMIT, adminToken: c.ADMIN_TOKEN, operatorAuth: c.OPERATOR_AUTH ?? (c.ADMIN_TOKEN ? 'token' : 'open') },
+    http: { port: c.PORT, host: c.HOST, bodyLimit: c.HTTP_BODY_LIMIT, adminToken: c.ADMIN_TOKEN, operatorAuth: c.OPERATOR_AUTH ?? (c.ADMIN_TOKEN ? 'token' : 'open'), predictOutput: { mode: c.PREDICT_OUTPUT, step: c.PREDICT_PROBABILITY_STEP } },
     checkpoint: {
       dir: c.CHECKPOINT_DIR,
       modelDir: c.MODEL_DIR ?? `${c.CHECKPOINT_DIR.replace(/\/+$/, '')}/models`,
@@ -294,7 +308,8 @@ export function loadConfig(env: Env = process.env): Config {
       averageDecay: c.AVERAGE_DECAY,
     },
     limits: { maxTextChars: c.MAX_TEXT_CHARS, maxMessageBytes: c.MAX_MESSAGE_BYTES, dedupIdsKept: c.DEDUP_IDS_KEPT },
-    screens: { enabled: c.SCREENS, settings: c.SCREENS_CONFIG ?? {} },
+    screens: { enabled: screens, settings: c.SCREENS_CONFIG ?? {}, abuseLabels: abuseLabels(c, c.NUM_CLASSES) },
+    witness,
     audit: c.AUDIT_CANARIES > 0 ? { canaries: c.AUDIT_CANARIES, every: c.AUDIT_EVERY_RECORDS } : null,
     gate: c.CANARY_FILE
       ? {

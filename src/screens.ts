@@ -1,33 +1,43 @@
 /**
  * Builds the poisoning screen chain (filters/) from config: SCREENS picks the detectors, SCREENS_CONFIG tunes
  * them (one JSON object, validated by filters/config.ts). The detectors' own order is fixed
- * (trust → rate caps → echo → toxicity → campaign → outliers → label consistency).
+ * (trust → rate caps → echo → toxicity → witness → campaign → rare-token → outliers → label consistency).
+ * ABUSE_LABELS goes to every screen that judges the label's direction (echo, toxicity, witness).
  */
 import type { Config, ScreenName } from './config';
 import { createDetectors, textFeaturize, type DetectorChain, type DetectorSettingsInput } from '../filters';
 import type { Learner } from '../middleware/learner';
 import { fastPredictor } from '../middleware/fast-predict';
+import type { WitnessModel } from '../filters/witness';
 
 const KEY: Record<ScreenName, string> = {
   'rate-caps': 'rateCaps',
   echo: 'echo',
   toxicity: 'toxicity',
+  witness: 'witness',
   campaign: 'campaign',
   'rare-token': 'rareToken',
   outliers: 'outliers',
   'label-consistency': 'labelConsistency',
 };
 
-export function createScreens(config: Config, deps: { serving: Learner & { readonly weightsVersion: number }; trainedRecords: () => number }): DetectorChain {
+export function createScreens(
+  config: Config,
+  deps: { serving: Learner & { readonly weightsVersion: number }; trainedRecords: () => number; witness?: WitnessModel | null },
+): DetectorChain {
   const { enabled, settings } = config.screens;
-  const input: Record<string, Record<string, unknown>> = {};
-  for (const [k, v] of Object.entries(settings)) input[k] = { ...(v as Record<string, unknown>) };
-  for (const name of Object.keys(KEY) as ScreenName[]) input[KEY[name]] = { ...(input[KEY[name]] ?? {}), enabled: enabled.includes(name) };
+  const input: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(settings)) input[k] = typeof v === 'object' && v !== null && !Array.isArray(v) ? { ...v } : v;
+  for (const name of Object.keys(KEY) as ScreenName[]) input[KEY[name]] = { ...((input[KEY[name]] as object | undefined) ?? {}), enabled: enabled.includes(name) };
+  input.abuseLabels = config.screens.abuseLabels;
   const featurizer = deps.serving.featurizer;
   return createDetectors(input as DetectorSettingsInput, {
     now: Date.now,
     ...(enabled.includes('outliers') ? { featurize: textFeaturize(featurizer), featureDim: featurizer.dim } : {}),
-    // The label check asks the published model (not the one in training): what it reveals is already released.
+    ...(enabled.includes('witness') && deps.witness ? { witness: deps.witness } : {}),
+    // The label check asks the published model (not the one in training): what it reveals is already released,
+    // but it is the model /v1/predict serves, so an attacker can query it until a record passes (oracle-exposed;
+    // the witness screen judges by a model nobody outside can query).
     ...(enabled.includes('label-consistency')
       ? { predict: fastPredictor(deps.serving), modelSeen: deps.trainedRecords }
       : {}),

@@ -26,6 +26,7 @@ import type { Trainer } from '../train/types';
 import { budgetStatus, type BudgetResponse } from './privacy-status';
 import { readPretrainInfo } from './pretrain/pretrain';
 import { createScreens } from './screens';
+import { buildWitness } from './witness';
 import { createUpdateGate } from '../train/gate-factory';
 import type { UpdateGate } from '../train/gate';
 import { aroundTheUpdate } from '../train/step-order';
@@ -115,7 +116,9 @@ export async function createSidecar(config: Config, logger: Logger = createLogge
   serving.restore(average?.snapshot() ?? resumed?.average?.weights ?? learner.snapshot());
   const dedup = Deduplicator.fromJSON(resumed?.dedup, config.limits.dedupIdsKept);
   const tally = new OutcomeTally(metrics, resumed?.counts);
-  const screens = createScreens(config, { serving, trainedRecords: () => tally.counts.trained });
+  // The witness (trusted data only, never served) must exist before the screens that judge with it.
+  const witness = await buildWitness(config, logger);
+  const screens = createScreens(config, { serving, trainedRecords: () => tally.counts.trained, witness });
   if (resumed?.screens) screens.restore(resumed.screens);
   const gate = config.gate ? createUpdateGate(config, learner, screens.registry, metrics, logger, average) : undefined;
   if (gate && resumed?.gate) gate.restore(resumed.gate.state, resumed.gate.best);

@@ -17,6 +17,7 @@ import { TayguardError } from '../../core/errors';
 import { prvEpsilon, rdpEpsilon } from '../../privacy/accountants';
 import { sourceSampleRate } from '../../privacy/budget';
 import { parseDetectorSettings } from '../../filters/config';
+import { WITNESS_OFF } from '../config-witness';
 
 /** Read outside src/config.ts (src/tf.ts); listed so a typo of it is caught too. */
 const OTHER_SETTINGS = ['TFJS_BACKEND'] as const;
@@ -169,6 +170,8 @@ function startupProblems(config: Config, checkFiles: boolean): string[] {
   };
   if (config.gate) readable('CANARY_FILE', config.gate.canaryFile, 'point it at a JSONL file of trusted records, or unset it to run without the update gate');
   if (config.model.path) readable('MODEL_PATH', path.join(config.model.path, 'model.json'), 'point it at a directory holding a tfjs model.json and its weights');
+  if (config.witness?.dataFile) readable('WITNESS_DATA', config.witness.dataFile, 'point it at a JSONL file of public or consented labelled records, or unset it');
+  if (config.witness?.modelPath) readable('WITNESS_MODEL_PATH', path.join(config.witness.modelPath, 'pretrain.json'), 'point it at a directory written by `tayguard pretrain --public … --out DIR`, or unset it');
   for (const [name, dir] of [['CHECKPOINT_DIR', config.checkpoint.dir], ['MODEL_DIR', config.checkpoint.modelDir]] as const) {
     // The sidecar creates missing directories, so what must be writable is the nearest one that exists.
     let existing = path.resolve(dir);
@@ -202,6 +205,14 @@ export function checkConfig(env: Env, options: { checkFiles?: boolean } = {}): C
   if (config.privacy?.seed) warnings.push('DP_SEED is set: DP noise and sampling are reproducible and INSECURE; unset it outside tests and replays');
   if (!config.privacy) warnings.push('DP_ENABLED=false: training is plain SGD and no ε is claimed');
   if (!config.http.adminToken) warnings.push('ADMIN_TOKEN is not set: the admin API (quarantine review and release, source blocking) is off');
+  if (config.witness === null) warnings.push(`witness screen off: ${WITNESS_OFF}`);
+  else if (!config.screens.enabled.includes('witness')) warnings.push('trusted data is configured but SCREENS leaves out witness: add it to judge labels by a model nobody outside can query');
+  if (config.screens.enabled.includes('label-consistency')) {
+    warnings.push('label-consistency judges records by the model POST /v1/predict serves: an attacker can query it until a record passes (oracle-exposed); the witness screen judges by a model nobody outside can query');
+  }
+  if (env.PREDICT_PROBABILITY_STEP !== undefined && env.PREDICT_PROBABILITY_STEP !== '' && config.http.predictOutput.mode !== 'coarse') {
+    warnings.push(`PREDICT_PROBABILITY_STEP is set but PREDICT_OUTPUT=${config.http.predictOutput.mode}: the step is used only with PREDICT_OUTPUT=coarse`);
+  }
   const redacted = { ...config, http: { ...config.http, adminToken: config.http.adminToken ? `<set, ${config.http.adminToken.length} chars>` : undefined } };
   return {
     ok: true,
@@ -253,7 +264,7 @@ export function registerConfigCommands(program: Command): void {
     .command('check')
     .description('validate the environment as `serve` would, print the effective config and what one privacy window costs in ε (exit 2 when invalid)')
     .option('--json', 'print {"ok", "config", "fromEnvironment", "window", "warnings"} (or {"ok":false,"code","problems"}) as JSON')
-    .option('--env-only', 'skip the checks of files and directories (CANARY_FILE, MODEL_PATH, CHECKPOINT_DIR, MODEL_DIR)')
+    .option('--env-only', 'skip the checks of files and directories (CANARY_FILE, MODEL_PATH, WITNESS_DATA, WITNESS_MODEL_PATH, CHECKPOINT_DIR, MODEL_DIR)')
     .action((opts: { json?: boolean; envOnly?: boolean }) => {
       try {
         const report = checkConfig(process.env, { checkFiles: !opts.envOnly });

@@ -2,6 +2,13 @@
  * POST /v1/predict, evaluated in bounded chunks that yield to the event loop between them, so that a large request
  * neither blocks /livez nor the consumer's heartbeats and training (issue 14: 1,000-record requests made /livez
  * take up to 4.9 s). Every answered label is in 0 … NUM_CLASSES-1 (middleware/probe.ts).
+ *
+ * PREDICT_OUTPUT decides how much of the served model's output a client sees: `probabilities` (the default),
+ * `coarse` (each probability rounded to the nearest multiple of PREDICT_PROBABILITY_STEP) or `label` (the argmax
+ * only). Coarsening takes away the fine signal a hill-climbing client reads progress from; it does not stop a
+ * surrogate trained from labels, and the published model versions are public anyway (README "What an attacker can
+ * and cannot learn" says why probabilities stay the default). The label is always the argmax of the exact
+ * probabilities, so it is the same in every mode.
  */
 import { setImmediate as yieldTurn } from 'node:timers/promises';
 import type { Request, Response } from 'express';
@@ -61,10 +68,25 @@ export function predictHandler(sidecar: Predictor, config: Config) {
         throw new TayguardError('MODEL_NOT_READY', 'the model changed during the request; retry', { retriable: true });
       }
       if (res.destroyed) return;
-      res.json({ modelVersion: version, predictions: rows.map((p) => ({ label: labelOf(p, config.model.numClasses), probabilities: p })) });
+      res.json({ modelVersion: version, predictions: rows.map((p) => answer(p, config)) });
       return;
     }
   };
+}
+
+/** One prediction as PREDICT_OUTPUT says. */
+export function answer(p: number[], config: Pick<Config, 'model' | 'http'>): { label: number; probabilities?: number[] } {
+  const label = labelOf(p, config.model.numClasses);
+  const { mode, step } = config.http.predictOutput;
+  if (mode === 'label') return { label };
+  if (mode === 'coarse') return { label, probabilities: p.map((x) => roundTo(x, step)) };
+  return { label, probabilities: p };
+}
+
+/** x rounded to the nearest multiple of `step`, printed without binary noise (0.30000000000000004 → 0.3). */
+export function roundTo(x: number, step: number): number {
+  const decimals = Math.min(12, Math.max(0, -Math.floor(Math.log10(step)) + 2));
+  return Number((Math.round(x / step) * step).toFixed(decimals));
 }
 
 async function predictChunked(sidecar: Predictor, records: readonly Payload[]): Promise<{ version: number | undefined; rows: number[][] }> {

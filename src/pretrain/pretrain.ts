@@ -41,13 +41,24 @@ export interface PretrainOptions {
   readonly progress?: (line: string) => void;
 }
 
-/** The public records of a JSONL file, checked against the record contract; bad lines are counted, not fatal. */
-async function readPublic(file: string, config: Config): Promise<{ records: TrainingRecord[]; skipped: { line: number; why: string }[]; sha256: string }> {
+/** What reading a file of labelled records found: the valid records, the refused lines, the file's sha256. */
+export interface LabelledRecords {
+  readonly records: TrainingRecord[];
+  readonly skipped: { line: number; why: string }[];
+  readonly sha256: string;
+}
+
+/**
+ * The records of a JSONL file of public or consented labelled records (one record of the README's contract per
+ * line), checked against the record contract; bad lines are counted, not fatal. `what` names the setting or flag
+ * the file came from, for the error message (`--public`, `WITNESS_DATA`).
+ */
+export async function readLabelledRecords(file: string, config: Config, what = '--public'): Promise<LabelledRecords> {
   let bytes: Buffer;
   try {
     bytes = await fs.readFile(file);
   } catch (e) {
-    throw new TayguardError('ARGUMENT_INVALID', `cannot read --public ${file}: ${(e as Error).message}`, { cause: e });
+    throw new TayguardError(what.startsWith('--') ? 'ARGUMENT_INVALID' : 'CONFIG_INVALID', `cannot read ${what} ${file}: ${(e as Error).message}`, { cause: e });
   }
   const limits = {
     numClasses: config.model.numClasses,
@@ -71,18 +82,16 @@ async function readPublic(file: string, config: Config): Promise<{ records: Trai
   return { records, skipped, sha256: createHash('sha256').update(bytes).digest('hex') };
 }
 
-export async function pretrain(config: Config, o: PretrainOptions): Promise<PretrainInfo> {
-  if (!Number.isSafeInteger(o.epochs) || o.epochs < 1) throw new TayguardError('ARGUMENT_INVALID', `--epochs must be a positive integer, got ${String(o.epochs)}`);
-  const { records, skipped, sha256 } = await readPublic(o.publicFile, config);
-  if (records.length === 0) {
-    throw new TayguardError('ARGUMENT_INVALID', `no valid record in ${o.publicFile} (${skipped.length} lines refused, first: line ${skipped[0]?.line ?? '–'}: ${skipped[0]?.why ?? 'empty file'}); each line is one record of the README's contract`);
-  }
-  const learningRate = o.learningRate ?? config.training.learningRate;
-  const dim = config.model.inputDim;
-  const model = buildModel({ inputDim: dim, numClasses: config.model.numClasses, hiddenUnits: config.model.hiddenUnits, seed: 1 });
-  const learner = new TfjsLearner(model, featurizerFor(config.model.kind, dim), { learningRate });
-  const rng = seedrandom(o.seed ?? 'tayguard-pretrain');
-  const batch = config.training.batchSize;
+/**
+ * Plain (non-private) SGD over `records` for `epochs` shuffled passes in batches of `batchSize`; the mean loss of
+ * each epoch goes to `progress`. Only for data that is not the stream (public, consented or trusted records).
+ */
+export function trainEpochs(
+  learner: TfjsLearner,
+  records: readonly TrainingRecord[],
+  o: { readonly epochs: number; readonly batchSize: number; readonly seed: string; readonly progress?: (epoch: number, meanLoss: number) => void },
+): void {
+  const rng = seedrandom(o.seed);
   for (let epoch = 1; epoch <= o.epochs; epoch++) {
     const order = records.map((_, i) => i);
     for (let i = order.length - 1; i > 0; i--) {
@@ -91,16 +100,35 @@ export async function pretrain(config: Config, o: PretrainOptions): Promise<Pret
     }
     let loss = 0;
     let steps = 0;
-    for (let k = 0; k < order.length; k += batch) {
-      const part = order.slice(k, k + batch).map((i) => records[i]);
+    for (let k = 0; k < order.length; k += o.batchSize) {
+      const part = order.slice(k, k + o.batchSize).map((i) => records[i]);
       const { x, y } = learner.batch(part, part.map((r) => r.label));
       loss += learner.sgdStep(x, y);
       steps += 1;
       x.dispose();
       y.dispose();
     }
-    o.progress?.(`epoch ${epoch}/${o.epochs}: ${records.length} public records, mean loss ${(loss / steps).toFixed(4)}`);
+    o.progress?.(epoch, loss / Math.max(1, steps));
   }
+}
+
+export async function pretrain(config: Config, o: PretrainOptions): Promise<PretrainInfo> {
+  if (!Number.isSafeInteger(o.epochs) || o.epochs < 1) throw new TayguardError('ARGUMENT_INVALID', `--epochs must be a positive integer, got ${String(o.epochs)}`);
+  const { records, skipped, sha256 } = await readLabelledRecords(o.publicFile, config);
+  if (records.length === 0) {
+    throw new TayguardError('ARGUMENT_INVALID', `no valid record in ${o.publicFile} (${skipped.length} lines refused, first: line ${skipped[0]?.line ?? '–'}: ${skipped[0]?.why ?? 'empty file'}); each line is one record of the README's contract`);
+  }
+  const learningRate = o.learningRate ?? config.training.learningRate;
+  const dim = config.model.inputDim;
+  const model = buildModel({ inputDim: dim, numClasses: config.model.numClasses, hiddenUnits: config.model.hiddenUnits, seed: 1 });
+  const learner = new TfjsLearner(model, featurizerFor(config.model.kind, dim), { learningRate });
+  const batch = config.training.batchSize;
+  trainEpochs(learner, records, {
+    epochs: o.epochs,
+    batchSize: batch,
+    seed: o.seed ?? 'tayguard-pretrain',
+    progress: (epoch, loss) => o.progress?.(`epoch ${epoch}/${o.epochs}: ${records.length} public records, mean loss ${loss.toFixed(4)}`),
+  });
   const info: PretrainInfo = {
     publicData: { file: path.basename(o.publicFile), sha256, records: records.length, skippedLines: skipped.length },
     epochs: o.epochs,
