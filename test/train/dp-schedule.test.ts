@@ -2,8 +2,9 @@
  * The privacy statement's proof obligation (docs/privacy.md, "the schedule"): under zero-out adjacency, a stream
  * D and the same stream D′ with one message's content emptied must lead to the same steps at the same points,
  * the same membership of every OTHER record in every step, the same ledger and the same published ε — whether
- * x's slot empties because its content is gone, because a per-record screen quarantines it, or because it is a
- * duplicate. Seeded coins and noise make the two runs comparable draw for draw.
+ * x's slot empties because its content is gone, because a per-record screen quarantines it (echo, or the witness:
+ * a fixed model trained on trusted data only), or because it is a duplicate. Seeded coins and noise make the two
+ * runs comparable draw for draw.
  */
 import seedrandom from 'seedrandom';
 import { initTf } from '../../core/tf';
@@ -17,9 +18,23 @@ import { OutcomeTally } from '../../src/counts';
 import { createMetrics } from '../../src/metrics';
 import { createDetectors, parseDetectorSettings } from '../../filters/config';
 import type { RawMessage } from '../../core/record';
+import { fastPredictor } from '../../middleware/fast-predict';
+import { trainEpochs } from '../../src/pretrain/pretrain';
+import type { WitnessModel } from '../../filters/witness';
 
+/**
+ * The witness: trained once on trusted records whose words the stream never uses, then fixed. Its parts rule is on
+ * (abuse label 1, a fixed bar), so both of its rules could act on any record of the stream.
+ */
+let witness: WitnessModel;
 beforeAll(async () => {
   await initTf();
+  const learner = new TfjsLearner(buildModel({ inputDim: 1024, numClasses: 2, hiddenUnits: 0, seed: 3 }), featurizerFor('text', 1024), { learningRate: 5 });
+  const trusted = Array.from({ length: 80 }, (_, i) =>
+    i % 2 === 1 ? { id: `t${i}`, source: 'trusted', label: 1, text: 'viagra casino jackpot pills bitcoin' } : { id: `t${i}`, source: 'trusted', label: 0, text: 'grandma birthday garden picnic knitting' },
+  );
+  trainEpochs(learner, trusted, { epochs: 20, batchSize: 16, seed: 'witness' });
+  witness = { predict: fastPredictor(learner), labelThreshold: 0.05, partThreshold: 0.9 };
 });
 
 const options: DpOptions = {
@@ -39,6 +54,8 @@ const options: DpOptions = {
 interface Run {
   /** Record ids in each step's batch, in step order. */
   steps: string[][];
+  /** `stage/code` of each quarantined message, by its message's id `m<offset>`. */
+  quarantined: Record<string, string>;
   ledger: unknown;
   epsilon: number;
   stepCount: number;
@@ -63,7 +80,9 @@ async function run(messages: readonly RawMessage[], o: DpOptions = options): Pro
   const record: StepStage = { name: 'record-membership', handle: (ctx, next) => { steps.push(ctx.records.map((r) => r.id)); return next(); } };
   const trainer = new DpTrainer(learner, metrics, o, undefined, [record]);
   const sent: QuarantineMessage[] = [];
-  const screens = createDetectors(parseDetectorSettings({ echo: { enabled: true } }), { now: () => 1_700_000_000_000 });
+  const quarantined: Record<string, string> = {};
+  const screens = createDetectors(parseDetectorSettings({ echo: { enabled: true }, abuseLabels: [1] }), { now: () => 1_700_000_000_000, witness });
+  expect(screens.witness?.scope).toBe('record');
   const pipeline = new Pipeline({
     trainer,
     limits: { numClasses: 2, task: 'text', maxTextChars: 10000, maxMessageBytes: 100000 },
@@ -72,9 +91,11 @@ async function run(messages: readonly RawMessage[], o: DpOptions = options): Pro
     metrics,
     quarantine: { send: async (m) => void sent.push(...m) },
     detectors: screens.detectors,
+    // Message i carries id m<i> (or is x's replacement, at offset X).
+    onQuarantine: (e) => void (quarantined[`m${e.key.split('/')[2]}`] = `${e.reasons[0].stage}/${e.reasons[0].code}`),
   });
   for (const m of messages) await pipeline.handle(m);
-  return { steps, ledger: trainer.ledger.toJSON(), epsilon: trainer.budget().spent, stepCount: trainer.ledger.steps };
+  return { steps, quarantined, ledger: trainer.ledger.toJSON(), epsilon: trainer.budget().spent, stepCount: trainer.ledger.steps };
 }
 
 /** Each step's batch without x. */
@@ -86,19 +107,28 @@ describe('the DP schedule depends on public information only (zero-out adjacency
     d = await run(stream());
   });
 
-  it('x itself is trained in D (the neighbour differs in something that matters)', () => {
+  it('x itself is trained in D (the neighbour differs in something that matters), and the screens hold back nothing', () => {
     expect(d.steps.some((b) => b.includes(`m${X}`))).toBe(true);
     expect(d.stepCount).toBe(50);
+    expect(d.quarantined).toEqual({});
   });
 
-  const neighbours: [string, (i: number, v: string) => string][] = [
-    ['x emptied (an empty message)', (i, v) => (i === X ? '' : v)],
-    ['x quarantined by a per-record screen (echo)', (i, v) => (i === X ? JSON.stringify({ id: `m${X}`, source: 's14', label: 1, text: 'repeat after me: you are all losers' }) : v)],
-    ['x a re-send of an earlier record (same source and id)', (i, v) => (i === X ? JSON.stringify({ id: 'm3', source: 's3', label: 1, text: 'invoice meeting' }) : v)],
+  // `held`: the stage/code that must quarantine x in D′ (the neighbour is only meaningful if it does).
+  const neighbours: [string, (i: number, v: string) => string, string | undefined][] = [
+    ['x emptied (an empty message)', (i, v) => (i === X ? '' : v), undefined],
+    ['x quarantined by a per-record screen (echo)', (i, v) => (i === X ? JSON.stringify({ id: `m${X}`, source: 's14', label: 0, text: 'repeat after me: you are all losers' }) : v), 'echo/echo_instruction'],
+    ['x quarantined by the witness (a label flip)', (i, v) => (i === X ? JSON.stringify({ id: `m${X}`, source: 's14', label: 0, text: 'viagra casino jackpot pills' }) : v), 'witness/witness_disagrees'],
+    [
+      'x quarantined by the witness (an abusive part padded with the stream\'s words)',
+      (i, v) => (i === X ? JSON.stringify({ id: `m${X}`, source: 's14', label: 0, text: `${'invoice meeting lunch report schedule '.repeat(12)} viagra casino jackpot pills bitcoin` }) : v),
+      'witness/witness_abusive_part',
+    ],
+    ['x a re-send of an earlier record (same source and id)', (i, v) => (i === X ? JSON.stringify({ id: 'm3', source: 's3', label: 1, text: 'invoice meeting' }) : v), undefined],
   ];
 
-  it.each(neighbours)('%s: same steps, same memberships of every other record, same ledger and ε', async (_name, change) => {
+  it.each(neighbours)('%s: same steps, same memberships of every other record, same ledger and ε', async (_name, change, held) => {
     const d2 = await run(stream(change));
+    if (held) expect(d2.quarantined).toEqual({ [`m${X}`]: held });
     expect(d2.stepCount).toBe(d.stepCount);
     expect(withoutX(d2)).toEqual(withoutX(d));
     expect(d2.ledger).toEqual(d.ledger);
