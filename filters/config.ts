@@ -113,6 +113,8 @@ export const detectorSettingsSchema = z.object({
       // held-out streams in test/src/witness.test.ts); the parts bar never below minPartThreshold.
       falseQuarantine: fraction('falseQuarantine is a fraction in (0, 1]').default(0.005),
       minPartThreshold: z.number().gt(0.5, 'minPartThreshold is a probability in (0.5, 1)').lt(1).default(0.9),
+      // Plain SGD on the trusted records; unset: the model kind's non-private default (src/config.ts).
+      learningRate: z.number().positive().max(100).optional(),
       heldOut: z.number().gt(0, 'heldOut is a fraction in (0, 0.5]').lte(0.5, 'heldOut is a fraction in (0, 0.5]').default(0.25),
     })
     .strict()

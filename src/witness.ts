@@ -79,7 +79,7 @@ export async function buildWitness(config: Config, logger: Pick<Logger, 'info' |
   if (w.modelPath === undefined && records.length === 0) {
     throw new TayguardError('CONFIG_INVALID', `the witness has no valid trusted record (${data.map((d) => `${d.setting} ${d.file}: ${d.skippedLines} lines refused`).join('; ')}): each line is one record of the README's contract`);
   }
-  const learner = await witnessLearner(config, w.modelPath);
+  const learner = await witnessLearner(config, w.modelPath, settings.learningRate);
 
   // Held-out share for calibration (deterministic: same files, same split, same witness at every start).
   const order = records.map((_, i) => i);
@@ -136,10 +136,10 @@ export async function buildWitness(config: Config, logger: Pick<Logger, 'info' |
   return { predict, ...(labelThreshold !== undefined ? { labelThreshold } : {}), ...(partThreshold !== undefined ? { partThreshold } : {}), info };
 }
 
-async function witnessLearner(config: Config, modelPath: string | undefined): Promise<TfjsLearner> {
+async function witnessLearner(config: Config, modelPath: string | undefined, rate: number | undefined): Promise<TfjsLearner> {
   const { kind, numClasses, hiddenUnits, inputDim } = config.model;
-  // Plain SGD on trusted data: the non-private learning rate of this model kind (src/config.ts).
-  const learningRate = defaultLearningRate(kind, hiddenUnits, false);
+  // Plain SGD on trusted data: by default the non-private learning rate of this model kind (src/config.ts).
+  const learningRate = rate ?? defaultLearningRate(kind, hiddenUnits, false);
   if (modelPath === undefined) {
     return new TfjsLearner(buildModel({ inputDim, numClasses, hiddenUnits, seed: 17 }), featurizerFor(kind, inputDim), { learningRate });
   }
