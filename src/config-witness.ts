@@ -21,7 +21,8 @@ export const witnessShape = {
   WITNESS_MODEL_PATH: z.string().min(1).optional(),
   /** Train the witness on the update gate's trusted canaries (CANARY_FILE) too. */
   WITNESS_CANARIES: bool.default(true),
-  WITNESS_EPOCHS: int(1, 1000).default(3),
+  // 6: on SpamAssassin (1,000 trusted mails, lr 15) 3 passes gave a less accurate witness (95.6% vs 97.2% held out) that caught fewer padded mails.
+  WITNESS_EPOCHS: int(1, 1000).default(6),
   /**
    * Classes whose label says "this content is bad" (comma-separated, or `none`). Unset: `1` when NUM_CLASSES=2
    * (the usual convention of a binary detector: 1 = spam, toxic, fraud), none otherwise.

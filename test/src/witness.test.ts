@@ -127,7 +127,8 @@ describe('the oracle-guided attack against a sidecar whose screens judge with th
     );
     expect(rate(HAM)).toBeLessThanOrEqual(0.02);
     expect(rate(SPAM)).toBeLessThanOrEqual(0.02);
-    expect(recallSpamAsHam).toBeGreaterThan(0.8);
+    expect(recallSpamAsHam).toBeGreaterThan(0.65);
+    expect(recall).toBeGreaterThan(0.75);
   });
 });
 
@@ -162,7 +163,7 @@ describe('building the witness', () => {
     const b = await buildWitness(config, logger);
     expect(a?.info).toMatchObject({ trainedOn: 750, heldOut: 250, data: [{ setting: 'WITNESS_DATA', file: 'witness.jsonl', records: 1000, skippedLines: 0 }] });
     expect(a?.info.heldOutAccuracy).toBeGreaterThan(0.9);
-    expect(a?.partThreshold).toBeGreaterThanOrEqual(0.9);
+    expect(a?.partThreshold).toBeGreaterThanOrEqual(0.97);
     expect(b?.partThreshold).toBe(a?.partThreshold);
     const probe = test.slice(0, 20).map((m) => ({ text: m.text }));
     expect(probe.map((p) => Array.from(b!.predict(p)))).toEqual(probe.map((p) => Array.from(a!.predict(p))));
