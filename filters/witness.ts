@@ -14,9 +14,9 @@
  * - `witness_abusive_part` (text, when abuse labels are configured): a record whose label says "acceptable" (not
  *   one of `abuseLabels`) holds a window of `partTokens` tokens that the witness puts in an abuse class with
  *   probability above the witness's calibrated `partThreshold`. Padding a spam mail with ham words until a
- *   bag-of-words model calls the WHOLE mail ham leaves its spam windows spam: on SpamAssassin, spam padded until
- *   the public model gave p(ham) ≥ 0.32 got p(ham) 0.85 (median) from a witness trained on 1,000 other mails, so
- *   the whole-record rule alone admitted ~99% of it (test/src/witness.test.ts measures the parts rule). The rule
+ *   bag-of-words model calls the WHOLE mail ham leaves its spam windows spam: of 120 SpamAssassin spam mails
+ *   padded until the public model gave p(ham) ≥ 0.32, the whole-record rule of a witness trained on 1,000 other
+ *   mails held back 25 and the parts rule 60 more (test/src/witness.test.ts). The rule
  *   is directional on purpose: a record labelled with an abuse class may contain benign parts (spam carries
  *   filler text), and it does not teach the model that the abusive part is acceptable.
  *
@@ -28,6 +28,7 @@
 import type { RawMessage, TrainingRecord } from '../core/record';
 import type { Payload } from '../middleware/featurize';
 import { tokenize } from '../middleware/featurize';
+import { windowSpans } from '../middleware/windows';
 import { ACCEPT, type Detector, type Reason, type Verdict } from './types';
 
 /** The fixed witness a chain judges with (src/witness.ts builds it). */
@@ -44,6 +45,11 @@ export interface WitnessModel {
    * calibrated on held-out trusted records. Undefined: no calibration data, the parts rule is off.
    */
   readonly partThreshold?: number;
+  /**
+   * Class probabilities of each of `textWindows(text, tokens, maxChars)`, in order, when the witness can compute
+   * them faster than one `predict` per window's text (src/witness.ts: hashed rows built once per token).
+   */
+  windowProbabilities?(text: string, tokens: number, maxChars: number): Iterable<ArrayLike<number>>;
 }
 
 export interface WitnessSettings {
@@ -62,21 +68,14 @@ export interface WitnessSettings {
 /** Windows of `tokens` tokens over the first `maxChars` characters, stepping by half a window; one for short texts. */
 export function textWindows(text: string, tokens: number, maxChars: number): string[] {
   const words = tokenize(text.length > maxChars ? text.slice(0, maxChars) : text);
-  if (words.length <= tokens) return words.length > 0 ? [words.join(' ')] : [];
-  const step = Math.max(1, Math.floor(tokens / 2));
-  const out: string[] = [];
-  for (let i = 0; ; i += step) {
-    out.push(words.slice(i, i + tokens).join(' '));
-    if (i + tokens >= words.length) break;
-  }
-  return out;
+  return windowSpans(words.length, tokens).map(([from, to]) => words.slice(from, to).join(' '));
 }
 
 /** The largest probability, over the text's windows, that the witness gives the abuse classes together. */
-export function abusivePartScore(witness: Pick<WitnessModel, 'predict'>, text: string, abuse: readonly number[], tokens: number, maxChars: number): number {
+export function abusivePartScore(witness: Pick<WitnessModel, 'predict' | 'windowProbabilities'>, text: string, abuse: readonly number[], tokens: number, maxChars: number): number {
   let best = 0;
-  for (const w of textWindows(text, tokens, maxChars)) {
-    const p = witness.predict({ text: w });
+  const rows = witness.windowProbabilities?.(text, tokens, maxChars) ?? textWindows(text, tokens, maxChars).map((w) => witness.predict({ text: w }));
+  for (const p of rows) {
     let s = 0;
     for (const a of abuse) s += a < p.length ? p[a] : 0;
     if (s > best) best = s;

@@ -53,6 +53,46 @@ function denseChain(learner: Learner): DenseLayer[] | undefined {
   return layers.length > 0 ? layers : undefined;
 }
 
+/** The Dense chain's output for one input row given as its non-zero entries (`visit` calls `add(j, x)` for each). */
+function forward(chain: DenseLayer[], visit: (add: (j: number, x: number) => void) => void): number[] {
+  // First layer over the non-zero inputs only: hashed text rows have a few hundred of 2^14.
+  const first = chain[0];
+  let h = new Float64Array(first.units);
+  if (first.bias) for (let k = 0; k < first.units; k++) h[k] = first.bias[k];
+  visit((j, x) => {
+    const base = j * first.units;
+    for (let k = 0; k < first.units; k++) h[k] += x * first.kernel[base + k];
+  });
+  first.activation(h);
+  for (let l = 1; l < chain.length; l++) {
+    const layer = chain[l];
+    const next = new Float64Array(layer.units);
+    if (layer.bias) for (let k = 0; k < layer.units; k++) next[k] = layer.bias[k];
+    for (let j = 0; j < layer.inputs; j++) {
+      const x = h[j];
+      if (x === 0) continue;
+      const base = j * layer.units;
+      for (let k = 0; k < layer.units; k++) next[k] += x * layer.kernel[base + k];
+    }
+    layer.activation(next);
+    h = next;
+  }
+  return Array.from(h);
+}
+
+/**
+ * The forward pass over a sparse input row, for a model of Dense layers only (undefined otherwise), with the
+ * weights as they are now: for a model that no longer trains (the witness, src/witness.ts).
+ */
+export function sparseForward(learner: Learner): ((row: { readonly indices: readonly number[]; readonly values: readonly number[] }) => number[]) | undefined {
+  const chain = denseChain(learner);
+  if (!chain) return undefined;
+  return (row) =>
+    forward(chain, (add) => {
+      for (let i = 0; i < row.indices.length; i++) add(row.indices[i], row.values[i]);
+    });
+}
+
 export function fastPredictor(learner: Learner & { readonly weightsVersion: number }): (payload: Payload) => number[] {
   let cached: { version: number; chain: DenseLayer[] | undefined } | undefined;
   const row = new Float32Array(learner.featurizer.dim);
@@ -60,36 +100,15 @@ export function fastPredictor(learner: Learner & { readonly weightsVersion: numb
     if (cached?.version !== learner.weightsVersion) cached = { version: learner.weightsVersion, chain: denseChain(learner) };
     const chain = cached.chain;
     if (!chain) return learner.predict([payload])[0];
-    // First layer over the non-zero inputs only: hashed text rows have a few hundred of 2^14.
-    const first = chain[0];
-    let h = new Float64Array(first.units);
-    if (first.bias) for (let k = 0; k < first.units; k++) h[k] = first.bias[k];
-    const add = (j: number, x: number) => {
-      const base = j * first.units;
-      for (let k = 0; k < first.units; k++) h[k] += x * first.kernel[base + k];
-    };
-    const sparse = learner.featurizer.encodeSparse?.(payload);
-    if (sparse) {
-      for (let i = 0; i < sparse.indices.length; i++) add(sparse.indices[i], sparse.values[i]);
-    } else {
-      row.fill(0);
-      learner.featurizer.encodeInto(payload, row, 0);
-      for (let j = 0; j < row.length; j++) if (row[j] !== 0) add(j, row[j]);
-    }
-    first.activation(h);
-    for (let l = 1; l < chain.length; l++) {
-      const layer = chain[l];
-      const next = new Float64Array(layer.units);
-      if (layer.bias) for (let k = 0; k < layer.units; k++) next[k] = layer.bias[k];
-      for (let j = 0; j < layer.inputs; j++) {
-        const x = h[j];
-        if (x === 0) continue;
-        const base = j * layer.units;
-        for (let k = 0; k < layer.units; k++) next[k] += x * layer.kernel[base + k];
+    return forward(chain, (add) => {
+      const sparse = learner.featurizer.encodeSparse?.(payload);
+      if (sparse) {
+        for (let i = 0; i < sparse.indices.length; i++) add(sparse.indices[i], sparse.values[i]);
+      } else {
+        row.fill(0);
+        learner.featurizer.encodeInto(payload, row, 0);
+        for (let j = 0; j < row.length; j++) if (row[j] !== 0) add(j, row[j]);
       }
-      layer.activation(next);
-      h = next;
-    }
-    return Array.from(h);
+    });
   };
 }

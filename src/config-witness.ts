@@ -46,9 +46,14 @@ export interface WitnessConfig {
   /** The update gate's canaries (CANARY_FILE), when WITNESS_CANARIES is on. */
   readonly canaryFile?: string;
   readonly epochs: number;
+  /**
+   * SCREENS names `witness` explicitly: too little trusted data then stops start-up. When the witness is only on by
+   * default, too little data turns it off with a warning (an old CANARY_FILE of 40 records must not stop a sidecar).
+   */
+  readonly required: boolean;
 }
 
-export function witnessConfig(c: WitnessInput, canaryFile: string | undefined): WitnessConfig | null {
+export function witnessConfig(c: WitnessInput, canaryFile: string | undefined, screensNamed: readonly string[] | undefined): WitnessConfig | null {
   const canaries = c.WITNESS_CANARIES ? canaryFile : undefined;
   if (c.WITNESS_DATA === undefined && c.WITNESS_MODEL_PATH === undefined && canaries === undefined) return null;
   return {
@@ -56,6 +61,7 @@ export function witnessConfig(c: WitnessInput, canaryFile: string | undefined): 
     ...(c.WITNESS_MODEL_PATH !== undefined ? { modelPath: c.WITNESS_MODEL_PATH } : {}),
     ...(canaries !== undefined ? { canaryFile: canaries } : {}),
     epochs: c.WITNESS_EPOCHS,
+    required: screensNamed?.includes('witness') ?? false,
   };
 }
 

@@ -275,7 +275,7 @@ export function loadConfig(env: Env = process.env): Config {
     issues.push(`CLIP_COUNT_NOISE (${countNoise}) must exceed NOISE_MULTIPLIER/2 (${c.NOISE_MULTIPLIER / 2}) for adaptive clipping to fit in the same budget`);
   }
   issues.push(...opsProblems(c));
-  const witness = witnessConfig(c, c.CANARY_FILE);
+  const witness = witnessConfig(c, c.CANARY_FILE, input.SCREENS === undefined ? undefined : c.SCREENS);
   // With trusted data the witness is part of the default screens (it judges text and dense records alike).
   const screens: ScreenName[] = input.SCREENS === undefined && witness !== null ? [...c.SCREENS, 'witness'] : c.SCREENS;
   issues.push(...witnessProblems(c, { numClasses: c.NUM_CLASSES, modelPath: c.MODEL_PATH, screens, witness }));

@@ -28,13 +28,15 @@ export function createScreens(
   const { enabled, settings } = config.screens;
   const input: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(settings)) input[k] = typeof v === 'object' && v !== null && !Array.isArray(v) ? { ...v } : v;
-  for (const name of Object.keys(KEY) as ScreenName[]) input[KEY[name]] = { ...((input[KEY[name]] as object | undefined) ?? {}), enabled: enabled.includes(name) };
+  // The witness runs when it was built: a default-on witness with too little trusted data is off (src/witness.ts logs why).
+  const on = (name: ScreenName) => enabled.includes(name) && (name !== 'witness' || Boolean(deps.witness));
+  for (const name of Object.keys(KEY) as ScreenName[]) input[KEY[name]] = { ...((input[KEY[name]] as object | undefined) ?? {}), enabled: on(name) };
   input.abuseLabels = config.screens.abuseLabels;
   const featurizer = deps.serving.featurizer;
   return createDetectors(input as DetectorSettingsInput, {
     now: Date.now,
     ...(enabled.includes('outliers') ? { featurize: textFeaturize(featurizer), featureDim: featurizer.dim } : {}),
-    ...(enabled.includes('witness') && deps.witness ? { witness: deps.witness } : {}),
+    ...(on('witness') && deps.witness ? { witness: deps.witness } : {}),
     // The label check asks the published model (not the one in training): what it reveals is already released,
     // but it is the model /v1/predict serves, so an attacker can query it until a record passes (oracle-exposed;
     // the witness screen judges by a model nobody outside can query).

@@ -14,8 +14,8 @@
  * the held-out "acceptable" records' part scores, never below minPartThreshold. With fewer than MIN_CALIBRATION
  * such records the parts rule stays off and the whole-record bar is the cap (logged). For text,
  * training also sees each trusted record's windows (the unit the parts rule judges), labelled like the record: a
- * witness that has seen short texts is sharper on them (on SpamAssassin it caught 80% instead of 62% of padded
- * spam at the same 1% clean false quarantine).
+ * witness that has seen short texts is sharper on them (in a prototype on SpamAssassin, at the same 1% clean false
+ * quarantine, it caught 80% instead of 62% of padded spam).
  */
 import * as path from 'node:path';
 import seedrandom from 'seedrandom';
@@ -28,13 +28,19 @@ import type { TrainingRecord } from '../core/record';
 import { parseDetectorSettings } from '../filters/config';
 import { abusivePartScore, textWindows, type WitnessModel } from '../filters/witness';
 import { buildModel, featurizerFor } from '../middleware/build';
-import { fastPredictor } from '../middleware/fast-predict';
+import { fastPredictor, sparseForward } from '../middleware/fast-predict';
+import { hashedWindowRows } from '../middleware/windows';
 import { loadLayersModelFromDir } from '../middleware/files';
 import { TfjsLearner } from '../middleware/learner';
 import { readLabelledRecords, readPretrainInfo, trainEpochs } from './pretrain/pretrain';
 
-/** Held-out "acceptable" records needed to calibrate the parts rule. */
+/** Held-out records needed to calibrate a rule. */
 export const MIN_CALIBRATION = 20;
+/**
+ * Trusted records below which a witness trained from scratch is too weak to judge anyone (without a
+ * WITNESS_MODEL_PATH to start from): 300 SpamAssassin mails already held back 2% of clean ham.
+ */
+export const MIN_WITNESS_RECORDS = 100;
 /** Windows of one trusted text added to the witness's training (evenly spread; bounds start-up time). */
 const MAX_WINDOWS_PER_RECORD = 8;
 
@@ -66,6 +72,7 @@ export async function buildWitness(config: Config, logger: Pick<Logger, 'info' |
   }
   const w = config.witness;
   if (w === null) throw new TayguardError('CONFIG_INVALID', `SCREENS names witness but ${WITNESS_OFF}`);
+  // Returns null (logged) when the witness is on only by default and its data is too thin: the screens then run without it.
   const settings = parseDetectorSettings(config.screens.settings).witness;
   const data: WitnessInfo['data'][number][] = [];
   const records: TrainingRecord[] = [];
@@ -78,6 +85,12 @@ export async function buildWitness(config: Config, logger: Pick<Logger, 'info' |
   }
   if (w.modelPath === undefined && records.length === 0) {
     throw new TayguardError('CONFIG_INVALID', `the witness has no valid trusted record (${data.map((d) => `${d.setting} ${d.file}: ${d.skippedLines} lines refused`).join('; ')}): each line is one record of the README's contract`);
+  }
+  if (w.modelPath === undefined && records.length < MIN_WITNESS_RECORDS) {
+    const why = `the witness needs at least ${MIN_WITNESS_RECORDS} trusted records to judge anyone, and has ${records.length} (${data.map((d) => `${d.records} from ${d.setting}`).join(', ')}): add public or consented records with WITNESS_DATA`;
+    if (w.required) throw new TayguardError('CONFIG_INVALID', `SCREENS names witness, but ${why}, or leave witness out of SCREENS`);
+    logger.warn(`witness screen off: ${why}`);
+    return null;
   }
   const learner = await witnessLearner(config, w.modelPath, settings.learningRate);
 
@@ -99,7 +112,11 @@ export async function buildWitness(config: Config, logger: Pick<Logger, 'info' |
     trainEpochs(learner, trainSet, { epochs: w.epochs, batchSize: config.training.batchSize, seed: 'tayguard-witness' });
   }
   const predict = fastPredictor(learner);
-  const witness: Pick<WitnessModel, 'predict'> = { predict };
+  // Windows scored from rows hashed once per token (middleware/windows.ts) when the witness is a Dense chain over hashed text.
+  const forward = config.model.kind === 'text' ? sparseForward(learner) : undefined;
+  const dim = learner.featurizer.dim;
+  const windowProbabilities = forward ? (text: string, tokens: number, maxChars: number) => hashedWindowRows(text, dim, tokens, maxChars).map(forward) : undefined;
+  const witness: Pick<WitnessModel, 'predict' | 'windowProbabilities'> = { predict, ...(windowProbabilities ? { windowProbabilities } : {}) };
 
   let heldOutAccuracy: number | null = null;
   let labelThreshold: number | undefined;
@@ -133,7 +150,7 @@ export async function buildWitness(config: Config, logger: Pick<Logger, 'info' |
     partThreshold: partThreshold ?? null,
   };
   logger.info({ witness: info }, `witness built from ${records.length} trusted record(s)${w.modelPath ? ` and ${w.modelPath}` : ''}: fixed, never served, never trained on the stream`);
-  return { predict, ...(labelThreshold !== undefined ? { labelThreshold } : {}), ...(partThreshold !== undefined ? { partThreshold } : {}), info };
+  return { ...witness, ...(labelThreshold !== undefined ? { labelThreshold } : {}), ...(partThreshold !== undefined ? { partThreshold } : {}), info };
 }
 
 async function witnessLearner(config: Config, modelPath: string | undefined, rate: number | undefined): Promise<TfjsLearner> {

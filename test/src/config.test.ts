@@ -78,6 +78,7 @@ describe('configuration', () => {
     expect(loadConfig({ ...base, SCREENS: 'campaign, rate-caps', SCREENS_CONFIG: '{"campaign":{"minSources":3}}' }).screens).toEqual({
       enabled: ['campaign', 'rate-caps'],
       settings: { campaign: { minSources: 3 } },
+      abuseLabels: [1],
     });
     expect(() => loadConfig({ ...base, SCREENS: 'echo,vibes' })).toThrow(/SCREENS.1: each screen must be one of/);
     expect(() => loadConfig({ ...base, SCREENS_CONFIG: '{oops' })).toThrow(/SCREENS_CONFIG: must be a JSON object/);

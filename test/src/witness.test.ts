@@ -103,7 +103,7 @@ describe('the oracle-guided attack against a sidecar whose screens judge with th
       const byCode = codes.flat().reduce<Record<string, number>>((a, c) => ({ ...a, [c]: (a[c] ?? 0) + 1 }), {});
       console.log(`oracle-guided padding (${mode}): ${texts.length} of ${spam.length} spam mails padded to public p(ham) ≥ 0.32; the witness holds back ${held} (${((100 * held) / texts.length).toFixed(1)}%) ${JSON.stringify(byCode)}`);
       expect(texts.length).toBeGreaterThan(100);
-      expect(held / texts.length).toBeGreaterThan(mode === 'append' ? 0.7 : 0.55);
+      expect(held / texts.length).toBeGreaterThan(0.65);
       // The full chain the pipeline runs says the same (echo and toxicity find nothing in these mails).
       const first = texts.findIndex((_, i) => codes[i].length > 0);
       const chainVerdict = sidecar.screens.detectors.map((d) => d.screen({ id: 'c', source: 'sybil', label: HAM, text: texts[first] }, raw)).find((v) => v.kind === 'quarantine');
@@ -156,6 +156,21 @@ describe('building the witness', () => {
     await expect(buildWitness(loadConfig({ ...base, WITNESS_DATA: junk }), logger)).rejects.toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringMatching(/no valid trusted record/) });
     expect(() => checkConfig({ ...base, WITNESS_DATA: path.join(dir, 'missing.jsonl') })).toThrow(/WITNESS_DATA: .* cannot be read/);
   });
+
+  it('with too few trusted records (an old 40-record CANARY_FILE) is off by default, with the reason; named in SCREENS it stops start-up', async () => {
+    const small = jsonl(path.join(dir, 'small.jsonl'), asRecords(train.slice(1000, 1040), 'operator'));
+    const config = loadConfig({ ...base, CANARY_FILE: small });
+    expect(config.screens.enabled).toContain('witness');
+    expect(await buildWitness(config, logger)).toBeNull();
+    expect(logs.at(-1)).toMatch(/^warn witness screen off: the witness needs at least 100 trusted records to judge anyone, and has 40 \(40 from CANARY_FILE\)/);
+    const sidecar = await createSidecar(loadConfig({ ...base, CANARY_FILE: small, CHECKPOINT_DIR: path.join(dir, 'ckpt-small') }), createLogger('silent'));
+    expect(sidecar.screens.detectors.map((d) => d.name)).toEqual(['trust', 'echo', 'toxicity']);
+    await sidecar.stop();
+    await expect(buildWitness(loadConfig({ ...base, CANARY_FILE: small, SCREENS: 'echo,witness' }), logger)).rejects.toMatchObject({
+      code: 'CONFIG_INVALID',
+      message: expect.stringMatching(/SCREENS names witness, but the witness needs at least 100 trusted records .* or leave witness out of SCREENS/),
+    });
+  }, 60_000);
 
   it('is the same witness at every start (fixed files, fixed seed), calibrated on held-out trusted records', async () => {
     const config = loadConfig({ ...base, WITNESS_DATA: witnessData });
