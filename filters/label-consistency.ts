@@ -1,5 +1,9 @@
 /**
- * Label consistency: the current model as a witness. A record whose label the model confidently rejects
+ * Label consistency: the current model as a witness. ORACLE-EXPOSED: the model it consults is the one
+ * POST /v1/predict serves (and the published versions contain), so an attacker can pad a poisoned record until
+ * /v1/predict says it passes (issue 10: 87% of such a flood was admitted). Off by default; the `witness` screen
+ * (witness.ts) judges labels by a fixed model trained on trusted data only, which nobody outside can query, and is
+ * a per-record screen where this one reads the stream's running loss quantiles and trust (cross-record). A record whose label the model confidently rejects
  * (argmax ≠ label with probability ≥ `minConfidence`), with a loss −log p(label) above both `minLoss` and the
  * label's running `quantile` of losses (P², quantile.ts), is held back (`confident_model_disagrees`) when its
  * source's trust (trust.ts) is below `maxTrust`: established sources may correct the model, young ones may not.
