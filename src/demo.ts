@@ -15,6 +15,7 @@ import { createKafka, createProducer } from './ingest/client';
 import { splitSpamCorpus, type Mail } from './data/spam';
 import { TayguardError } from '../core/errors';
 import type { AuditResult } from './audit/auditor';
+import { plainAccuracy, type LabelledText } from './demo-baselines';
 
 export interface DemoOptions {
   readonly records?: number;
@@ -174,6 +175,21 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   progress(true);
 
   const s = sidecar.status();
+  const privateAccuracy = accuracy(heldOut);
+  // The yardsticks (src/demo-baselines.ts): the same messages, in order, through plain SGD with no screens.
+  process.stdout.write('training the yardsticks on the same stream (plain SGD, no screens, no DP)…\n');
+  const wellFormed: LabelledText[] = [];
+  for (const m of messages) {
+    try {
+      const r = JSON.parse(String(m.value)) as { label?: unknown; text?: unknown };
+      if ((r.label === 0 || r.label === 1) && typeof r.text === 'string') wellFormed.push({ label: r.label, text: r.text });
+    } catch {
+      // malformed on purpose: the sidecar quarantined it, and a naive learner could not parse it either
+    }
+  }
+  const plainConfig = loadConfig({ ...process.env, KAFKA_BROKERS: broker.bootstrap, DP_ENABLED: 'false' });
+  const naive = await plainAccuracy(plainConfig, wellFormed, heldOut);
+  const clean = await plainAccuracy(plainConfig, mails, heldOut);
   const budget = (await (await fetch(`${base}/v1/privacy/budget`)).json()) as ReturnType<Sidecar['budget']>;
   process.stdout.write(
     [
@@ -186,7 +202,10 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
       s.gate
         ? `  update gate  ${s.gate.rejected} of ${s.gate.accepted + s.gate.rejected} updates undone on ${s.gate.canaries} trusted canaries; ${s.gate.alerts.length} rollback alert(s)${config.privacy ? ' (with DP on, most undone steps are ones whose noise hurt the canaries; see README "Update gate")' : ''}`
         : '',
-      `  held-out accuracy on ${heldOut.length} unseen mails: ${pct(accuracy(heldOut))}`,
+      `  held-out accuracy on ${heldOut.length} unseen mails, same stream:`,
+      `    tayguard (screens${config.privacy ? ` + DP at ε ${budget.epsilon?.spent.toFixed(2)}` : ', no DP'}${config.gate ? ' + update gate' : ''})  ${pct(privateAccuracy)}`,
+      `    naive online learner, flood included (no screens, no DP)  ${pct(naive)}${attack ? '' : '  (no flood in this run)'}`,
+      `    non-private on the honest mails only (the stream's best)  ${pct(clean)}`,
       `  model version v${s.modelVersion} published under ${config.checkpoint.modelDir}`,
       `  privacy: ${budget.statement}`,
       budget.mechanism === 'none'
