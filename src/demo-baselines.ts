@@ -22,8 +22,18 @@ export interface LabelledText {
   readonly label: number;
 }
 
-/** Held-out accuracy of plain SGD (the served average) after one pass over `stream` in order. */
-export async function plainAccuracy(plainConfig: Config, stream: readonly LabelledText[], heldOut: readonly LabelledText[]): Promise<number> {
+/** Share of `set` a model's argmax agrees with the set's labels. */
+export function agreement(predict: (set: readonly LabelledText[]) => number[][], set: readonly LabelledText[]): number {
+  let right = 0;
+  predict(set).forEach((p, k) => (right += p.indexOf(Math.max(...p)) === set[k].label ? 1 : 0));
+  return right / set.length;
+}
+
+/**
+ * Plain SGD (the served average) after one pass over `stream` in order; returns its agreement with each of `sets`
+ * (held-out accuracy, or — for a set labelled as the attacker wants — the attack's success).
+ */
+export async function plainAgreement(plainConfig: Config, stream: readonly LabelledText[], sets: readonly (readonly LabelledText[])[]): Promise<number[]> {
   const { model, training } = plainConfig;
   const make = () =>
     new TfjsLearner(buildModel({ inputDim: model.inputDim, numClasses: model.numClasses, hiddenUnits: model.hiddenUnits, seed: 1 }), featurizerFor(model.kind, model.inputDim), {
@@ -37,10 +47,8 @@ export async function plainAccuracy(plainConfig: Config, stream: readonly Labell
   await trainer.flush();
   const serving = make();
   serving.restore(average ? average.snapshot() : learner.snapshot());
-  const probs = serving.predict(heldOut);
-  let right = 0;
-  probs.forEach((p, k) => (right += p.indexOf(Math.max(...p)) === heldOut[k].label ? 1 : 0));
+  const out = sets.map((set) => agreement((x) => serving.predict(x), set));
   average?.dispose();
   for (const l of [learner, serving]) l.model.dispose();
-  return right / heldOut.length;
+  return out;
 }

@@ -15,7 +15,7 @@ import { createKafka, createProducer } from './ingest/client';
 import { splitSpamCorpus, type Mail } from './data/spam';
 import { TayguardError } from '../core/errors';
 import type { AuditResult } from './audit/auditor';
-import { plainAccuracy, type LabelledText } from './demo-baselines';
+import { agreement, plainAgreement, type LabelledText } from './demo-baselines';
 
 export interface DemoOptions {
   readonly records?: number;
@@ -188,8 +188,13 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     }
   }
   const plainConfig = loadConfig({ ...process.env, KAFKA_BROKERS: broker.bootstrap, DP_ENABLED: 'false' });
-  const naive = await plainAccuracy(plainConfig, wellFormed, heldOut);
-  const clean = await plainAccuracy(plainConfig, mails, heldOut);
+  // What the flood tried to teach: 300 fresh flood messages (another seed) the attacker wants called ham (label 0).
+  const probeRng = seedrandom('tayguard-demo-flood-probe');
+  const floodProbe: LabelledText[] = Array.from({ length: 300 }, (_, i) => floodRecord(i, probeRng, spamTexts));
+  const tayguardFlood = agreement((x) => sidecar.serving.predict(x), floodProbe);
+  const byKind = [0, 1, 2].map((k) => agreement((x) => sidecar.serving.predict(x), floodProbe.filter((_, i) => i % 3 === k)));
+  const [naive, naiveFlood] = await plainAgreement(plainConfig, wellFormed, [heldOut, floodProbe]);
+  const [clean, cleanFlood] = await plainAgreement(plainConfig, mails, [heldOut, floodProbe]);
   const budget = (await (await fetch(`${base}/v1/privacy/budget`)).json()) as ReturnType<Sidecar['budget']>;
   process.stdout.write(
     [
@@ -202,10 +207,10 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
       s.gate
         ? `  update gate  ${s.gate.rejected} of ${s.gate.accepted + s.gate.rejected} updates undone on ${s.gate.canaries} trusted canaries; ${s.gate.alerts.length} rollback alert(s)${config.privacy ? ' (with DP on, most undone steps are ones whose noise hurt the canaries; see README "Update gate")' : ''}`
         : '',
-      `  held-out accuracy on ${heldOut.length} unseen mails, same stream:`,
-      `    tayguard (screens${config.privacy ? ` + DP at ε ${budget.epsilon?.spent.toFixed(2)}` : ', no DP'}${config.gate ? ' + update gate' : ''})  ${pct(privateAccuracy)}`,
-      `    naive online learner, flood included (no screens, no DP)  ${pct(naive)}${attack ? '' : '  (no flood in this run)'}`,
-      `    non-private on the honest mails only (the stream's best)  ${pct(clean)}`,
+      `  same stream, three learners: accuracy on ${heldOut.length} unseen mails | flood messages it calls ham (what the attack wanted; 300 unseen ones)`,
+      `    tayguard (screens${config.privacy ? ` + DP at ε ${budget.epsilon?.spent.toFixed(2)}` : ', no DP'}${config.gate ? ' + update gate' : ''})  ${pct(privateAccuracy)} | ${pct(tayguardFlood)} (echo requests ${pct(byKind[0])}, abuse ${pct(byKind[1])}, spam copies ${pct(byKind[2])})`,
+      `    naive online learner, flood included (no screens, no DP)  ${pct(naive)} | ${pct(naiveFlood)}${attack ? '' : '  (no flood in this run)'}`,
+      `    non-private on the honest mails only (the stream's best)  ${pct(clean)} | ${pct(cleanFlood)}`,
       `  model version v${s.modelVersion} published under ${config.checkpoint.modelDir}`,
       `  privacy: ${budget.statement}`,
       budget.mechanism === 'none'
