@@ -3,7 +3,6 @@
 // audit's rounds). Plain DOM, no library: the page must work offline and under a strict Content-Security-Policy,
 // so colours come from classes in style.css, never from style attributes.
 const NS = 'http://www.w3.org/2000/svg';
-const W = 640;
 const H = 220;
 const PAD = { left: 48, right: 12, top: 12, bottom: 26 };
 
@@ -16,14 +15,15 @@ function el(name, attrs, text) {
 
 const clock = (t) => new Date(t).toTimeString().slice(0, 8);
 
-/** Round tick steps: 1, 2 or 5 × 10^k, about `n` of them over [0, max]. */
-function ticks(max, n = 4) {
-  if (!(max > 0)) return [0];
+/** Round tick steps (1, 2 or 5 × 10^k; whole numbers for counts), about `n` of them, the last one ≥ max. */
+function ticks(max, integer, n = 4) {
+  if (!(max > 0)) return [0, 1];
   const raw = max / n;
   const p = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw) ?? raw;
-  const out = [];
-  for (let v = 0; v <= max + step / 1e6; v += step) out.push(Number(v.toPrecision(12)));
+  let step = [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw) ?? raw;
+  if (integer) step = Math.max(1, Math.round(step));
+  const out = [0];
+  while (out.at(-1) < max) out.push(Number((out.length * step).toPrecision(12)));
   return out;
 }
 
@@ -32,9 +32,12 @@ function ticks(max, n = 4) {
  *   series:  [{ name, cls, points: [[timeMs, value], …] }]
  *   hlines:  [{ value, label, cls }]
  *   markers: [{ t, value, label, cls }]
+ *   format:  tick label of a value; integer: ticks on whole numbers (counts)
  */
-export function lineChart(svg, { series = [], hlines = [], markers = [], format = (v) => String(v) }) {
+export function lineChart(svg, { series = [], hlines = [], markers = [], format = (v) => String(v), integer = false }) {
   svg.replaceChildren();
+  // Drawn at the size it is shown, so that its text stays the page's size in a wide panel and a narrow one.
+  const W = Math.max(320, Math.round(svg.clientWidth || svg.parentElement?.clientWidth || 640));
   svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
   svg.setAttribute('role', 'img');
   const times = [...series.flatMap((s) => s.points.map((p) => p[0])), ...markers.map((m) => m.t)];
@@ -46,7 +49,7 @@ export function lineChart(svg, { series = [], hlines = [], markers = [], format 
   let t0 = Math.min(...times);
   let t1 = Math.max(...times);
   if (t1 - t0 < 1000) [t0, t1] = [t0 - 30_000, t1 + 1000];
-  const yTicks = ticks(Math.max(...values, 0) * 1.05 || 1);
+  const yTicks = ticks(Math.max(...values, 0) * 1.05, integer);
   const yMax = yTicks.at(-1) || 1;
   const x = (t) => PAD.left + ((t - t0) / (t1 - t0)) * (W - PAD.left - PAD.right);
   const y = (v) => H - PAD.bottom - (v / yMax) * (H - PAD.top - PAD.bottom);

@@ -38,7 +38,9 @@ export function privacyPanel(budget, audit, history) {
   $('eps-limit').textContent = e ? String(e.limit) : '—';
   $('eps-remaining').textContent = e ? `${e.remaining.toFixed(3)} left${e.exhausted ? ' — limit reached, training stopped' : ''}` : 'training is not private';
   $('steps').textContent = budget.mechanism === 'none' ? '—' : int(budget.mechanism.steps);
-  $('eps-meta').textContent = e ? `δ = ${budget.delta}, per ${budget.unit}, ${String(budget.accountant).toUpperCase()} accountant, as of ${time(budget.updatedAt)}` : '';
+  $('eps-meta').textContent = e
+    ? `δ = ${budget.delta.toExponential()}, per ${budget.unit}, ${String(budget.accountant).toUpperCase()} accountant; ${budget.updatedAt ? `as of the checkpoint at ${time(budget.updatedAt)}` : 'no checkpoint yet'}`
+    : '';
   const latest = audit.enabled ? audit.latest : null;
   $('audit-bound').textContent = latest ? latest.epsilonLowerBound.toFixed(3) : '—';
   $('audit-line').textContent = !audit.enabled
@@ -52,7 +54,7 @@ export function privacyPanel(budget, audit, history) {
     series: [{ name: 'ε spent', cls: 's0', points }],
     hlines: e ? [{ value: e.limit, label: `limit ${e.limit}`, cls: 'limit' }] : [],
     markers: rounds.map((r) => ({ t: ms(r.completedAt), value: r.epsilonLowerBound, cls: 'audit', label: `audit round ${r.round}: empirical ε ≥ ${r.epsilonLowerBound.toFixed(3)}` })),
-    format: (v) => v.toFixed(v < 1 ? 2 : 1),
+    format: (v) => (v === 0 ? '0' : v.toFixed(v < 1 ? 2 : 1)),
   });
   legend($('eps-legend'), [
     { name: 'ε spent (accountant)', cls: 's0' },
@@ -85,7 +87,7 @@ export function recordsPanel(opHistory, records, now) {
     OUTCOMES.map(([o]) => row([cell('td', o), cell('td', int(records[o]), 'n')], { 'data-outcome': o })),
   );
   const series = OUTCOMES.map(([o, cls]) => ({ name: o, cls, points: samples.map((s) => [ms(s.at), s[o]]) }));
-  lineChart($('records-chart'), { series, format: int });
+  lineChart($('records-chart'), { series, format: int, integer: true });
   legend($('records-legend'), series);
 }
 
@@ -100,7 +102,7 @@ export function quarantinePanel(opHistory, records, now) {
   $('reasons').textContent = reasons.length ? `by reason: ${reasons.map(([r, n]) => `${r} ${int(n)}`).join(', ')}` : '';
   const samples = withLive(opHistory.map((s) => ({ at: s.at, quarantineStages: s.quarantineStages })), { quarantineStages: records.quarantineStages }, now);
   const series = stages.slice(0, 8).map((stage, i) => ({ name: stage, cls: `s${i}`, points: samples.map((s) => [ms(s.at), s.quarantineStages[stage] ?? 0]) }));
-  lineChart($('stage-chart'), { series, format: int });
+  lineChart($('stage-chart'), { series, format: int, integer: true });
   legend($('stage-legend'), series);
 }
 
@@ -146,14 +148,14 @@ export function versionsPanel(list, served) {
     'versions-table',
     ['version', 'published', 'ε', 'gate', 'aliases', 'sha256'],
     list.versions.length === 0
-      ? [row([cell('td', `none published yet (serving version ${served})`)])]
+      ? [row([Object.assign(cell('td', `none published yet (serving version ${served})`), { colSpan: 6 })])]
       : list.versions.map((v) =>
           row(
             [
               cell('td', `v${v.version}`),
               cell('td', time(v.createdAt)),
               cell('td', v.epsilon === null ? 'not private' : v.epsilon.toFixed(3), 'n'),
-              cell('td', v.rolledBack === null ? '—' : v.rolledBack ? 'rolled back to' : 'ok'),
+              cell('td', v.rolledBack === null ? '—' : v.rolledBack ? 'a rollback returned here' : 'kept'),
               cell('td', v.aliases.join(', ')),
               cell('td', v.weightsSha256.slice(0, 12), 'mono'),
             ],

@@ -22,7 +22,7 @@ export function plainWords(budget, audit) {
     p(
       `Whether ${who} was in the training stream or not changes the chance of anything the public can see — the published model versions, ` +
         `their predictions and this page's public figures — by at most a factor of e^ε = ${Math.exp(e.spent).toFixed(2)} ` +
-        `(ε = ${e.spent.toFixed(3)} spent so far), except with probability δ = ${budget.delta}.`,
+        `(ε = ${e.spent.toFixed(3)} spent so far), except with probability δ = ${budget.delta.toExponential()}.`,
     ),
     p(
       e.exhausted
