@@ -36,7 +36,16 @@ export function createApp(sidecar: SidecarView, config: Config, logger: Logger):
   app.use(helmet());
   app.use(requireJsonBody);
   app.use(express.json({ limit: config.http.bodyLimit }));
+  mountRoutes(app, routeTable(sidecar, config));
+  app.use((req, res) => {
+    res.status(404).json({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.path}; see GET /openapi.json` } });
+  });
+  app.use(errorHandler(logger));
+  return app;
+}
 
+/** Every route of the app, with its schemas: createApp mounts exactly these, GET /openapi.json documents them. */
+export function routeTable(sidecar: SidecarView, config: Config): RouteDef[] {
   const { adminToken, operatorAuth } = config.http;
   /** Whether this request may see the operator surface. */
   const isOperator = (req: Request): boolean => operatorAuth === 'open' || (adminToken !== undefined && tokenMatches(adminToken, req.get('authorization')));
@@ -193,11 +202,5 @@ export function createApp(sidecar: SidecarView, config: Config, logger: Logger):
     responses: { 200: { description: 'OpenAPI 3.1', schema: openapiDocument } },
     handlers: [(_req, res) => res.json((document ??= openapiDocumentFor(routes, config)))],
   });
-  mountRoutes(app, routes);
-
-  app.use((req, res) => {
-    res.status(404).json({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.path}; see GET /openapi.json` } });
-  });
-  app.use(errorHandler(logger));
-  return app;
+  return routes;
 }

@@ -17,7 +17,7 @@ import type { Browser, Page } from 'playwright-core';
 import { kafkaFor, produce, startLocalBroker, type LocalBroker } from '../helpers/kafka';
 import { MALFORMED, validRecord } from '../helpers/records';
 import { startSidecar, total, waitFor, type SidecarProcess } from '../helpers/sidecar-process';
-import { history, model as modelSchema, versions as versionsSchema } from '../../src/http/schemas';
+import { history, model as modelSchema, readyz, versions as versionsSchema } from '../../src/http/schemas';
 import { audit as auditSchema, budget as budgetSchema } from '../../src/http/schemas-privacy';
 
 jest.setTimeout(240_000);
@@ -127,6 +127,7 @@ suite('the status page in headless chromium, during a flood', () => {
   }
 
   it('answers every JSON endpoint the page reads in its documented shape (populated: gate, audit, versions, history)', async () => {
+    expect(readyz.parse(await api('/readyz')).status).toBe('ready');
     budgetSchema.parse(await api('/v1/privacy/budget'));
     const a = auditSchema.parse(await api('/v1/privacy/audit'));
     expect(a.enabled && a.latest).toBeTruthy();
@@ -184,8 +185,8 @@ suite('the status page in headless chromium, during a flood', () => {
     expect(await page.$$('#gate-events li[data-kind]')).not.toHaveLength(0);
     expect(await text('#gate-summary')).toMatch(/^\d[\d,]* updates kept, \d[\d,]* undone, \d+ rollback\(s\), on 40 trusted canaries$/);
     // The token lives in this tab's sessionStorage only.
-    expect(await page.evaluate(() => sessionStorage.getItem('tayguard.adminToken'))).toBe(TOKEN);
-    expect(await page.evaluate(() => localStorage.length)).toBe(0);
+    expect(await page.evaluate("sessionStorage.getItem('tayguard.adminToken')")).toBe(TOKEN);
+    expect(await page.evaluate('localStorage.length')).toBe(0);
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     console.log(`status page screenshot: ${SCREENSHOT}`);
   });
