@@ -25,7 +25,7 @@ const ACCESS_NOTE: Record<Access, string> = {
   admin: 'Admin API: always needs ADMIN_TOKEN; answers 404 ADMIN_DISABLED when it is not set.',
 };
 
-export function openapiDocumentFor(routes: readonly RouteDef[], config: Config) {
+export function openapiDocumentFor(routes: readonly RouteDef[], config: Config): ReturnType<OpenApiGeneratorV31['generateDocument']> {
   const registry = new OpenAPIRegistry();
   registry.registerComponent('securitySchemes', SCHEME, {
     type: 'http',
