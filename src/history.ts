@@ -14,6 +14,9 @@
  * the whole run at a coarser step instead of forgetting its start (memory stays O(capacity)).
  */
 import type { OutcomeCounts } from './counts';
+import type { BudgetResponse } from './privacy-status';
+import type { SidecarStatus } from './http/types';
+import type { UpdateGate } from '../train/gate';
 
 export interface PublicSample {
   readonly at: string;
@@ -45,6 +48,19 @@ export interface SampleSource {
 }
 
 export const HISTORY_CAPACITY = 720;
+
+/** One sample from the sidecar's status and (checkpointed) budget at a checkpoint. */
+export function sampleOf(at: string, s: SidecarStatus, b: BudgetResponse, gate: UpdateGate | undefined): SampleSource {
+  return {
+    at,
+    epsilonSpent: b.epsilon?.spent ?? null,
+    steps: b.mechanism === 'none' ? null : b.mechanism.steps,
+    modelVersion: s.modelVersion,
+    checkpointSeq: s.checkpointSeq,
+    counts: s.counts,
+    gate: s.gate && gate ? { accepted: s.gate.accepted, rejected: s.gate.rejected, rollbacks: gate.rollbackCount, canaryAccuracy: gate.servedScore?.accuracy ?? null } : null,
+  };
+}
 
 export class StatusHistory {
   private samples: { pub: PublicSample; op: OperatorSample }[] = [];

@@ -49,7 +49,7 @@ import { applyServerLimits } from './http/limits';
 import { stopOutcome, type StopOutcome } from './stop-outcome';
 import { resilientSink } from './quarantine/sink';
 import { describeTrainingLoss } from './loss-metric';
-import { StatusHistory } from './history';
+import { StatusHistory, sampleOf } from './history';
 
 /** Everything a sidecar is made of, built by createSidecar before the Sidecar exists. */
 interface SidecarParts {
@@ -619,17 +619,7 @@ export class Sidecar {
   }
 
   private sampleHistory(at: string): void {
-    const s = this.status();
-    const b = this.budget();
-    this.figures.record({
-      at,
-      epsilonSpent: b.epsilon?.spent ?? null,
-      steps: b.mechanism === 'none' ? null : b.mechanism.steps,
-      modelVersion: s.modelVersion,
-      checkpointSeq: s.checkpointSeq,
-      counts: s.counts,
-      gate: s.gate && this.gate ? { accepted: s.gate.accepted, rejected: s.gate.rejected, rollbacks: this.gate.rollbackCount, canaryAccuracy: this.gate.servedScore?.accuracy ?? null } : null,
-    });
+    this.figures.record(sampleOf(at, this.status(), this.budget(), this.gate));
   }
 
   /** GET /v1/privacy/audit */
