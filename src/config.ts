@@ -118,7 +118,7 @@ export interface Config {
     readonly bodyLimit: string;
     readonly adminToken?: string;
     /**
-     * 'token': the operator surface (/metrics, the detail of GET /v1/model, the admin API) needs the admin
+     * 'token': the operator surface (/metrics, the detail of GET /v1/model, the operator half of GET /v1/history, the admin API) needs the admin
      * token; 'open': only the admin API does. Default 'token' when ADMIN_TOKEN is set (docs/privacy.md,
      * "what is public").
      */

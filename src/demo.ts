@@ -23,6 +23,8 @@ export interface DemoOptions {
   readonly port?: number;
   /** A Tay-style flood in the second half of the stream (default on). */
   readonly attack?: boolean;
+  /** Keep the broker and the sidecar (and its status page) up after the stream until Ctrl-C. */
+  readonly keep?: boolean;
 }
 
 const ABUSE = ['you stupid f*cking idiot', 'shut up b1tch', 'f u c k all of you', 'what a dumb sh1t, go to hell a**hole', 'die you worthless piece of sh*t'];
@@ -98,6 +100,10 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   }
   const base = `http://127.0.0.1:${sidecar.port}`;
   process.stdout.write(`sidecar up at ${base} (tfjs backend: ${sidecar.status().backend}); state in ${stateDir}\n`);
+  process.stdout.write(
+    `status page: ${base}/ui/  (open it now to watch the flood${opts.keep ? '' : '; add --keep to keep it up after the stream'}` +
+      `${config.http.operatorAuth === 'open' ? '; no ADMIN_TOKEN, so the operator panels are open' : '; type ADMIN_TOKEN into it for the operator panels'})\n`,
+  );
 
   const mails: Mail[] = opts.records ? train.slice(0, opts.records) : train;
   const rng = seedrandom('tayguard-demo-sources');
@@ -218,11 +224,28 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
         : `           ${budget.mechanism.steps} DP-SGD steps, noise multiplier ${budget.mechanism.noiseMultiplier}, clip norm ${budget.mechanism.clipNorm}, sampling ${budget.mechanism.sampling}`,
       auditLine(budget.audit as AuditResult | null | undefined),
       '',
-      'where to look (while a sidecar runs): GET /metrics, GET /v1/privacy/budget, GET /v1/model, POST /v1/predict',
-      `  e.g. curl -s ${base}/v1/model ; this demo stops its sidecar now. Run your own: npm run broker, then KAFKA_BROKERS=… npx tayguard serve`,
+      `where to look (while a sidecar runs): the status page ${base}/ui/, GET /openapi.json, GET /metrics, GET /v1/privacy/budget, GET /v1/model, POST /v1/predict`,
+      opts.keep
+        ? `  kept up (--keep): open ${base}/ui/ ; Ctrl-C stops the sidecar and the broker`
+        : `  e.g. curl -s ${base}/v1/model ; this demo stops its sidecar now (--keep keeps it up). Run your own: npm run broker, then KAFKA_BROKERS=… npx tayguard serve`,
       '',
     ].join('\n'),
   );
+  if (opts.keep) await untilInterrupted();
   await sidecar.stop();
   await broker.stop();
+}
+
+/** Resolve on the first Ctrl-C (SIGINT) or SIGTERM, so the caller stops the sidecar and the broker cleanly. */
+function untilInterrupted(): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      process.stdout.write('stopping the sidecar and the broker…\n');
+      resolve();
+    };
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+  });
 }
