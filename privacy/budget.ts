@@ -22,16 +22,9 @@
  * be too large; then the RDP bound (also a valid upper bound, only looser) is used and the reason is reported.
  */
 import { TayguardError } from '../core/errors';
-import {
-  accountantFromJSON,
-  createAccountant,
-  DEFAULT_EPS_ERROR,
-  prvEpsilon,
-  rdpEpsilon,
-  type Accountant,
-  type AccountantKind,
-  type Segment,
-} from './accountants';
+import { accountantFromJSON, createAccountant, DEFAULT_EPS_ERROR, type Accountant, type AccountantKind, type Segment } from './accountants';
+import { HistoryEpsilon } from './history-epsilon';
+import { appendSteps, historyKey, keepLastSteps, sourceSampleRate } from './segments';
 
 export type PrivacyUnit = 'record' | 'source';
 
@@ -127,35 +120,7 @@ function positiveInt(name: string, v: unknown): number {
   return v;
 }
 
-/** Append `steps` of (q, σ), merging into the last segment (as the accountants do). */
-function append(history: Segment[], q: number, sigma: number, steps: number): void {
-  const last = history[history.length - 1];
-  if (last && last.sampleRate === q && last.noiseMultiplier === sigma) {
-    history[history.length - 1] = { ...last, steps: last.steps + steps };
-  } else {
-    history.push({ sampleRate: q, noiseMultiplier: sigma, steps });
-  }
-}
-
-/** Keep only the last `w` steps of a run-length history. */
-function keepLast(history: Segment[], w: number): Segment[] {
-  const out: Segment[] = [];
-  let need = w;
-  for (let i = history.length - 1; i >= 0 && need > 0; i--) {
-    const s = history[i];
-    const take = Math.min(s.steps, need);
-    out.unshift({ ...s, steps: take });
-    need -= take;
-  }
-  return out;
-}
-
-const key = (h: readonly Segment[]): string => JSON.stringify(h);
-
-/** Probability that a source with ≤ k pooled records contributes to a step with per-record rate q. */
-export function sourceSampleRate(q: number, k: number): number {
-  return q >= 1 ? 1 : -Math.expm1(k * Math.log1p(-q));
-}
+export { sourceSampleRate };
 
 export class PrivacyBudget {
   readonly epsilonLimit: number;
@@ -175,10 +140,9 @@ export class PrivacyBudget {
   private worst: Segment[] = [];
   private worstEpsilon = 0;
   private readonly sources = new Map<string, SourceEntry>();
-  private prvNote: string | null = null;
   /** ε that `spent` never goes below: set by a checkpoint repair from the highest ε ever published. */
   private floor = 0;
-  private readonly epsCache = new Map<string, number>();
+  private readonly eps: HistoryEpsilon;
 
   constructor(opts: BudgetOptions) {
     const { epsilonLimit, delta } = opts;
@@ -193,6 +157,7 @@ export class PrivacyBudget {
     this.kind = opts.accountant ?? 'rdp';
     this.accountant = createAccountant(this.kind);
     this.epsError = opts.epsError ?? DEFAULT_EPS_ERROR;
+    this.eps = new HistoryEpsilon(this.kind, this.delta, this.epsError);
     this.window = opts.window === undefined ? undefined : positiveInt('window', opts.window);
     if (this.unit === 'source') {
       if (this.window === undefined) {
@@ -215,61 +180,22 @@ export class PrivacyBudget {
     return this.stepCount;
   }
 
-  // ---- ε of a history --------------------------------------------------------------------------------
+  // ---- ε of a history (privacy/history-epsilon.ts) ------------------------------------------------------
 
   private rdpOf(history: readonly Segment[]): number {
-    return history.length === 0 ? 0 : this.cached(`rdp:${key(history)}`, () => rdpEpsilon(history, this.delta).epsilon);
+    return this.eps.rdpOf(history);
   }
 
-  /** PRV ε, or null (with the reason remembered) when the PRV accountant refuses the grid. */
   private prvOf(history: readonly Segment[]): number | null {
-    if (history.length === 0) return 0;
-    const k = `prv:${key(history)}`;
-    const hit = this.epsCache.get(k);
-    if (hit !== undefined) return hit;
-    try {
-      return this.cached(k, () => prvEpsilon(history, this.delta, this.epsError).epsilon);
-    } catch (err) {
-      if (!TayguardError.is(err) || err.code !== 'ARGUMENT_INVALID') throw err;
-      this.prvNote = `PRV not computed: ${err.message}`;
-      return null;
-    }
+    return this.eps.prvOf(history);
   }
 
-  /** Histories are immutable snapshots, so their ε can be cached (a PRV figure costs a convolution). */
-  private cached(k: string, compute: () => number): number {
-    let eps = this.epsCache.get(k);
-    if (eps === undefined) {
-      eps = compute();
-      if (this.epsCache.size > 1024) this.epsCache.clear();
-      this.epsCache.set(k, eps);
-    }
-    return eps;
-  }
-
-  /** ε by the decision accountant, cached per history (histories are immutable snapshots). */
   private epsilonOf(history: readonly Segment[]): number {
-    return this.kind === 'prv' ? (this.prvOf(history) ?? this.rdpOf(history)) : this.rdpOf(history);
+    return this.eps.epsilonOf(history);
   }
 
-  /** The accountant's look-ahead: ε of `history` plus `steps` more steps of (q, σ). */
   private lookAhead(history: readonly Segment[], q: number, sigma: number, steps = 1): number {
-    // Cached like epsilonOf: in steady state every window has the same history, and a PRV look-ahead costs a
-    // convolution, so without the cache the default (PRV) accountant would redo it at every step.
-    return this.cached(`after:${key(history)}+${steps}x(${q},${sigma})`, () => this.lookAheadUncached(history, q, sigma, steps));
-  }
-
-  private lookAheadUncached(history: readonly Segment[], q: number, sigma: number, steps: number): number {
-    const acc = accountantFromJSON({ kind: this.kind, version: 1, history });
-    try {
-      return acc.epsilonAfter(q, sigma, this.delta, steps, this.epsError).epsilon;
-    } catch (err) {
-      if (this.kind !== 'prv' || !TayguardError.is(err) || err.code !== 'ARGUMENT_INVALID') throw err;
-      this.prvNote = `PRV look-ahead refused, RDP bound used: ${err.message}`;
-      const next = history.map((s) => ({ ...s }));
-      append(next, q, sigma, steps);
-      return this.rdpOf(next);
-    }
+    return this.eps.lookAhead(history, q, sigma, steps);
   }
 
   // ---- sources ---------------------------------------------------------------------------------------
@@ -357,7 +283,7 @@ export class PrivacyBudget {
       let eps = 0;
       const seen = new Set<string>();
       for (const e of this.presentSources()) {
-        const k = key(e.history);
+        const k = historyKey(e.history);
         if (seen.has(k)) continue;
         seen.add(k);
         eps = Math.max(eps, this.lookAhead(e.history, rate, noiseMultiplier));
@@ -365,7 +291,7 @@ export class PrivacyBudget {
       return eps;
     }
     if (this.window !== undefined) {
-      return Math.max(this.worstEpsilon, this.floor, this.lookAhead(keepLast(this.recent, this.window - 1), sampleRate, noiseMultiplier));
+      return Math.max(this.worstEpsilon, this.floor, this.lookAhead(keepLastSteps(this.recent, this.window - 1), sampleRate, noiseMultiplier));
     }
     return Math.max(this.floor, this.lookAhead(this.accountant.history, sampleRate, noiseMultiplier));
   }
@@ -388,13 +314,13 @@ export class PrivacyBudget {
       const rate = this.sourceRate(sampleRate);
       const updated = new Map<string, Segment[]>();
       for (const e of this.presentSources()) {
-        append(e.history, rate, noiseMultiplier, 1);
-        updated.set(key(e.history), e.history);
+        appendSteps(e.history, rate, noiseMultiplier, 1);
+        updated.set(historyKey(e.history), e.history);
       }
       for (const h of updated.values()) this.raiseWorst(h);
     } else if (this.window !== undefined) {
-      append(this.recent, sampleRate, noiseMultiplier, 1);
-      this.recent = keepLast(this.recent, this.window);
+      appendSteps(this.recent, sampleRate, noiseMultiplier, 1);
+      this.recent = keepLastSteps(this.recent, this.window);
       this.raiseWorst(this.recent);
     }
     this.stepCount += 1;
@@ -458,12 +384,12 @@ export class PrivacyBudget {
       const plan = costliest;
       if (!plan) return;
       for (const e of this.sources.values()) {
-        append(e.history, this.sourceRate(plan.sampleRate), plan.noiseMultiplier, w);
+        appendSteps(e.history, this.sourceRate(plan.sampleRate), plan.noiseMultiplier, w);
         this.raiseWorst(e.history);
       }
       return;
     }
-    const twice = [...this.worst, ...this.worst].reduce<Segment[]>((h, seg) => (append(h, seg.sampleRate, seg.noiseMultiplier, seg.steps), h), []);
+    const twice = [...this.worst, ...this.worst].reduce<Segment[]>((h, seg) => (appendSteps(h, seg.sampleRate, seg.noiseMultiplier, seg.steps), h), []);
     this.raiseWorst(twice);
     if (costliest) this.raiseWorst([{ ...costliest, steps: 2 * w }]);
   }
@@ -487,14 +413,14 @@ export class PrivacyBudget {
   get publicSpent(): number {
     if (this.unit !== 'source') return this.spent;
     const always: Segment[] = [];
-    for (const seg of this.accountant.history) append(always, this.sourceRate(seg.sampleRate), seg.noiseMultiplier, seg.steps);
+    for (const seg of this.accountant.history) appendSteps(always, this.sourceRate(seg.sampleRate), seg.noiseMultiplier, seg.steps);
     return Math.min(this.epsilonLimit, Math.max(this.spent, this.epsilonOf(always)));
   }
 
   status(): BudgetStatus {
     const charged = this.charged();
     const spent = this.spent;
-    this.prvNote = null;
+    this.eps.note = null;
     const epsilonPrv = this.prvOf(charged);
     const next = this.lastPlan ?? this.plan;
     const exhausted = spent >= this.epsilonLimit || (next !== undefined && !this.canStep(next.sampleRate, next.noiseMultiplier));
@@ -511,7 +437,7 @@ export class PrivacyBudget {
       exhausted,
       epsilonRdp: this.rdpOf(charged),
       epsilonPrv,
-      prvUnavailableReason: epsilonPrv === null ? this.prvNote : null,
+      prvUnavailableReason: epsilonPrv === null ? this.eps.note : null,
       steps: this.stepCount,
     };
     if (this.unit !== 'source') return base;

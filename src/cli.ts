@@ -196,6 +196,7 @@ export function buildProgram(): Command {
     .option('--records <n>', 'how many mails to stream (default: all 6,046)', positiveInt)
     .option('--rate <n>', 'records per second to produce', positiveInt, 400)
     .option('--no-attack', 'leave out the Tay-style flood in the second half of the stream')
+    .option('--keep', 'keep the sidecar and its status page (/ui/) up after the stream, until Ctrl-C')
     .action((opts) =>
       Promise.resolve()
         .then(() => lazy.demo().runDemo(opts))

@@ -120,7 +120,7 @@ export interface Config {
     readonly bodyLimit: string;
     readonly adminToken?: string;
     /**
-     * 'token': the operator surface (/metrics, the detail of GET /v1/model, the admin API) needs the admin
+     * 'token': the operator surface (/metrics, the detail of GET /v1/model, the operator half of GET /v1/history, the admin API) needs the admin
      * token; 'open': only the admin API does. Default 'token' when ADMIN_TOKEN is set (docs/privacy.md,
      * "what is public").
      */
@@ -205,13 +205,24 @@ export type Env = Record<string, string | undefined>;
 /**
  * Learning rates chosen by `npm run bench:utility -- --tune` on validation splits carved from the training data
  * (tuning seeds only; docs/privacy.md, "How the defaults were chosen"). Linear models on L2-normalised hashed text
- * want large steps (15: plain and DP alike, once the plain loss stopped saturating); dense pixels want 5 under DP
+ * want large steps (15 plain, once its loss stopped saturating; 10 under DP with the smaller steps S = 32 of the
+ * third round, where 15 was as accurate but less fresh); dense pixels want 5 under DP
  * (the noisy average of clipped gradients is small) and 0.5 without; models with hidden layers keep 0.5 (not tuned).
  */
 export function defaultLearningRate(model: 'text' | 'dense', hiddenUnits: number, dp: boolean): number {
   if (hiddenUnits > 0) return 0.5;
-  if (model === 'text') return 15;
+  if (model === 'text') return dp ? 10 : 15;
   return dp ? 5 : 0.5;
+}
+
+/**
+ * S, the messages between DP steps, when STEP_EVERY_RECORDS is unset. Chosen like the learning rates (third
+ * tuning round, docs/privacy.md): for hashed text, S = 32 makes the model about twice as fresh (a record's first
+ * expected use comes after S/q messages, the served average's time constant is S/(1 − d) messages) at the same ε
+ * and within half a point of S = 64's steady accuracy; dense pixels lost 1.3 points at 32, so they keep BATCH_SIZE.
+ */
+export function defaultStepEvery(model: 'text' | 'dense', hiddenUnits: number, batchSize: number): number {
+  return model === 'text' && hiddenUnits === 0 ? 32 : batchSize;
 }
 
 function problems(error: z.ZodError): string[] {
@@ -269,7 +280,8 @@ export function loadConfig(env: Env = process.env): Config {
   }
   // Adaptive clipping releases a noisy count of unclipped examples; its noise σ_b must satisfy 2σ_b > σ so that
   // the gradient's noise can be raised to keep the whole step at σ (Andrew et al. 2021). Default σ_b = batch/20.
-  const expectedBatch = c.SAMPLE_RATE * c.WINDOW_STEPS * (c.STEP_EVERY_RECORDS ?? c.BATCH_SIZE);
+  const stepEvery = c.STEP_EVERY_RECORDS ?? defaultStepEvery(c.MODEL, c.HIDDEN_UNITS, c.BATCH_SIZE);
+  const expectedBatch = c.SAMPLE_RATE * c.WINDOW_STEPS * stepEvery;
   const countNoise = c.CLIP_COUNT_NOISE ?? expectedBatch / 20;
   if (c.DP_ENABLED && c.ADAPTIVE_CLIP && !(2 * countNoise > c.NOISE_MULTIPLIER)) {
     issues.push(`CLIP_COUNT_NOISE (${countNoise}) must exceed NOISE_MULTIPLIER/2 (${c.NOISE_MULTIPLIER / 2}) for adaptive clipping to fit in the same budget`);
@@ -335,7 +347,7 @@ export function loadConfig(env: Env = process.env): Config {
             : null,
           sampleRate: c.SAMPLE_RATE,
           window: c.WINDOW_STEPS,
-          stepEveryRecords: c.STEP_EVERY_RECORDS ?? c.BATCH_SIZE,
+          stepEveryRecords: stepEvery,
           maxRecordsPerSource: c.SOURCE_MAX_RECORDS,
           ...(c.ACCOUNTANT !== undefined ? { accountant: c.ACCOUNTANT } : {}),
           seed: c.DP_SEED,

@@ -15,6 +15,7 @@ import { createKafka, createProducer } from './ingest/client';
 import { splitSpamCorpus, type Mail } from './data/spam';
 import { TayguardError } from '../core/errors';
 import type { AuditResult } from './audit/auditor';
+import { agreement, plainAgreement, type LabelledText } from './demo-baselines';
 
 export interface DemoOptions {
   readonly records?: number;
@@ -22,6 +23,8 @@ export interface DemoOptions {
   readonly port?: number;
   /** A Tay-style flood in the second half of the stream (default on). */
   readonly attack?: boolean;
+  /** Keep the broker and the sidecar (and its status page) up after the stream until Ctrl-C. */
+  readonly keep?: boolean;
 }
 
 const ABUSE = ['you stupid f*cking idiot', 'shut up b1tch', 'f u c k all of you', 'what a dumb sh1t, go to hell a**hole', 'die you worthless piece of sh*t'];
@@ -97,6 +100,10 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   }
   const base = `http://127.0.0.1:${sidecar.port}`;
   process.stdout.write(`sidecar up at ${base} (tfjs backend: ${sidecar.status().backend}); state in ${stateDir}\n`);
+  process.stdout.write(
+    `status page: ${base}/ui/  (open it now to watch the flood${opts.keep ? '' : '; add --keep to keep it up after the stream'}` +
+      `${config.http.operatorAuth === 'open' ? '; no ADMIN_TOKEN, so the operator panels are open' : '; type ADMIN_TOKEN into it for the operator panels'})\n`,
+  );
 
   const mails: Mail[] = opts.records ? train.slice(0, opts.records) : train;
   const rng = seedrandom('tayguard-demo-sources');
@@ -174,6 +181,26 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   progress(true);
 
   const s = sidecar.status();
+  const privateAccuracy = accuracy(heldOut);
+  // The yardsticks (src/demo-baselines.ts): the same messages, in order, through plain SGD with no screens.
+  process.stdout.write('training the yardsticks on the same stream (plain SGD, no screens, no DP)…\n');
+  const wellFormed: LabelledText[] = [];
+  for (const m of messages) {
+    try {
+      const r = JSON.parse(String(m.value)) as { label?: unknown; text?: unknown };
+      if ((r.label === 0 || r.label === 1) && typeof r.text === 'string') wellFormed.push({ label: r.label, text: r.text });
+    } catch {
+      // malformed on purpose: the sidecar quarantined it, and a naive learner could not parse it either
+    }
+  }
+  const plainConfig = loadConfig({ ...process.env, KAFKA_BROKERS: broker.bootstrap, DP_ENABLED: 'false' });
+  // What the flood tried to teach: 300 fresh flood messages (another seed) the attacker wants called ham (label 0).
+  const probeRng = seedrandom('tayguard-demo-flood-probe');
+  const floodProbe: LabelledText[] = Array.from({ length: 300 }, (_, i) => floodRecord(i, probeRng, spamTexts));
+  const tayguardFlood = agreement((x) => sidecar.serving.predict(x), floodProbe);
+  const byKind = [0, 1, 2].map((k) => agreement((x) => sidecar.serving.predict(x), floodProbe.filter((_, i) => i % 3 === k)));
+  const [naive, naiveFlood] = await plainAgreement(plainConfig, wellFormed, [heldOut, floodProbe]);
+  const [clean, cleanFlood] = await plainAgreement(plainConfig, mails, [heldOut, floodProbe]);
   const budget = (await (await fetch(`${base}/v1/privacy/budget`)).json()) as ReturnType<Sidecar['budget']>;
   process.stdout.write(
     [
@@ -186,7 +213,10 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
       s.gate
         ? `  update gate  ${s.gate.rejected} of ${s.gate.accepted + s.gate.rejected} updates undone on ${s.gate.canaries} trusted canaries; ${s.gate.alerts.length} rollback alert(s)${config.privacy ? ' (with DP on, most undone steps are ones whose noise hurt the canaries; see README "Update gate")' : ''}`
         : '',
-      `  held-out accuracy on ${heldOut.length} unseen mails: ${pct(accuracy(heldOut))}`,
+      `  same stream, three learners: accuracy on ${heldOut.length} unseen mails | flood messages it calls ham (what the attack wanted; 300 unseen ones)`,
+      `    tayguard (screens${config.privacy ? ` + DP at ε ${budget.epsilon?.spent.toFixed(2)}` : ', no DP'}${config.gate ? ' + update gate' : ''})  ${pct(privateAccuracy)} | ${pct(tayguardFlood)} (echo requests ${pct(byKind[0])}, abuse ${pct(byKind[1])}, spam copies ${pct(byKind[2])})`,
+      `    naive online learner, flood included (no screens, no DP)  ${pct(naive)} | ${pct(naiveFlood)}${attack ? '' : '  (no flood in this run)'}`,
+      `    non-private on the honest mails only (the stream's best)  ${pct(clean)} | ${pct(cleanFlood)}`,
       `  model version v${s.modelVersion} published under ${config.checkpoint.modelDir}`,
       `  privacy: ${budget.statement}`,
       budget.mechanism === 'none'
@@ -194,11 +224,28 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
         : `           ${budget.mechanism.steps} DP-SGD steps, noise multiplier ${budget.mechanism.noiseMultiplier}, clip norm ${budget.mechanism.clipNorm}, sampling ${budget.mechanism.sampling}`,
       auditLine(budget.audit as AuditResult | null | undefined),
       '',
-      'where to look (while a sidecar runs): GET /metrics, GET /v1/privacy/budget, GET /v1/model, POST /v1/predict',
-      `  e.g. curl -s ${base}/v1/model ; this demo stops its sidecar now. Run your own: npm run broker, then KAFKA_BROKERS=… npx tayguard serve`,
+      `where to look (while a sidecar runs): the status page ${base}/ui/, GET /openapi.json, GET /metrics, GET /v1/privacy/budget, GET /v1/model, POST /v1/predict`,
+      opts.keep
+        ? `  kept up (--keep): open ${base}/ui/ ; Ctrl-C stops the sidecar and the broker`
+        : `  e.g. curl -s ${base}/v1/model ; this demo stops its sidecar now (--keep keeps it up). Run your own: npm run broker, then KAFKA_BROKERS=… npx tayguard serve`,
       '',
     ].join('\n'),
   );
+  if (opts.keep) await untilInterrupted();
   await sidecar.stop();
   await broker.stop();
+}
+
+/** Resolve on the first Ctrl-C (SIGINT) or SIGTERM, so the caller stops the sidecar and the broker cleanly. */
+function untilInterrupted(): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      process.stdout.write('stopping the sidecar and the broker…\n');
+      resolve();
+    };
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+  });
 }

@@ -76,8 +76,8 @@ export function budgetStatus(
   const accountant = trainer.ledger.kind;
   const spent = s.publicSpent;
   const operator = config.http.operatorAuth === 'token'
-    ? 'It does not cover the operator surface (/metrics, the detail of GET /v1/model, the admin API, logs), which holds exact counts, step timings and the update gate\'s live state and answers only with ADMIN_TOKEN. '
-    : 'It does not cover the operator surface (/metrics, the detail of GET /v1/model, the admin API, logs), which holds exact counts, step timings and the update gate\'s live state and is OPEN (OPERATOR_AUTH=open): keep it off networks the public reaches, or set ADMIN_TOKEN. ';
+    ? 'It does not cover the operator surface (/metrics, the detail of GET /v1/model, the operator half of GET /v1/history and the status page, the admin API, logs), which holds exact counts, step timings and the update gate\'s live state and answers only with ADMIN_TOKEN. '
+    : 'It does not cover the operator surface (/metrics, the detail of GET /v1/model, the operator half of GET /v1/history and the status page, the admin API, logs), which holds exact counts, step timings and the update gate\'s live state and is OPEN (OPERATOR_AUTH=open): keep it off networks the public reaches, or set ADMIN_TOKEN. ';
   return {
     unit: p.unit,
     adjacency: source

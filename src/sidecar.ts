@@ -50,6 +50,7 @@ import { applyServerLimits } from './http/limits';
 import { stopOutcome, type StopOutcome } from './stop-outcome';
 import { resilientSink } from './quarantine/sink';
 import { describeTrainingLoss } from './loss-metric';
+import { StatusHistory, sampleOf } from './history';
 
 /** Everything a sidecar is made of, built by createSidecar before the Sidecar exists. */
 interface SidecarParts {
@@ -228,6 +229,8 @@ export class Sidecar {
   readonly health: Health;
   /** How the last stop went (clean: everything handled is in a durable checkpoint); set by stop(). */
   lastStop?: StopOutcome;
+  /** One sample per checkpoint for the status page (GET /v1/history). */
+  private readonly figures = new StatusHistory();
 
   constructor(parts: SidecarParts) {
     ({
@@ -264,6 +267,7 @@ export class Sidecar {
     });
     this.metrics.modelVersion.set(this.modelVersion);
     this.updatePrivacyGauges();
+    this.sampleHistory(new Date().toISOString());
   }
 
   /** Run `fn` exclusively with respect to batch handling and checkpoints. */
@@ -508,6 +512,7 @@ export class Sidecar {
           this.logger.error({ err: e }, 'publishing the model version failed');
         }
       }
+      this.sampleHistory(header.createdAt);
       if (this.consumer && offsets.length > 0) {
         try {
           await this.consumer.commit(offsets);
@@ -609,6 +614,15 @@ export class Sidecar {
     } else {
       this.logger.info({ audit: result }, 'privacy audit round completed');
     }
+  }
+
+  /** GET /v1/history: the figures at each checkpoint, both halves (the HTTP layer releases the operator half to the operator only). */
+  history(): StatusHistory {
+    return this.figures;
+  }
+
+  private sampleHistory(at: string): void {
+    this.figures.record(sampleOf(at, this.status(), this.budget(), this.gate));
   }
 
   /** GET /v1/privacy/audit */

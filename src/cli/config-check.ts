@@ -2,7 +2,7 @@
  * `tayguard config check`: validate the environment the way `tayguard serve` would, without starting anything,
  * print the effective configuration and what one privacy window costs in ε.
  *
- *   tayguard config check [--json] [--env-only]
+ *   tayguard config check [--json] [--env-only] [--rate <messages/s>]
  *
  * Exit codes follow the CLI's convention: 0 valid, 2 invalid (CONFIG_INVALID, one line per problem with its
  * fix). The rules are the config loader's own (src/config.ts) plus the checks `serve` would otherwise only meet
@@ -18,6 +18,7 @@ import { prvEpsilon, rdpEpsilon } from '../../privacy/accountants';
 import { sourceSampleRate } from '../../privacy/budget';
 import { parseDetectorSettings } from '../../filters/config';
 import { WITNESS_OFF } from '../config-witness';
+import { formatScheduleAdvice, scheduleAdvice, type ScheduleAdvice } from './schedule-advice';
 
 /** Read outside src/config.ts (src/tf.ts); listed so a typo of it is caught too. */
 const OTHER_SETTINGS = ['TFJS_BACKEND'] as const;
@@ -51,6 +52,8 @@ export interface CheckReport {
   readonly fromEnvironment: readonly string[];
   /** null with DP_ENABLED=false: no ε is claimed. */
   readonly window: WindowCost | null;
+  /** What S and W mean in messages (and in seconds at --rate); null with DP_ENABLED=false. */
+  readonly schedule: ScheduleAdvice | null;
   readonly warnings: readonly string[];
 }
 
@@ -190,7 +193,7 @@ function startupProblems(config: Config, checkFiles: boolean): string[] {
   return problems;
 }
 
-export function checkConfig(env: Env, options: { checkFiles?: boolean } = {}): CheckReport {
+export function checkConfig(env: Env, options: { checkFiles?: boolean; rate?: number } = {}): CheckReport {
   let config: Config;
   try {
     config = loadConfig(env);
@@ -219,6 +222,7 @@ export function checkConfig(env: Env, options: { checkFiles?: boolean } = {}): C
     config: redacted,
     fromEnvironment: KNOWN.filter((k) => env[k] !== undefined && env[k] !== ''),
     window: config.privacy ? windowCost(config.privacy) : null,
+    schedule: scheduleAdvice(config, options.rate),
     warnings,
   };
 }
@@ -254,6 +258,7 @@ export function formatReport(r: CheckReport): string {
         : `  a source is charged at q_source for every step while it has records in the pool: one that always has is refused after ${w.windowsPerSource} whole window(s) (${w.windowsPerSource! * w.steps} steps, by RDP)`,
     );
   }
+  if (r.schedule) lines.push(...formatScheduleAdvice(r.schedule));
   for (const warning of r.warnings) lines.push(`warning: ${warning}`);
   return `${lines.join('\n')}\n`;
 }
@@ -263,11 +268,16 @@ export function registerConfigCommands(program: Command): void {
   config
     .command('check')
     .description('validate the environment as `serve` would, print the effective config and what one privacy window costs in ε (exit 2 when invalid)')
-    .option('--json', 'print {"ok", "config", "fromEnvironment", "window", "warnings"} (or {"ok":false,"code","problems"}) as JSON')
+    .option('--json', 'print {"ok", "config", "fromEnvironment", "window", "schedule", "warnings"} (or {"ok":false,"code","problems"}) as JSON')
     .option('--env-only', 'skip the checks of files and directories (CANARY_FILE, MODEL_PATH, WITNESS_DATA, WITNESS_MODEL_PATH, CHECKPOINT_DIR, MODEL_DIR)')
-    .action((opts: { json?: boolean; envOnly?: boolean }) => {
+    .option('--rate <messages/s>', 'your traffic rate: print the step interval, window length and freshness in time')
+    .action((opts: { json?: boolean; envOnly?: boolean; rate?: string }) => {
       try {
-        const report = checkConfig(process.env, { checkFiles: !opts.envOnly });
+        const rate = opts.rate === undefined ? undefined : Number(opts.rate);
+        if (rate !== undefined && !(rate > 0 && Number.isFinite(rate))) {
+          throw new TayguardError('CONFIG_INVALID', `invalid configuration:\n  --rate: "${opts.rate}" is not a positive number of messages per second (e.g. --rate 50)`);
+        }
+        const report = checkConfig(process.env, { checkFiles: !opts.envOnly, rate });
         process.stdout.write(opts.json ? `${JSON.stringify(report)}\n` : formatReport(report));
       } catch (e) {
         if (!TayguardError.is(e) || e.code !== 'CONFIG_INVALID') throw e;

@@ -12,11 +12,11 @@
  */
 import { setImmediate as yieldTurn } from 'node:timers/promises';
 import type { Request, Response } from 'express';
-import { z } from 'zod';
 import type { Config } from '../config';
 import type { Payload } from '../../middleware/featurize';
 import { TayguardError } from '../../core/errors';
 import { labelOf } from '../../middleware/probe';
+import { predictRequest } from './schemas';
 
 /** Records predicted per event-loop turn: a few ms for the 2^14 text model on one core. */
 export const PREDICT_CHUNK = 16;
@@ -41,16 +41,8 @@ export interface Predictor {
   predict(payloads: readonly Payload[]): { modelVersion: number; probabilities: number[][] };
 }
 
-function predictSchema(config: Config) {
-  const record =
-    config.model.kind === 'text'
-      ? z.object({ text: z.string().max(config.limits.maxTextChars) }).strict()
-      : z.object({ features: z.array(z.number().finite()).length(config.model.inputDim) }).strict();
-  return z.object({ records: z.array(record).min(1).max(config.ops.predictMaxRecords) }).strict();
-}
-
 export function predictHandler(sidecar: Predictor, config: Config) {
-  const schema = predictSchema(config);
+  const schema = predictRequest(config);
   const max = config.ops.predictMaxRecords;
   return async (req: Request, res: Response): Promise<void> => {
     const parsed = schema.safeParse(req.body);

@@ -8,6 +8,7 @@ import type { OutcomeCounts } from '../counts';
 import type { HealthReport } from '../health';
 import type { Metrics } from '../metrics';
 import type { AdminView } from './admin';
+import type { OperatorSample, PublicSample } from '../history';
 
 export interface SidecarStatus {
   readonly ready: boolean;
@@ -34,4 +35,6 @@ export interface SidecarView {
   predict(payloads: readonly Payload[]): { modelVersion: number; probabilities: number[][] };
   budget(): unknown;
   audit(): unknown;
+  /** The figures at each checkpoint (src/history.ts), for GET /v1/history. */
+  history(): { readonly capacity: number; publicSamples(): PublicSample[]; operatorSamples(): OperatorSample[] };
 }

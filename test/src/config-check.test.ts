@@ -60,6 +60,22 @@ describe('tayguard config check', () => {
     expect(r.stdout).toContain('warning: NOISE_MULTIPLER is not a tayguard setting and is ignored: did you mean NOISE_MULTIPLIER?');
   });
 
+  it('says what the schedule means at the operator\'s traffic rate (--rate), and refuses a rate that is not one', () => {
+    const report = JSON.parse(check({ KAFKA_BROKERS: 'k:9092' }, '--json', '--rate', '4').stdout);
+    // Text defaults: S = 32, W = 50, q = 0.2, d = 0.95 → 1,600 messages a window, 320 records a step, 160 + 640.
+    expect(report.schedule).toMatchObject({ stepEveryMessages: 32, windowMessages: 1600, expectedBatch: 320, freshnessMessages: 800 });
+    expect(report.schedule.atRate).toEqual({ messagesPerSecond: 4, stepEverySeconds: 8, windowSeconds: 400, freshnessSeconds: 200 });
+    const slow = check({ KAFKA_BROKERS: 'k:9092', STEP_EVERY_RECORDS: '4000' }, '--rate', '0.5');
+    expect(slow.code).toBe(0);
+    expect(slow.stdout).toMatch(/at 0\.5 messages\/s: a step every 2\.2 h, a window lasts .* h/);
+    expect(slow.stdout).toMatch(/advice: at 0\.5 messages\/s a new pattern takes about \d+\.\d h to show: lower STEP_EVERY_RECORDS/);
+    const noisy = check({ KAFKA_BROKERS: 'k:9092', STEP_EVERY_RECORDS: '8' });
+    expect(noisy.stdout).toMatch(/advice: each step averages only q·W·S = 80 expected records/);
+    const bad = check({ KAFKA_BROKERS: 'k:9092' }, '--rate', 'fast');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--rate: "fast" is not a positive number of messages per second/);
+  });
+
   it('refuses a bad setting with exit 2, CONFIG_INVALID and the fix', () => {
     const r = check({ KAFKA_BROKERS: 'localhost:9092', PORT: '99999', SCREENS: 'echo,typo' });
     expect(r.code).toBe(2);

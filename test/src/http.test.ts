@@ -133,6 +133,17 @@ describe('the release boundary (OPERATOR_AUTH=token)', () => {
     expect(JSON.stringify(budget)).not.toMatch(/"records"|"trained"|"quarantined"|"accepted"|"rejected"/);
   });
 
+  it('keeps the history\'s counts and the gate operator-only, and the public samples to what the public endpoints show', async () => {
+    const open = (await (await get('/v1/history')).json()) as any;
+    expect(open.operator).toEqual({ hidden: expect.stringMatching(/operator-only/) });
+    expect(open.public.length).toBeGreaterThan(0); // the start-up sample
+    for (const sample of open.public) expect(Object.keys(sample).sort()).toEqual(['at', 'checkpointSeq', 'epsilonSpent', 'modelVersion', 'steps']);
+    expect(JSON.stringify(open)).not.toMatch(/"records"|"trained"|"quarantined"|"accepted"|"rejected"/);
+    const operator = (await (await get('/v1/history', token)).json()) as any;
+    expect(operator.operator[0]).toMatchObject({ trained: 0, quarantined: 0, skipped: 0, gate: null });
+    expect((await (await get('/v1/model/versions')).json()) as any).toEqual({ versions: [] });
+  });
+
   it('puts /metrics and the model detail behind the admin token', async () => {
     const metrics = await get('/metrics');
     expect(metrics.status).toBe(401);

@@ -10,6 +10,7 @@ import { loadConfig, type Env } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { createSidecar, type Sidecar } from '../../src/sidecar';
 import { roundTo } from '../../src/http/predict';
+import { predictResponse } from '../../src/http/schemas';
 
 const base: Env = { KAFKA_BROKERS: '127.0.0.1:1', PORT: '0', HOST: '127.0.0.1', TEXT_HASH_DIM: '1024', SEED: 'same-weights', NUM_CLASSES: '3' };
 const texts = ['free money now', 'see you at lunch', 'the build is broken again', 'win a prize', 'meeting moved to 3pm'];
@@ -65,6 +66,10 @@ describe('PREDICT_OUTPUT over HTTP', () => {
         });
       });
     }
+  });
+
+  it('every mode answers what the OpenAPI document says', () => {
+    for (const a of Object.values(answers)) expect(predictResponse.safeParse(a).success).toBe(true);
   });
 
   it('label: the argmax and nothing else', () => {
