@@ -10,7 +10,14 @@ describe('configuration', () => {
     expect(c.kafka.groupId).toBe('tayguard');
     expect(c.http.port).toBe(8080);
     expect(c.model).toMatchObject({ kind: 'text', inputDim: 4096, numClasses: 2 });
-    expect(c.training.learningRate).toBe(15);
+    // Per model kind, chosen by bench:utility --tune (docs/privacy.md): text 10 under DP with a step every 32
+    // messages, 15 without DP; dense 5 / 0.5 with S = BATCH_SIZE.
+    expect(c.training.learningRate).toBe(10);
+    expect(c.privacy?.stepEveryRecords).toBe(32);
+    expect(loadConfig({ ...base, DP_ENABLED: 'false' }).training.learningRate).toBe(15);
+    expect(loadConfig({ KAFKA_BROKERS: 'b:1', MODEL: 'dense', FEATURE_DIM: '8' }).privacy?.stepEveryRecords).toBe(64);
+    expect(loadConfig({ ...base, HIDDEN_UNITS: '16' }).privacy?.stepEveryRecords).toBe(64);
+    expect(loadConfig({ ...base, STEP_EVERY_RECORDS: '100' }).privacy?.stepEveryRecords).toBe(100);
     expect(loadConfig({ KAFKA_BROKERS: 'b:1', MODEL: 'dense', FEATURE_DIM: '8' }).training.learningRate).toBe(5);
     expect(loadConfig({ KAFKA_BROKERS: 'b:1', MODEL: 'dense', FEATURE_DIM: '8', DP_ENABLED: 'false' }).training.learningRate).toBe(0.5);
     expect(c.checkpoint.dir).toBe('.tayguard/checkpoints');
