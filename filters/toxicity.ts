@@ -35,6 +35,7 @@ import {
 } from 'obscenity';
 import type { RawMessage, TrainingRecord } from '../core/record';
 import { ACCEPT, type Detector, type Reason, type Verdict } from './types';
+import { deobfuscate } from './deobfuscate';
 
 export interface ToxicitySettings {
   readonly minMatches: number;
@@ -249,8 +250,10 @@ export class ToxicityDetector implements Detector {
     if (!options.reference) this.bound = englishBound();
   }
 
+  /** The scanned text: the first maxChars characters, spaced and masked letters undone (filters/deobfuscate.ts). */
   private prefix(text: string): string {
-    return text.length > this.settings.maxChars ? text.slice(0, this.settings.maxChars) : text;
+    const t = text.length > this.settings.maxChars ? text.slice(0, this.settings.maxChars) : text;
+    return deobfuscate(t, (word) => this.english.hasMatch(word));
   }
 
   /** Distinct obscenity matches and operator blocklist matches in a text (always obscenity's full matcher). */

@@ -193,7 +193,9 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
       // malformed on purpose: the sidecar quarantined it, and a naive learner could not parse it either
     }
   }
-  const plainConfig = loadConfig({ ...process.env, KAFKA_BROKERS: broker.bootstrap, DP_ENABLED: 'false' });
+  // Only the model and training settings matter here (no screens run): SCREENS is pinned so that a witness named
+  // in the environment, which needs the demo's canary file, does not stop the yardsticks.
+  const plainConfig = loadConfig({ ...process.env, KAFKA_BROKERS: broker.bootstrap, DP_ENABLED: 'false', SCREENS: 'echo' });
   // What the flood tried to teach: 300 fresh flood messages (another seed) the attacker wants called ham (label 0).
   const probeRng = seedrandom('tayguard-demo-flood-probe');
   const floodProbe: LabelledText[] = Array.from({ length: 300 }, (_, i) => floodRecord(i, probeRng, spamTexts));
