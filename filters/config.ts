@@ -20,7 +20,7 @@ import { OutlierDetector, type Featurize, type OutlierSettings, type OutlierStat
 import { RateCaps, type RateCapSettings, type RateCapState } from './rate-caps';
 import { RareTokenDetector, type RareTokenSettings, type RareTokenState } from './rare-token';
 import { ToxicityDetector, type ToxicitySettings } from './toxicity';
-import { EventClock, SourceRegistry, TrustGate, corrupt, type Clock, type EventClockState, type SourceRegistryState, type TrustSettings } from './trust';
+import { EventClock, SourceRegistry, STRIKE_CODES, TrustGate, corrupt, type Clock, type EventClockState, type SourceRegistryState, type TrustSettings } from './trust';
 import type { Detector, Verdict } from './types';
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.number().int().min(min).max(max);
@@ -49,6 +49,14 @@ export const detectorSettingsSchema = z.object({
       newSourceMinRecords: int(0).default(5),
       matureAgeMs: ms.default(7 * 24 * 3600_000),
       matureRecords: int(1).default(50),
+      // Strikes and gate penalties halve every 3 days of event time: long enough that a source caught flooding stays
+      // suspect through the attack, short enough that an honest source penalised for sharing a batch recovers.
+      penaltyHalfLifeMs: ms.default(3 * 24 * 3600_000),
+      // A verified account (sourceMeta.verified) counts as 10 clean records: not new, but not yet trusted either
+      // (trust 0.2 of label-consistency's 0.5 bar) until it has history here.
+      verifiedRecords: int(0).default(10),
+      // ~260 bytes a source: 100,000 sources of 16-character ids fit in 26 MB.
+      maxStateBytes: int(1024).default(32 * 1024 * 1024),
     })
     .strict()
     .prefault({}),
@@ -251,14 +259,18 @@ export interface DetectorChain {
   restore(state: DetectorChainState): void;
 }
 
-/** Same name and scope; every quarantine also counts against the source's trust. */
-function tracked(d: Detector, registry: SourceRegistry): Detector {
+/**
+ * Same name and scope; every quarantine is noted for the source (a quarantined record is not clean history), and
+ * counts as a strike against its trust only when the reason is the source's own volume (STRIKE_CODES): trust never
+ * falls because of what other accounts sent (filters/source-registry.ts).
+ */
+function tracked(d: Detector, registry: SourceRegistry, clock: EventClock): Detector {
   return {
     name: d.name,
     scope: d.scope,
     screen(record, raw): Verdict {
       const v = d.screen(record, raw);
-      if (v.kind === 'quarantine') registry.noteQuarantine(record.source);
+      if (v.kind === 'quarantine') registry.noteQuarantine(record.source, v.reasons.some((r) => STRIKE_CODES.has(r.code)), clock.timeOf(record));
       return v;
     },
   };
@@ -300,7 +312,7 @@ export function createDetectors(input: DetectorSettingsInput | DetectorSettings,
   }
 
   return {
-    detectors: list.map((d) => tracked(d, registry)),
+    detectors: list.map((d) => tracked(d, registry, clock)),
     settings: s,
     registry,
     clock,
