@@ -1,0 +1,33 @@
+import { initTf } from './core/tf';
+import { buildModel, featurizerFor } from './middleware/build';
+import { TfjsLearner } from './middleware/learner';
+import { createMetrics } from './src/metrics';
+import { UpdateGate, judgementNoise } from './train/gate';
+import { dpWeightNoise } from './train/gate-noise';
+import { WeightAverage } from './train/average';
+import { DpTrainer } from './train/dp';
+import { SourceRegistry } from './filters/trust';
+import { DEFAULT_TRUST } from './filters/config';
+import { splitSpamCorpus, shuffled } from './src/data/spam';
+(async () => {
+  await initTf();
+  const t0 = Date.now();
+  const sigma = 1, lr = 5, S = 32, q = 0.2, W = 10, dim = 512, every = 4;
+  const { train, test } = splitSpamCorpus();
+  const mails = shuffled(train, 'g');
+  const learner = new TfjsLearner(buildModel({ inputDim: dim, numClasses: 2, hiddenUnits: 0, seed: 5 }), featurizerFor('text', dim), { learningRate: lr });
+  const canary = shuffled(test, 'c').slice(0, 200);
+  const { x, y } = learner.batch(canary, canary.map((m) => m.label));
+  const avg = new WeightAverage(learner, 0.9);
+  const noise = dpWeightNoise({ learningRate: lr, noiseMultiplier: sigma, clipNorm: 1, expectedBatchSize: q * W * S });
+  const gate = new UpdateGate(learner, { x, y, size: 200 }, new SourceRegistry(DEFAULT_TRUST), { lossTolerance: 100, accuracyTolerance: 1, rollbackDrop: 0.05, rollbackAfter: 2, rollbackNoiseZ: 5, dpWeightNoise: noise, judgeEverySteps: every }, {}, avg);
+  const dp = { sampleRate: q, noiseMultiplier: sigma, clipNorm: 1, window: W, stepEveryRecords: S, epsilonLimit: 1e6, delta: 1e-5, unit: 'record' as const, maxRecordsPerSource: 4, accountant: 'rdp' as const, seed: 'x' };
+  const trainer = new DpTrainer(learner, createMetrics(), dp, undefined, [avg.stage(), gate.stage()]);
+  let n = 0;
+  const feed = async (count: number, poison: boolean) => { for (let i = 0; i < count; i++) { const m = mails[n++]; await trainer.admit({ id: m.id, source: poison ? `p${i % 20}` : `u${i % 50}`, label: poison ? 1 - m.label : m.label, text: m.text }); } };
+  await feed(1500, false);
+  const old = () => 5 * judgementNoise(gate.toJSON().judgedScores);
+  console.log('before', gate.rollbackMargin(), 'old', old(), gate.toJSON().judgedScores.slice(-6));
+  for (let c = 0; c < 6; c++) { await feed(128 * Number(process.argv[2] ?? 1), true); await feed(128 * Number(process.argv[2] ?? 1), false); console.log(c, gate.rollbackMargin(), 'old', old(), gate.toJSON().judgedScores.slice(-4).map(v=>v.toFixed(3)).join(' '), 'rb', gate.rollbackCount); }
+  console.log('s', (Date.now() - t0) / 1000);
+})();
