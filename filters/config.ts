@@ -70,6 +70,7 @@ export const detectorSettingsSchema = z.object({
       maxShare: fraction('maxShare is a fraction in (0, 1]').default(0.2),
       shareMinTotal: int(1).default(500),
       maxSources: int(1).default(100_000),
+      maxStateBytes: int(1024).default(24 * 1024 * 1024),
     })
     .strict()
     .refine((r) => r.maxPerNewSource <= r.maxPerSource, {
@@ -115,6 +116,8 @@ export const detectorSettingsSchema = z.object({
       maxEntries: int(1).default(50_000),
       maxBucket: int(1).default(64),
       maxCandidates: int(1).default(256),
+      // ~460 bytes an entry (a 72-value signature in base64 and the source): 50,000 entries and their votes fit.
+      maxStateBytes: int(1024).default(32 * 1024 * 1024),
       burst: z
         .object({
           enabled: z.boolean().default(true),
@@ -152,6 +155,7 @@ export const detectorSettingsSchema = z.object({
       agingRecords: int(1).default(200_000),
       maxTracked: int(1).default(50_000),
       maxUsesPerToken: int(2).default(256),
+      maxStateBytes: int(1024).default(16 * 1024 * 1024),
     })
     .strict()
     .refine((r) => r.youthMs >= r.windowMs, { message: 'youthMs must be at least windowMs (a token stays young for at least one window)', path: ['youthMs'] })
@@ -257,6 +261,13 @@ export interface DetectorChain {
   readonly labelConsistency?: LabelConsistencyDetector;
   toJSON(): DetectorChainState;
   restore(state: DetectorChainState): void;
+  /**
+   * Upper bound on each stateful stage's checkpoint bytes (`toJSON()` of that stage): what /metrics shows as
+   * tayguard_screen_state_bytes and what `maxStateBytes` bounds on every insert.
+   */
+  stateBytes(): Record<string, number>;
+  /** Each stage's `maxStateBytes` (stages whose state is fixed by the configuration have none). */
+  stateBudgets(): Record<string, number>;
 }
 
 /**
@@ -330,6 +341,20 @@ export function createDetectors(input: DetectorSettingsInput | DetectorSettings,
       ...(rareToken ? { rareToken: rareToken.toJSON() } : {}),
       ...(outliers ? { outliers: outliers.toJSON() } : {}),
       ...(labelConsistency ? { labelConsistency: labelConsistency.toJSON() } : {}),
+    }),
+    stateBytes: () => ({
+      trust: registry.stateBytes + 48, // and the event clock
+      ...(rateCaps ? { 'rate-caps': rateCaps.stateBytes } : {}),
+      ...(campaign ? { campaign: campaign.stateBytes } : {}),
+      ...(rareToken ? { 'rare-token': rareToken.stateBytes } : {}),
+      ...(outliers ? { outliers: outliers.stateBytes } : {}),
+      ...(labelConsistency ? { 'label-consistency': labelConsistency.stateBytes } : {}),
+    }),
+    stateBudgets: () => ({
+      trust: s.trust.maxStateBytes,
+      ...(rateCaps ? { 'rate-caps': s.rateCaps.maxStateBytes } : {}),
+      ...(campaign ? { campaign: s.campaign.maxStateBytes } : {}),
+      ...(rareToken ? { 'rare-token': s.rareToken.maxStateBytes } : {}),
     }),
     restore(state) {
       if (!state || state.version !== 1) throw corrupt('chain', `unknown state version ${JSON.stringify(state?.version)}`);

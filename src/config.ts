@@ -70,6 +70,8 @@ export const configSchema = z.object({
       }
     })
     .optional(),
+  /** Checkpoint bytes all screens' state may take, shared among the stateful ones (src/screens.ts); unset: each stage's default. */
+  SCREEN_STATE_BYTES: int(1 << 20, 512 * 1024 * 1024).optional(),
   ADMIN_TOKEN: adminTokenSchema.optional(),
   OPERATOR_AUTH: z.enum(['token', 'open']).optional(),
   CANARY_FILE: z.string().min(1).optional(),
@@ -151,7 +153,7 @@ export interface Config {
   };
   readonly limits: { readonly maxTextChars: number; readonly maxMessageBytes: number; readonly dedupIdsKept: number };
   /** Enabled poisoning screens, in SCREENS order, and their settings (filters/config.ts schema). */
-  readonly screens: { readonly enabled: readonly ScreenName[]; readonly settings: Record<string, unknown> };
+  readonly screens: { readonly enabled: readonly ScreenName[]; readonly settings: Record<string, unknown>; readonly stateBytes?: number };
   /** The update gate; null without CANARY_FILE (no trusted canary set, nothing to gate on). */
   readonly gate: {
     readonly canaryFile: string;
@@ -294,7 +296,7 @@ export function loadConfig(env: Env = process.env): Config {
       averageDecay: c.AVERAGE_DECAY,
     },
     limits: { maxTextChars: c.MAX_TEXT_CHARS, maxMessageBytes: c.MAX_MESSAGE_BYTES, dedupIdsKept: c.DEDUP_IDS_KEPT },
-    screens: { enabled: c.SCREENS, settings: c.SCREENS_CONFIG ?? {} },
+    screens: { enabled: c.SCREENS, settings: c.SCREENS_CONFIG ?? {}, ...(c.SCREEN_STATE_BYTES !== undefined ? { stateBytes: c.SCREEN_STATE_BYTES } : {}) },
     audit: c.AUDIT_CANARIES > 0 ? { canaries: c.AUDIT_CANARIES, every: c.AUDIT_EVERY_RECORDS } : null,
     gate: c.CANARY_FILE
       ? {
