@@ -99,6 +99,7 @@ describe('update gate with DP on', () => {
         await trainer.admit({ id: `t${round}-${i}`, source: poison ? `p${i % 20}` : `u${i % 50}`, label: poison ? 0 : m.label, text: m.text });
       }
     }
+    console.log(`targeted: ${alerts[0]?.message}`);
     expect(alerts).toHaveLength(1);
     expect(alerts[0].message).toMatch(/on class 1/);
     // The overall drop stayed inside its 15-point margin: without the per-class judgement there is no rollback.
