@@ -18,7 +18,8 @@ export class EvidenceIndex<K> {
   private readonly tierOf = new Map<K, number>();
 
   static tier(evidence: number): number {
-    return evidence >= 1 && Number.isFinite(evidence) ? 1 + Math.floor(Math.log2(evidence)) : evidence === Infinity ? 1024 : 0;
+    // Finite evidence is below 2^53, so at most tier 54; Infinity (e.g. a flagged trigger) sits above all of them.
+    return evidence >= 1 && Number.isFinite(evidence) ? 1 + Math.floor(Math.log2(evidence)) : evidence === Infinity ? 60 : 0;
   }
 
   /** Place or move `key` by its current evidence (a key whose tier is unchanged keeps its place in line). */
