@@ -118,6 +118,7 @@ export async function createSidecar(config: Config, logger: Logger = createLogge
   const screens = createScreens(config, { serving, trainedRecords: () => tally.counts.trained });
   if (resumed?.screens) screens.restore(resumed.screens);
   for (const [screen, bytes] of Object.entries(screens.stateBudgets())) metrics.screenStateBudget.set({ screen }, bytes);
+  for (const [screen, bytes] of Object.entries(screens.stateBytes())) metrics.screenStateBytes.set({ screen }, bytes);
   const gate = config.gate ? createUpdateGate(config, learner, screens.registry, metrics, logger, average) : undefined;
   if (gate && resumed?.gate) gate.restore(resumed.gate.state, resumed.gate.best);
   const guard = new StepGuard(learner, metrics, logger, config.ops.maxFeatureAbs);
