@@ -6,6 +6,18 @@ export interface TrainingRecord {
   readonly label: number;
   readonly text?: string;
   readonly features?: readonly number[];
+  /**
+   * What the deployment knows about the source's account, set by the producer from its own account records (never
+   * from user input, like `source`): trust uses it instead of "first seen here" (filters/source-registry.ts).
+   */
+  readonly sourceMeta?: SourceMeta;
+}
+
+export interface SourceMeta {
+  /** When the account was created (ISO 8601 with a time zone, e.g. "2024-03-01T12:00:00Z"). */
+  readonly createdAt?: string;
+  /** The deployment verified the account (e-mail, phone, payment, …). */
+  readonly verified?: boolean;
 }
 
 /** Where a message came from: enough to find it again and to commit past it. */

@@ -17,13 +17,16 @@
  *   users match it.
  *
  * Every record (accepted or not) is indexed, so a campaign stays visible after it is first caught. Memory is
- * bounded by time (window) and count (`maxEntries`, `maxBucket`).
+ * bounded by time (window), count (`maxEntries`, `maxBucket`) and checkpoint bytes (`maxStateBytes`, oldest first:
+ * entries and votes are per record and leave with the window anyway). Each record is read up to `maxTokens` words
+ * (and 12 characters a word before tokenising), so its cost is linear in a capped input.
  */
 import { tokenize, fnv1a } from '../middleware/featurize';
 import type { RawMessage, TrainingRecord } from '../core/record';
 import { corrupt, decodeU32, encodeArray, type EventClock, type SourceRegistry } from './trust';
 import { ACCEPT, type Detector, type Verdict } from './types';
 import { fmix32 } from './hash';
+import { jsonBytes } from './evidence';
 
 export interface CampaignSettings {
   readonly windowMs: number;
@@ -37,6 +40,8 @@ export interface CampaignSettings {
   readonly maxEntries: number;
   readonly maxBucket: number;
   readonly maxCandidates: number;
+  /** Checkpoint bytes the index and the votes may take (an upper-bound estimate, see evidence.ts). */
+  readonly maxStateBytes: number;
   /**
    * Quarantine near-duplicates only when they carry one of these labels; undefined = any label. Every record is
    * still indexed. For a spam filter, many users reporting the same spam as spam is the system working, while the
@@ -60,12 +65,17 @@ interface Entry {
   readonly source: string;
   readonly sig: Uint32Array;
   readonly keys: number[];
+  readonly bytes: number;
 }
 
 interface NewVote {
   readonly t: number;
   readonly source: string;
+  readonly bytes: number;
 }
+
+/** JSON bound of a non-negative safe integer and its separator. */
+const INT_BYTES = 17;
 
 export interface CampaignState {
   readonly seq: number;
@@ -93,6 +103,9 @@ export class CampaignDetector implements Detector {
   /** label → decayed record count (all traffic). */
   private readonly baseline = new Map<number, number>();
   private readonly decay: number;
+  private entryBytes = 0;
+  private voteBytes = 0;
+  private readonly sigBytes: number;
 
   constructor(
     readonly settings: CampaignSettings,
@@ -107,12 +120,41 @@ export class CampaignDetector implements Detector {
     }
     this.index = Array.from({ length: settings.bands }, () => new Map<number, number[]>());
     this.decay = Math.pow(0.5, 1 / settings.burst.baselineHalfLife);
+    this.sigBytes = 4 * Math.ceil((4 * n) / 3) + 3;
+  }
+
+  /** Upper bound on the JSON bytes of `toJSON()`: entries, the vote log, the voters, the baseline. */
+  get stateBytes(): number {
+    // A voter row ([source, label, count]) is a vote row ([t, source]) plus one number, and there are at most as many.
+    return 128 + this.entryBytes + 3 * this.voteBytes + this.baseline.size * 2 * 25;
+  }
+
+  /** Oldest first, entries or votes (whichever holds more), until within `maxStateBytes`. */
+  private enforceBytes(): void {
+    while (this.stateBytes > this.settings.maxStateBytes) {
+      const votes = this.votes.length - this.voteHead;
+      if (this.entries.size > 0 && (this.entryBytes >= 3 * this.voteBytes || votes === 0)) this.remove(this.entries.values().next().value as Entry);
+      else if (votes > 0) this.dropOldestVote();
+      else return;
+    }
+  }
+
+  private dropOldestVote(): void {
+    const v = this.votes[this.voteHead++];
+    this.voteBytes -= v.bytes;
+    const c = this.voteOf.get(v.source);
+    if (c && --c[1] <= 0) {
+      this.voteOf.delete(v.source);
+      this.votesFor.set(c[0], (this.votesFor.get(c[0]) ?? 1) - 1);
+    }
   }
 
   /** MinHash signature of a text's word shingles; undefined when the text is too short to compare. */
   signature(text: string): Uint32Array | undefined {
     const s = this.settings;
-    const tokens = tokenize(text);
+    // Only the first maxTokens words are read: cut the text before tokenising it (12 characters a word is far above
+    // the average, so no short-worded text loses words), so a 20,000-character record costs what a mail does.
+    const tokens = tokenize(text.length > s.maxTokens * 12 ? text.slice(0, s.maxTokens * 12) : text);
     if (tokens.length < s.minTokens) return undefined;
     const n = Math.min(tokens.length, s.maxTokens);
     const th = new Uint32Array(n);
@@ -198,7 +240,9 @@ export class CampaignDetector implements Detector {
 
   private insert(t: number, source: string, sig: Uint32Array, keys: number[]): void {
     const seq = this.seq++;
-    this.entries.set(seq, { seq, t, source, sig, keys });
+    const bytes = 2 * INT_BYTES + jsonBytes(source) + this.sigBytes + 4;
+    this.entries.set(seq, { seq, t, source, sig, keys, bytes });
+    this.entryBytes += bytes;
     for (let b = 0; b < keys.length; b++) {
       let bucket = this.index[b].get(keys[b]);
       if (!bucket) this.index[b].set(keys[b], (bucket = []));
@@ -206,10 +250,12 @@ export class CampaignDetector implements Detector {
       if (bucket.length > this.settings.maxBucket) bucket.shift();
     }
     while (this.entries.size > this.settings.maxEntries) this.remove(this.entries.values().next().value as Entry);
+    this.enforceBytes();
   }
 
   private remove(e: Entry): void {
     this.entries.delete(e.seq);
+    this.entryBytes -= e.bytes;
     for (let b = 0; b < e.keys.length; b++) {
       const bucket = this.index[b].get(e.keys[b]);
       if (!bucket) continue;
@@ -225,16 +271,7 @@ export class CampaignDetector implements Detector {
       if (e.t > horizon) break;
       this.remove(e);
     }
-    while (this.voteHead < this.votes.length && this.votes[this.voteHead].t <= horizon) {
-      const v = this.votes[this.voteHead++];
-      const cur = this.voteOf.get(v.source);
-      if (!cur) continue;
-      cur[1] -= 1;
-      if (cur[1] <= 0) {
-        this.voteOf.delete(v.source);
-        this.votesFor.set(cur[0], (this.votesFor.get(cur[0]) ?? 1) - 1);
-      }
-    }
+    while (this.voteHead < this.votes.length && this.votes[this.voteHead].t <= horizon) this.dropOldestVote();
     if (this.voteHead > 1024 && this.voteHead * 2 > this.votes.length) {
       this.votes = this.votes.slice(this.voteHead);
       this.voteHead = 0;
@@ -254,7 +291,9 @@ export class CampaignDetector implements Detector {
     total += 1;
     if (!b.enabled || !this.deps.registry.isNew(record.source, t)) return ACCEPT;
 
-    this.votes.push({ t, source: record.source });
+    const bytes = INT_BYTES + jsonBytes(record.source) + 4;
+    this.votes.push({ t, source: record.source, bytes });
+    this.voteBytes += bytes;
     const cur = this.voteOf.get(record.source);
     if (cur) cur[1] += 1;
     else {
@@ -262,14 +301,8 @@ export class CampaignDetector implements Detector {
       this.votesFor.set(record.label, (this.votesFor.get(record.label) ?? 0) + 1);
     }
     // Bound the vote log like the index.
-    while (this.votes.length - this.voteHead > this.settings.maxEntries) {
-      const v = this.votes[this.voteHead++];
-      const c = this.voteOf.get(v.source);
-      if (c && --c[1] <= 0) {
-        this.voteOf.delete(v.source);
-        this.votesFor.set(c[0], (this.votesFor.get(c[0]) ?? 1) - 1);
-      }
-    }
+    while (this.votes.length - this.voteHead > this.settings.maxEntries) this.dropOldestVote();
+    this.enforceBytes();
 
     const label = this.voteOf.get(record.source)?.[0] ?? record.label;
     const n = this.voteOf.size;
@@ -316,6 +349,7 @@ export class CampaignDetector implements Detector {
     this.entries.clear();
     for (const m of this.index) m.clear();
     this.seq = 0;
+    this.entryBytes = 0;
     for (const [seq, t, source, sig64] of state.entries) {
       const sig = decodeU32(sig64);
       if (sig.length !== n) throw corrupt(this.name, `signature has ${sig.length} values; bands × rows is ${n} (were they changed?)`);
@@ -323,7 +357,8 @@ export class CampaignDetector implements Detector {
       this.insert(t, source, sig, this.bandKeys(sig));
     }
     this.seq = state.seq;
-    this.votes = state.votes.map(([t, source]) => ({ t, source }));
+    this.votes = state.votes.map(([t, source]) => ({ t, source, bytes: INT_BYTES + jsonBytes(source) + 4 }));
+    this.voteBytes = this.votes.reduce((n, v) => n + v.bytes, 0);
     this.voteHead = 0;
     this.voteOf.clear();
     this.votesFor.clear();
@@ -333,5 +368,6 @@ export class CampaignDetector implements Detector {
     }
     this.baseline.clear();
     for (const [k, v] of state.baseline) this.baseline.set(k, v);
+    this.enforceBytes();
   }
 }

@@ -27,7 +27,7 @@ import { RateCaps, type RateCapSettings, type RateCapState } from './rate-caps';
 import { RareTokenDetector, type RareTokenSettings, type RareTokenState } from './rare-token';
 import { ToxicityDetector, type ToxicitySettings } from './toxicity';
 import { WitnessDetector, type WitnessModel, type WitnessSettings } from './witness';
-import { EventClock, SourceRegistry, TrustGate, corrupt, type Clock, type EventClockState, type SourceRegistryState, type TrustSettings } from './trust';
+import { EventClock, SourceRegistry, STRIKE_CODES, TrustGate, corrupt, type Clock, type EventClockState, type SourceRegistryState, type TrustSettings } from './trust';
 import type { Detector, Verdict } from './types';
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.number().int().min(min).max(max);
@@ -58,6 +58,14 @@ export const detectorSettingsSchema = z.object({
       newSourceMinRecords: int(0).default(5),
       matureAgeMs: ms.default(7 * 24 * 3600_000),
       matureRecords: int(1).default(50),
+      // Strikes and gate penalties halve every 3 days of event time: long enough that a source caught flooding stays
+      // suspect through the attack, short enough that an honest source penalised for sharing a batch recovers.
+      penaltyHalfLifeMs: ms.default(3 * 24 * 3600_000),
+      // A verified account (sourceMeta.verified) counts as 10 clean records: not new, but not yet trusted either
+      // (trust 0.2 of label-consistency's 0.5 bar) until it has history here.
+      verifiedRecords: int(0).default(10),
+      // ~260 bytes a source: 100,000 sources of 16-character ids fit in 26 MB.
+      maxStateBytes: int(1024).default(32 * 1024 * 1024),
     })
     .strict()
     .prefault({}),
@@ -71,6 +79,7 @@ export const detectorSettingsSchema = z.object({
       maxShare: fraction('maxShare is a fraction in (0, 1]').default(0.2),
       shareMinTotal: int(1).default(500),
       maxSources: int(1).default(100_000),
+      maxStateBytes: int(1024).default(24 * 1024 * 1024),
     })
     .strict()
     .refine((r) => r.maxPerNewSource <= r.maxPerSource, {
@@ -141,6 +150,8 @@ export const detectorSettingsSchema = z.object({
       maxEntries: int(1).default(50_000),
       maxBucket: int(1).default(64),
       maxCandidates: int(1).default(256),
+      // ~460 bytes an entry (a 72-value signature in base64 and the source): 50,000 entries and their votes fit.
+      maxStateBytes: int(1024).default(32 * 1024 * 1024),
       burst: z
         .object({
           enabled: z.boolean().default(true),
@@ -178,6 +189,7 @@ export const detectorSettingsSchema = z.object({
       agingRecords: int(1).default(200_000),
       maxTracked: int(1).default(50_000),
       maxUsesPerToken: int(2).default(256),
+      maxStateBytes: int(1024).default(16 * 1024 * 1024),
     })
     .strict()
     .refine((r) => r.youthMs >= r.windowMs, { message: 'youthMs must be at least windowMs (a token stays young for at least one window)', path: ['youthMs'] })
@@ -287,16 +299,27 @@ export interface DetectorChain {
   readonly witness?: WitnessDetector;
   toJSON(): DetectorChainState;
   restore(state: DetectorChainState): void;
+  /**
+   * Upper bound on each stateful stage's checkpoint bytes (`toJSON()` of that stage): what /metrics shows as
+   * tayguard_screen_state_bytes and what `maxStateBytes` bounds on every insert.
+   */
+  stateBytes(): Record<string, number>;
+  /** Each stage's `maxStateBytes` (stages whose state is fixed by the configuration have none). */
+  stateBudgets(): Record<string, number>;
 }
 
-/** Same name and scope; every quarantine also counts against the source's trust. */
-function tracked(d: Detector, registry: SourceRegistry): Detector {
+/**
+ * Same name and scope; every quarantine is noted for the source (a quarantined record is not clean history), and
+ * counts as a strike against its trust only when the reason is the source's own volume (STRIKE_CODES): trust never
+ * falls because of what other accounts sent (filters/source-registry.ts).
+ */
+function tracked(d: Detector, registry: SourceRegistry, clock: EventClock): Detector {
   return {
     name: d.name,
     scope: d.scope,
     screen(record, raw): Verdict {
       const v = d.screen(record, raw);
-      if (v.kind === 'quarantine') registry.noteQuarantine(record.source);
+      if (v.kind === 'quarantine') registry.noteQuarantine(record.source, v.reasons.some((r) => STRIKE_CODES.has(r.code)), clock.timeOf(record));
       return v;
     },
   };
@@ -345,7 +368,7 @@ export function createDetectors(input: DetectorSettingsInput | DetectorSettings,
   }
 
   return {
-    detectors: list.map((d) => tracked(d, registry)),
+    detectors: list.map((d) => tracked(d, registry, clock)),
     settings: s,
     registry,
     clock,
@@ -364,6 +387,20 @@ export function createDetectors(input: DetectorSettingsInput | DetectorSettings,
       ...(rareToken ? { rareToken: rareToken.toJSON() } : {}),
       ...(outliers ? { outliers: outliers.toJSON() } : {}),
       ...(labelConsistency ? { labelConsistency: labelConsistency.toJSON() } : {}),
+    }),
+    stateBytes: () => ({
+      trust: registry.stateBytes + 48, // and the event clock
+      ...(rateCaps ? { 'rate-caps': rateCaps.stateBytes } : {}),
+      ...(campaign ? { campaign: campaign.stateBytes } : {}),
+      ...(rareToken ? { 'rare-token': rareToken.stateBytes } : {}),
+      ...(outliers ? { outliers: outliers.stateBytes } : {}),
+      ...(labelConsistency ? { 'label-consistency': labelConsistency.stateBytes } : {}),
+    }),
+    stateBudgets: () => ({
+      trust: s.trust.maxStateBytes,
+      ...(rateCaps ? { 'rate-caps': s.rateCaps.maxStateBytes } : {}),
+      ...(campaign ? { campaign: s.campaign.maxStateBytes } : {}),
+      ...(rareToken ? { 'rare-token': s.rareToken.maxStateBytes } : {}),
     }),
     restore(state) {
       if (!state || state.version !== 1) throw corrupt('chain', `unknown state version ${JSON.stringify(state?.version)}`);

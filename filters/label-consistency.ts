@@ -18,7 +18,9 @@
  * everything else here is O(classes).
  */
 import type { RawMessage, TrainingRecord } from '../core/record';
-import { P2Quantile, type P2State } from './quantile';
+import { P2_BYTES, P2Quantile, type P2State } from './quantile';
+
+const INT_BYTES = 17;
 import { corrupt, type EventClock, type SourceRegistry } from './trust';
 import { ACCEPT, type Detector, type Verdict } from './types';
 
@@ -90,6 +92,11 @@ export class LabelConsistencyDetector implements Detector {
         },
       ],
     };
+  }
+
+  /** Upper bound on the JSON bytes of `toJSON()`: one P² state per label (fixed by the number of classes). */
+  get stateBytes(): number {
+    return 32 + this.losses.size * (P2_BYTES + INT_BYTES);
   }
 
   toJSON(): LabelConsistencyState {

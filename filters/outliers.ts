@@ -19,7 +19,7 @@
  * backstop; on dense features (MODEL=dense) the sphere is the useful half.
  */
 import type { RawMessage, TrainingRecord } from '../core/record';
-import { P2Quantile, type P2State } from './quantile';
+import { P2_BYTES, P2Quantile, type P2State } from './quantile';
 import { corrupt, decodeF32, encodeArray } from './trust';
 import { ACCEPT, type Detector, type Reason, type Verdict } from './types';
 
@@ -151,6 +151,11 @@ export class OutlierDetector implements Detector {
     for (let j = 0; j < x.length; j++) c.mean[j] += eta * (x[j] - c.mean[j]);
     if (++this.acceptedSinceRefresh >= s.refreshEvery || (c.count === s.minPerClass && !c.dir)) this.refreshDirections();
     return ACCEPT;
+  }
+
+  /** Upper bound on the JSON bytes of `toJSON()`: per class two base64 vectors of `dim` floats and two P² states. Fixed by the configuration (dim × classes). */
+  get stateBytes(): number {
+    return 64 + this.classes.size * (2 * (4 * Math.ceil((4 * this.settings.dim) / 3) + 16) + 2 * P2_BYTES + 96);
   }
 
   toJSON(): OutlierState {

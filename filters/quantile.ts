@@ -6,6 +6,9 @@
  */
 import { corrupt } from './trust';
 
+/** Upper bound on a P² state's JSON: 17 numbers of at most 25 bytes and the five key names. */
+export const P2_BYTES = 17 * 25 + 64;
+
 export interface P2State {
   readonly p: number;
   readonly count: number;

@@ -17,8 +17,10 @@
  *   rows of `width` saturating 8-bit counters, conservative update, halved every `agingRecords` records
  *   (TinyLFU's aging, Einziger et al. 2017) so old traffic fades and the sketch never fills up. A sketch only
  *   over-estimates: a collision can make a young token look old (a miss), never the reverse.
- * - `tracked`: young tokens, at most `maxTracked`, least recently used first; each keeps its uses in the window
- *   (time, source, label; at most `maxUsesPerToken`). A tracked token is not counted in the history while
+ * - `tracked`: young tokens, at most `maxTracked` and `maxStateBytes` of checkpoint; each keeps its uses in the
+ *   window (time, source, label; at most `maxUsesPerToken`). Over a bound, the token with the fewest distinct
+ *   sources goes first (filters/evidence.ts; a flagged trigger last), not the least recently used: a flood of
+ *   fresh one-use tokens then pushes out its own kind, not a trigger spreading over many sources. A tracked token is not counted in the history while
  *   tracked; when it leaves (no use for `windowMs`, youth over, or pushed out by newer tokens) its uses graduate
  *   into the history — unless it was flagged: a flagged trigger never becomes "old", so an attacker can neither
  *   keep a campaign going past the youth nor pause and burst again.
@@ -36,6 +38,7 @@ import type { RawMessage, TrainingRecord } from '../core/record';
 import { corrupt, type EventClock, type SourceRegistry } from './trust';
 import { ACCEPT, type Detector, type Verdict } from './types';
 import { fmix32 } from './hash';
+import { EvidenceIndex, jsonBytes } from './evidence';
 
 export interface RareTokenSettings {
   readonly windowMs: number;
@@ -52,6 +55,8 @@ export interface RareTokenSettings {
   readonly agingRecords: number;
   readonly maxTracked: number;
   readonly maxUsesPerToken: number;
+  /** Checkpoint bytes the tracked tokens and the sketch may take (an upper-bound estimate, see evidence.ts). */
+  readonly maxStateBytes: number;
 }
 
 
@@ -59,6 +64,8 @@ interface Use {
   readonly t: number;
   readonly source: string;
   readonly label: number;
+  /** JSON bytes of [t, source, label] (upper bound). */
+  readonly bytes: number;
 }
 
 interface Tracked {
@@ -75,7 +82,14 @@ interface Tracked {
   head: number;
   /** Distinct sources and labels of the uses in the window; built at the second use (most young tokens have one). */
   counts: { readonly bySource: Map<string, number>; readonly byLabel: Map<number, number> } | undefined;
+  /** JSON bytes of its row (upper bound). */
+  bytes: number;
 }
+
+/** JSON bound of a non-negative safe integer and its separator; a tracked row's fixed part (6 numbers, brackets). */
+const INT_BYTES = 17;
+const ROW_BYTES = 6 * INT_BYTES + 8;
+const useBytes = (sourceBytes: number) => 2 * INT_BYTES + sourceBytes + 2;
 
 export interface RareTokenState {
   readonly records: number;
@@ -172,6 +186,9 @@ function count(c: NonNullable<Tracked['counts']>, u: Use, d: 1 | -1): void {
   c.byLabel.set(u.label, (c.byLabel.get(u.label) ?? 0) + d);
 }
 
+/** Evidence behind a tracked token: distinct sources in its window; a flagged trigger is kept longest. */
+const evidence = (e: Tracked) => (e.flagged ? Infinity : e.counts ? e.counts.bySource.size : 1);
+
 const label = (x: string) => JSON.stringify(x.length > 40 ? `${x.slice(0, 40)}…` : x);
 
 export class RareTokenDetector implements Detector {
@@ -180,6 +197,8 @@ export class RareTokenDetector implements Detector {
   private readonly history: Uint8Array;
   private readonly mask: number;
   private readonly tracked = new Map<number, Tracked>();
+  private readonly order = new EvidenceIndex<number>();
+  private trackedBytes = 0;
   private records = 0;
   private readonly toks: Tokens = { lower: '', words: undefined, starts: [], ends: [], hashes: [] };
 
@@ -205,8 +224,9 @@ export class RareTokenDetector implements Detector {
     const n = scan(text, s.minTokenLength, s.maxTokensPerRecord * 4, toks);
     const seen = new Set<number>();
     const horizon = t - s.windowMs;
+    const ub = useBytes(jsonBytes(record.source));
     const warm = this.records <= s.warmupRecords; // cold start: every token is new, so only learn the vocabulary
-    let hit: { token: string; e: Tracked; sources: number; share: number; uses: number } | undefined;
+    let hit: { token: string; key: number; e: Tracked; sources: number; share: number; uses: number } | undefined;
     for (let i = 0; i < n && seen.size < s.maxTokensPerRecord; i++) {
       const h1 = toks.hashes[i];
       const h2 = step(h1);
@@ -226,22 +246,25 @@ export class RareTokenDetector implements Detector {
         if (this.estimate(h1, h2) > s.maxPriorUses) continue; // graduated: no longer young
         e = undefined;
       }
-      if (!e) e = { since: t, prior: est, flagged: false, total: 0, last: t, uses: [], head: 0, counts: undefined };
-      else this.tracked.delete(key); // re-inserted below: least recently used first
+      if (!e) {
+        e = { since: t, prior: est, flagged: false, total: 0, last: t, uses: [], head: 0, counts: undefined, bytes: ROW_BYTES };
+        this.trackedBytes += ROW_BYTES;
+      } else this.tracked.delete(key); // re-inserted below: least recently used first (the window's expiry order)
       this.tracked.set(key, e);
-      this.use(e, { t, source: record.source, label: record.label }, horizon);
+      this.use(e, { t, source: record.source, label: record.label, bytes: ub }, horizon);
+      this.order.set(key, evidence(e));
       const sources = e.counts ? e.counts.bySource.size : 1;
       if (sources < s.minSources || !e.counts) continue;
       const uses = e.uses.length - e.head;
       const share = (e.counts.byLabel.get(record.label) ?? 0) / uses;
-      if (share >= s.minShare && (!hit || sources > hit.sources)) hit = { token: tok, e, sources, share, uses };
+      if (share >= s.minShare && (!hit || sources > hit.sources)) hit = { token: tok, key, e, sources, share, uses };
     }
-    while (this.tracked.size > s.maxTracked) {
-      const [key, e] = this.tracked.entries().next().value as [number, Tracked];
-      this.retireKey(key, e);
+    if (hit) {
+      hit.e.flagged = true;
+      this.order.set(hit.key, Infinity);
     }
+    this.enforce();
     if (!hit) return ACCEPT;
-    hit.e.flagged = true;
     const ageMin = Math.round((t - hit.e.since) / 60_000);
     return {
       kind: 'quarantine',
@@ -262,14 +285,32 @@ export class RareTokenDetector implements Detector {
     return this.tracked.size;
   }
 
+  /** Upper bound on the JSON bytes of `toJSON()`: the sketch in base64 and the tracked rows. */
+  get stateBytes(): number {
+    return 128 + 4 * Math.ceil(this.history.length / 3) + this.trackedBytes;
+  }
+
+  /** Within `maxTracked` and `maxStateBytes`: retire the least-evidenced token first (fewest sources; flagged last). */
+  private enforce(): void {
+    const s = this.settings;
+    while (this.tracked.size > s.maxTracked || (this.tracked.size > 0 && this.stateBytes > s.maxStateBytes)) {
+      const key = this.order.victim() as number;
+      this.retireKey(key, this.tracked.get(key) as Tracked);
+    }
+  }
+
   private use(e: Tracked, u: Use, horizon: number): void {
     e.uses.push(u);
+    e.bytes += u.bytes;
+    this.trackedBytes += u.bytes;
     e.total += 1;
     e.last = u.t;
     const c = e.counts;
     if (c) count(c, u, 1);
     while (e.head < e.uses.length && (e.uses[e.head].t <= horizon || e.uses.length - e.head > this.settings.maxUsesPerToken)) {
       const old = e.uses[e.head++];
+      e.bytes -= old.bytes;
+      this.trackedBytes -= old.bytes;
       if (c) count(c, old, -1);
     }
     if (e.head > 64 && e.head * 2 > e.uses.length) {
@@ -300,6 +341,8 @@ export class RareTokenDetector implements Detector {
   /** Stop tracking; an unflagged token's uses graduate into the history. */
   private retire(key: number, e: Tracked, h1: number, h2: number): void {
     this.tracked.delete(key);
+    this.order.delete(key);
+    this.trackedBytes -= e.bytes;
     if (!e.flagged) this.add(h1, h2, e.total);
   }
 
@@ -349,15 +392,21 @@ export class RareTokenDetector implements Detector {
     this.history.set(bytes);
     this.records = state.records;
     this.tracked.clear();
+    this.order.clear();
+    this.trackedBytes = 0;
     for (const row of state.tracked) {
       if (!Array.isArray(row) || row.length !== 7 || !Array.isArray(row[6])) throw corrupt(this.name, 'bad tracked token entry');
       const [key, since, prior, flagged, total, last, uses] = row;
-      const e: Tracked = { since, prior, flagged: flagged === 1, total, last, uses: uses.map(([t, source, lab]) => ({ t, source, label: lab })), head: 0, counts: undefined };
+      const restored = uses.map(([t, source, lab]) => ({ t, source, label: lab, bytes: useBytes(jsonBytes(source)) }));
+      const e: Tracked = { since, prior, flagged: flagged === 1, total, last, uses: restored, head: 0, counts: undefined, bytes: ROW_BYTES + restored.reduce((n, u) => n + u.bytes, 0) };
       if (e.uses.length >= 2) {
         e.counts = { bySource: new Map(), byLabel: new Map() };
         for (const u of e.uses) count(e.counts, u, 1);
       }
       this.tracked.set(key, e);
+      this.trackedBytes += e.bytes;
+      this.order.set(key, evidence(e));
     }
+    this.enforce();
   }
 }

@@ -3,7 +3,7 @@
  * bad input must neither stop the consumer nor vanish (it goes to the quarantine topic with these reasons).
  */
 import { TextDecoder } from 'node:util';
-import { MAX_ID_LENGTH, type RawMessage, type TrainingRecord } from '../core/record';
+import { MAX_ID_LENGTH, type RawMessage, type SourceMeta, type TrainingRecord } from '../core/record';
 import type { Reason } from './types';
 
 export interface SchemaLimits {
@@ -28,7 +28,10 @@ export type ParseResult =
 
 const STAGE = 'schema';
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
-const ALLOWED = new Set(['id', 'source', 'ts', 'label', 'text', 'features']);
+const ALLOWED = new Set(['id', 'source', 'ts', 'label', 'text', 'features', 'sourceMeta']);
+const META_KEYS = new Set(['createdAt', 'verified']);
+/** ISO 8601 date-time with an explicit zone: `Date.parse` alone accepts locale formats whose meaning varies. */
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
 
 const reason = (code: string, message: string): Reason => ({ stage: STAGE, code, message });
 
@@ -62,7 +65,7 @@ export function parseRecord(raw: Pick<RawMessage, 'value'>, limits: SchemaLimits
   const unknown = Object.keys(value).filter((k) => !ALLOWED.has(k));
   if (unknown.length > 0) reasons.push(reason('unknown_field', `unknown field(s): ${unknown.slice(0, 5).join(', ')}`));
 
-  const { id, source, ts, label, text: body, features } = value;
+  const { id, source, ts, label, text: body, features, sourceMeta } = value;
   if (typeof id !== 'string' || id.length === 0) reasons.push(reason('invalid_id', '"id" must be a non-empty string'));
   else if (id.length > MAX_ID_LENGTH) reasons.push(reason('invalid_id', `"id" is ${id.length} chars; at most ${MAX_ID_LENGTH}`));
   if (typeof source !== 'string' || source.length === 0 || source.length > 256) {
@@ -79,6 +82,8 @@ export function parseRecord(raw: Pick<RawMessage, 'value'>, limits: SchemaLimits
   } else if (label < 0 || label >= limits.numClasses) {
     reasons.push(reason('label_out_of_range', `"label" ${label} is outside 0..${limits.numClasses - 1} (NUM_CLASSES=${limits.numClasses})`));
   }
+
+  if (sourceMeta !== undefined) reasons.push(...checkSourceMeta(sourceMeta));
 
   const hasText = body !== undefined;
   const hasFeatures = features !== undefined;
@@ -112,7 +117,25 @@ export function parseRecord(raw: Pick<RawMessage, 'value'>, limits: SchemaLimits
     source: source as string,
     label: label as number,
     ...(ts !== undefined ? { ts: ts as number } : {}),
+    ...(sourceMeta !== undefined ? { sourceMeta: sourceMeta as SourceMeta } : {}),
     ...(hasText ? { text: body as string } : { features: features as number[] }),
   };
   return { ok: true, record };
+}
+
+/**
+ * `sourceMeta`: the deployment's word on the account (filters/source-registry.ts). Strict, because trust acts on it:
+ * a misspelt key or a date in a local format would silently count as "no statement".
+ */
+function checkSourceMeta(meta: unknown): Reason[] {
+  const bad = (message: string) => [reason('invalid_source_meta', message)];
+  if (!isPlainObject(meta)) return bad('"sourceMeta" must be an object like {"createdAt": "2024-03-01T12:00:00Z", "verified": true}');
+  const unknown = Object.keys(meta).filter((k) => !META_KEYS.has(k));
+  if (unknown.length > 0) return bad(`unknown "sourceMeta" field(s): ${unknown.slice(0, 5).join(', ')} (allowed: createdAt, verified)`);
+  const { createdAt, verified } = meta;
+  if (createdAt !== undefined && !(typeof createdAt === 'string' && ISO_TIME.test(createdAt) && Number.isFinite(Date.parse(createdAt)))) {
+    return bad('"sourceMeta.createdAt" must be an ISO 8601 time with a zone, like "2024-03-01T12:00:00Z"');
+  }
+  if (verified !== undefined && typeof verified !== 'boolean') return bad('"sourceMeta.verified" must be true or false');
+  return [];
 }

@@ -26,7 +26,7 @@ export interface Learner {
   /** Mean softmax cross-entropy loss of a batch, without updating (for held-out evaluation and gates). */
   loss(payloads: readonly Payload[], labels: readonly number[]): number;
   /** Mean loss and accuracy on prepared inputs (the update gate's canary set). */
-  evaluate(x: tf.Tensor2D, y: tf.Tensor2D): { loss: number; accuracy: number };
+  evaluate(x: tf.Tensor2D, y: tf.Tensor2D): Evaluation;
   /** One plain (non-private) SGD step on the mean loss. Returns the loss before the step. */
   sgdStep(x: tf.Tensor2D, y: tf.Tensor2D): number;
   /** Apply already-computed gradients (the privatize stage's clipped, noised average). */
@@ -76,6 +76,32 @@ function crossEntropyFromLogits(logits: tf.Tensor, y: tf.Tensor): tf.Scalar {
 }
 
 const PREDICT_CHUNK = 128;
+
+/** Mean loss and accuracy on a labelled set, and accuracy per true class (NaN for a class absent from the set). */
+export interface Evaluation {
+  readonly loss: number;
+  readonly accuracy: number;
+  readonly perClass: readonly number[];
+}
+
+/**
+ * Overall and per-class accuracy from predicted and true class indices. Per class, because a targeted attack
+ * (spam → ham only) can take one class down while the overall figure hides it behind the other class.
+ */
+export function accuracyByClass(predicted: ArrayLike<number>, actual: ArrayLike<number>, numClasses: number): { accuracy: number; perClass: number[] } {
+  const hits = new Array<number>(numClasses).fill(0);
+  const totals = new Array<number>(numClasses).fill(0);
+  let all = 0;
+  for (let i = 0; i < actual.length; i++) {
+    const c = actual[i];
+    totals[c] += 1;
+    if (predicted[i] === c) {
+      hits[c] += 1;
+      all += 1;
+    }
+  }
+  return { accuracy: actual.length === 0 ? NaN : all / actual.length, perClass: totals.map((n, c) => (n === 0 ? NaN : hits[c] / n)) };
+}
 
 export class TfjsLearner implements Learner {
   readonly numClasses: number;
@@ -133,15 +159,15 @@ export class TfjsLearner implements Learner {
     }
   }
 
-  evaluate(x: tf.Tensor2D, y: tf.Tensor2D): { loss: number; accuracy: number } {
-    const [loss, accuracy] = tf.tidy(() => {
+  evaluate(x: tf.Tensor2D, y: tf.Tensor2D): Evaluation {
+    const [loss, predicted, actual] = tf.tidy(() => {
       const probs = this.model.predict(x) as tf.Tensor2D;
-      const hits = tf.mean(tf.cast(tf.equal(tf.argMax(probs, 1), tf.argMax(y, 1)), 'float32'));
-      return [clampedCrossEntropy(probs, y), hits];
+      return [clampedCrossEntropy(probs, y), tf.argMax(probs, 1), tf.argMax(y, 1)];
     });
-    const out = { loss: loss.dataSync()[0], accuracy: accuracy.dataSync()[0] };
+    const out = { loss: loss.dataSync()[0], ...accuracyByClass(predicted.dataSync() as Int32Array, actual.dataSync() as Int32Array, this.numClasses) };
     loss.dispose();
-    accuracy.dispose();
+    predicted.dispose();
+    actual.dispose();
     return out;
   }
 

@@ -71,6 +71,8 @@ export const configSchema = z.object({
       }
     })
     .optional(),
+  /** Checkpoint bytes all screens' state may take, shared among the stateful ones (src/screens.ts); unset: each stage's default. */
+  SCREEN_STATE_BYTES: int(1 << 20, 512 * 1024 * 1024).optional(),
   ADMIN_TOKEN: adminTokenSchema.optional(),
   OPERATOR_AUTH: z.enum(['token', 'open']).optional(),
   CANARY_FILE: z.string().min(1).optional(),
@@ -159,7 +161,7 @@ export interface Config {
    * `echo,toxicity`, plus `witness` when trusted data is configured. `abuseLabels` (ABUSE_LABELS): the classes
    * whose label says the content is bad, which echo and toxicity let pass.
    */
-  readonly screens: { readonly enabled: readonly ScreenName[]; readonly settings: Record<string, unknown>; readonly abuseLabels: readonly number[] };
+  readonly screens: { readonly enabled: readonly ScreenName[]; readonly settings: Record<string, unknown>; readonly abuseLabels: readonly number[]; readonly stateBytes?: number };
   /** The witness's trusted data (src/witness.ts); null when none is configured (the witness screen is off). */
   readonly witness: WitnessConfig | null;
   /** The update gate; null without CANARY_FILE (no trusted canary set, nothing to gate on). */
@@ -320,7 +322,7 @@ export function loadConfig(env: Env = process.env): Config {
       averageDecay: c.AVERAGE_DECAY,
     },
     limits: { maxTextChars: c.MAX_TEXT_CHARS, maxMessageBytes: c.MAX_MESSAGE_BYTES, dedupIdsKept: c.DEDUP_IDS_KEPT },
-    screens: { enabled: screens, settings: c.SCREENS_CONFIG ?? {}, abuseLabels: abuseLabels(c, c.NUM_CLASSES) },
+    screens: { enabled: screens, settings: c.SCREENS_CONFIG ?? {}, abuseLabels: abuseLabels(c, c.NUM_CLASSES), ...(c.SCREEN_STATE_BYTES !== undefined ? { stateBytes: c.SCREEN_STATE_BYTES } : {}) },
     witness,
     audit: c.AUDIT_CANARIES > 0 ? { canaries: c.AUDIT_CANARIES, every: c.AUDIT_EVERY_RECORDS } : null,
     gate: c.CANARY_FILE

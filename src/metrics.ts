@@ -36,6 +36,8 @@ export function createMetrics() {
     auditAlarm: new Gauge({ name: 'tayguard_audit_alarm', help: '1 when the audit\'s ε lower bound exceeded the accountant\'s ε (a bug in clipping, noise, sampling or accounting)', registers: [registry] }),
     auditRounds: new Counter({ name: 'tayguard_audit_rounds_total', help: 'Completed audit rounds', registers: [registry] }),
     steps: new Counter({ name: 'tayguard_training_steps_total', help: 'Training steps taken by this process', registers: [registry] }),
+    screenStateBytes: new Gauge({ name: 'tayguard_screen_state_bytes', help: 'Checkpoint bytes of each screen stage\'s state (an upper-bound estimate), at the last checkpoint', labelNames: ['screen'] as const, registers: [registry] }),
+    screenStateBudget: new Gauge({ name: 'tayguard_screen_state_budget_bytes', help: 'The byte budget each screen stage\'s state is held to on every insert (SCREEN_STATE_BYTES, or the stage\'s maxStateBytes)', labelNames: ['screen'] as const, registers: [registry] }),
   };
   return m;
 }

@@ -6,6 +6,12 @@
  *   await producer.connect();
  *   await producer.send([{ id: 'r-1', source: 'alice', label: 0, text: 'hello' }]);
  *
+ * Where the deployment knows the account, say so in `sourceMeta` — trust then uses the account's age and
+ * verification instead of "first seen by tayguard" (README "Record contract"). Fill it from your own account
+ * records, never from what the user sent, exactly like `source`:
+ *
+ *   await producer.send([{ id: 'r-2', source: user.id, label: 1, text, sourceMeta: { createdAt: user.createdAt.toISOString(), verified: user.emailVerified } }]);
+ *
  * The check is the sidecar's own first screen (filters/schema.ts parseRecord) run on the exact bytes that will
  * be sent, so the two cannot drift apart. It covers the contract only: the poisoning screens, duplicate ids and
  * the privacy budget are decided by the sidecar. A send with any bad record sends nothing and throws

@@ -21,6 +21,21 @@ const KEY: Record<ScreenName, string> = {
   'label-consistency': 'labelConsistency',
 };
 
+/**
+ * SCREEN_STATE_BYTES shared among the stages whose state grows with traffic, in the proportions of their default
+ * budgets (filters/config.ts: trust 32, rate caps 24, campaign 32, rare-token 16 MiB); a stage's own `maxStateBytes`
+ * in SCREENS_CONFIG wins. `outliers` and `label-consistency` hold a fixed state (dim × classes), not shared.
+ */
+const SHARES = { trust: 32, rateCaps: 24, campaign: 32, rareToken: 16 } as const;
+
+export function stateBudgets(total: number, enabled: readonly ScreenName[]): Record<keyof typeof SHARES, number> {
+  const on = { trust: true, rateCaps: enabled.includes('rate-caps'), campaign: enabled.includes('campaign'), rareToken: enabled.includes('rare-token') };
+  const sum = (Object.keys(SHARES) as (keyof typeof SHARES)[]).reduce((n, k) => n + (on[k] ? SHARES[k] : 0), 0);
+  const out = {} as Record<keyof typeof SHARES, number>;
+  for (const k of Object.keys(SHARES) as (keyof typeof SHARES)[]) out[k] = Math.floor((total * SHARES[k]) / sum);
+  return out;
+}
+
 export function createScreens(
   config: Config,
   deps: { serving: Learner & { readonly weightsVersion: number }; trainedRecords: () => number; witness?: WitnessModel | null },
@@ -32,6 +47,9 @@ export function createScreens(
   const on = (name: ScreenName) => enabled.includes(name) && (name !== 'witness' || Boolean(deps.witness));
   for (const name of Object.keys(KEY) as ScreenName[]) input[KEY[name]] = { ...((input[KEY[name]] as object | undefined) ?? {}), enabled: on(name) };
   input.abuseLabels = config.screens.abuseLabels;
+  if (config.screens.stateBytes !== undefined) {
+    for (const [k, bytes] of Object.entries(stateBudgets(config.screens.stateBytes, enabled))) input[k] = { maxStateBytes: bytes, ...((input[k] as object | undefined) ?? {}) };
+  }
   const featurizer = deps.serving.featurizer;
   return createDetectors(input as DetectorSettingsInput, {
     now: Date.now,

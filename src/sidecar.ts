@@ -121,6 +121,8 @@ export async function createSidecar(config: Config, logger: Logger = createLogge
   const witness = await buildWitness(config, logger);
   const screens = createScreens(config, { serving, trainedRecords: () => tally.counts.trained, witness });
   if (resumed?.screens) screens.restore(resumed.screens);
+  for (const [screen, bytes] of Object.entries(screens.stateBudgets())) metrics.screenStateBudget.set({ screen }, bytes);
+  for (const [screen, bytes] of Object.entries(screens.stateBytes())) metrics.screenStateBytes.set({ screen }, bytes);
   const gate = config.gate ? createUpdateGate(config, learner, screens.registry, metrics, logger, average) : undefined;
   if (gate && resumed?.gate) gate.restore(resumed.gate.state, resumed.gate.best);
   const guard = new StepGuard(learner, metrics, logger, config.ops.maxFeatureAbs);
@@ -471,6 +473,8 @@ export class Sidecar {
       faultPoint('before-checkpoint-write');
       await this.store.write(header, weights);
       faultPoint('after-checkpoint-write');
+      for (const [screen, bytes] of Object.entries(this.screens.stateBytes())) this.metrics.screenStateBytes.set({ screen }, bytes);
+      for (const [screen, bytes] of Object.entries(this.screens.stateBudgets())) this.metrics.screenStateBudget.set({ screen }, bytes);
       this.seq = seq;
       this.trainer.markCheckpointed();
       pipeline.handledSinceCheckpoint = 0;

@@ -19,7 +19,7 @@
  */
 import { tf } from '../core/tf';
 import { TayguardError } from '../core/errors';
-import { snapshotValues, weightsToSnapshot, type Learner, type WeightsSnapshot } from '../middleware/learner';
+import { snapshotValues, weightsToSnapshot, type Evaluation, type Learner, type WeightsSnapshot } from '../middleware/learner';
 import type { StepStage } from './step';
 
 export interface WeightAverageState {
@@ -75,7 +75,7 @@ export class WeightAverage {
    * in and the trained weights back (no second copy of the model in memory). The update gate calls it inside a step,
    * after the update is applied and before the step is folded in (so it scores the average as of the last step).
    */
-  score(x: tf.Tensor2D, y: tf.Tensor2D): { loss: number; accuracy: number } {
+  score(x: tf.Tensor2D, y: tf.Tensor2D): Evaluation {
     const trained = this.learner.snapshot();
     try {
       this.learner.restore(this.snapshot());

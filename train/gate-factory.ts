@@ -4,6 +4,7 @@ import { TayguardError } from '../core/errors';
 import { parseRecord } from '../filters/schema';
 import type { Learner } from '../middleware/learner';
 import { UpdateGate, type Canaries, type ServedModel, type UpdateGateSettings } from './gate';
+import { dpWeightNoise } from './gate-noise';
 import type { SourceRegistry } from '../filters/trust';
 import type { TrainMetrics } from './types';
 import type { Logger } from 'pino';
@@ -14,6 +15,21 @@ export interface GateConfig {
   readonly model: { readonly numClasses: number; readonly kind: 'text' | 'dense' };
   readonly limits: { readonly maxTextChars: number; readonly maxMessageBytes: number };
   readonly gate: (UpdateGateSettings & { readonly canaryFile: string }) | null;
+  /** With DP on, the gate's rollback noise comes from the DP noise scale (train/gate-noise.ts). */
+  readonly privacy?: { readonly noiseMultiplier: number; readonly clipNorm: number; readonly sampleRate: number; readonly window: number; readonly stepEveryRecords: number } | null;
+  readonly training?: { readonly learningRate: number };
+}
+
+/**
+ * The gate's settings with the DP noise scale filled in from the configuration, η·σ·C/(q·W·S): a number the stream
+ * cannot move, unlike the judged scores it replaces as the rollback margin's yardstick.
+ */
+export function gateSettings(config: GateConfig): UpdateGateSettings | undefined {
+  const g = config.gate;
+  if (!g) return undefined;
+  const p = config.privacy;
+  if (!p || !config.training) return g;
+  return { ...g, dpWeightNoise: dpWeightNoise({ learningRate: config.training.learningRate, noiseMultiplier: p.noiseMultiplier, clipNorm: p.clipNorm, expectedBatchSize: p.sampleRate * p.window * p.stepEveryRecords }) };
 }
 
 export function loadCanaries(config: GateConfig, learner: Learner, file: string): Canaries {
@@ -51,11 +67,12 @@ export function loadCanaries(config: GateConfig, learner: Learner, file: string)
 
 export function createUpdateGate(config: GateConfig, learner: Learner, registry: SourceRegistry, metrics: TrainMetrics, logger: Logger, served?: ServedModel): UpdateGate | undefined {
   const g = config.gate;
-  if (!g) return undefined;
-  return new UpdateGate(learner, loadCanaries(config, learner, g.canaryFile), registry, g, {
+  const settings = gateSettings(config);
+  if (!g || !settings) return undefined;
+  return new UpdateGate(learner, loadCanaries(config, learner, g.canaryFile), registry, settings, {
     onReject: (records, before, after) => {
       metrics.gateRejected.inc();
-      logger.debug({ sources: [...new Set(records.map((r) => r.source))].slice(0, 20), before, after }, 'update gate undid a step that hurt the canary set');
+      logger.debug({ sources: [...new Set(records.map((r) => r.source))].slice(0, 20), before, after }, 'update gate undid a step that hurt the canary set; its sources were penalised by their share of it');
     },
     onRollback: (alert) => {
       metrics.gateRollbacks.inc();

@@ -3,11 +3,17 @@
  * spam filter", Sec. 5.1), applied to every candidate update of the live learner.
  *
  * Per step: score the model on a trusted canary set, let the update run, score again; an update that worsens
- * canary loss or accuracy beyond the tolerances is undone and the sources in its batch lose trust. Every
- * `judgeEverySteps` steps the served model is judged: when its canary accuracy stays below the best seen by more
- * than the rollback margin for `rollbackAfter` judgements in a row — the signature of slow poisoning that passes
- * step by step — the model rolls back to that best one and an alert is raised (metric, log line, status field).
- * Tay's remedy, without a human.
+ * canary loss or accuracy beyond the tolerances is undone and the sources of the records in it are penalised in
+ * proportion to their share of it (evidence, not guilt by association: one record in a batch of 64 earns 1/64 of
+ * a penalty, and penalties decay — filters/source-registry.ts). Every `judgeEverySteps` steps the served model is
+ * judged: when its canary accuracy — overall or for any one class — stays below the best model's by more than the
+ * rollback margin for `rollbackAfter` judgements in a row (the signature of slow poisoning that passes step by
+ * step, or of targeted damage to one class that the overall figure hides), the model rolls back to that best one
+ * and an alert is raised (metric, log line, status field). Tay's remedy, without a human.
+ *
+ * The rollback margin is z × the canaries' noise (train/gate-noise.ts), measured from a source the stream cannot
+ * move: with DP, the analytic DP noise scale applied to the best model; without, a warm-up frozen after 8
+ * judgements. Per class, with each class's own noise (fewer canaries, more noise).
  *
  * Privacy: the gate reads only the (already privatised) update and a trusted, public canary set, so its accept/undo
  * decision is post-processing. The trust penalty uses which sources were in the batch, a cross-record effect on
@@ -18,6 +24,9 @@ import type { StepStage } from './step';
 import type { TrainingRecord } from '../core/record';
 import type { tf } from '../core/tf';
 import type { SourceRegistry } from '../filters/trust';
+import { FREEZE_AFTER, servedSteps, simulatedNoise, warmupNoise, type CanaryNoise } from './gate-noise';
+
+export { judgementNoise } from './gate-noise';
 
 export interface UpdateGateSettings {
   /** Largest allowed rise of mean canary loss in one step. */
@@ -36,10 +45,15 @@ export interface UpdateGateSettings {
    */
   readonly noiseQuantile?: number;
   /**
-   * Noise-aware rollback: the drop that counts is at least this many standard deviations of the served model's
-   * judgement-to-judgement noise (estimated below). 0 turns it off and uses `rollbackDrop` alone.
+   * Noise-aware rollback: the drop that counts is at least this many standard deviations of the canaries' noise
+   * (train/gate-noise.ts), overall and per class. 0 turns it off and uses `rollbackDrop` alone.
    */
   readonly rollbackNoiseZ?: number;
+  /**
+   * DP-SGD's per-step noise on each weight, η·σ·C/(q·W·S) (`dpWeightNoise`), known from the configuration: the
+   * rollback noise is measured with it on the best model. Undefined (plain SGD): a warm-up estimate, frozen.
+   */
+  readonly dpWeightNoise?: number;
   /**
    * Judge the served model for rollback every this many steps (from the step stage). Undefined: only when
    * `judge()` is called. Checkpoint boundaries were too coarse: the attack bench checkpoints every 2,000 records,
@@ -60,30 +74,6 @@ const NOISE_WINDOW = 64;
 const JUDGED_WINDOW = 32;
 const JUDGED_WARMUP = 4;
 
-/**
- * The standard deviation of one judgement's canary accuracy around the model's level, from consecutive
- * differences Δ: noise makes successive scores jump, while slow poisoning moves them a little at a time in one
- * direction, so differences see the first and hardly the second (a level-based estimate such as a median of recent
- * scores absorbs the poisoning instead). For normal noise of deviation s, Δ is N(0, 2s²) and E|Δ| = 2s/√π, so
- * s = (√π/2)·mean|Δ|. Only the falls count (Δ < 0, and half of the Δ = 0): noise is symmetric, so they measure it
- * just as well, while the rises of a model still learning — the big early jumps — would read as noise and set the
- * bar far above any attack (scores 50, 80, 90, 92, 93% would give a 48-point margin at z = 5). A mean, not
- * a median: canary accuracy is discrete and often saturated, so a median difference is often exactly 0.
- */
-export function judgementNoise(scores: readonly number[]): number {
-  if (scores.length < JUDGED_WARMUP + 1) return 0;
-  let sum = 0;
-  let count = 0;
-  for (let i = 1; i < scores.length; i++) {
-    const d = scores[i] - scores[i - 1];
-    if (d < 0) {
-      sum -= d;
-      count += 1;
-    } else if (d === 0) count += 0.5;
-  }
-  return count === 0 ? 0 : ((Math.sqrt(Math.PI) / 2) * sum) / count;
-}
-
 function quantile(values: readonly number[], q: number): number {
   const s = [...values].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(q * s.length))];
@@ -99,6 +89,11 @@ export interface UpdateGateState {
   readonly degraded?: number;
   /** The best served model's score; its weights travel next to the checkpoint's (`bestSnapshot`). */
   readonly best?: CanaryScore | null;
+  /** The canaries' noise the margins are made of (measured, or frozen after the warm-up), when known. */
+  readonly noise?: CanaryNoise | null;
+  /** Judgements so far (the warm-up and the freeze count them), and the warm-up's per-class scores. */
+  readonly judgements?: number;
+  readonly judgedPerClass?: readonly (readonly number[])[];
 }
 
 export interface GateAlert {
@@ -123,6 +118,8 @@ export interface GateEvents {
 export interface CanaryScore {
   readonly loss: number;
   readonly accuracy: number;
+  /** Accuracy on each class's canaries (NaN for a class without any). */
+  readonly perClass?: readonly number[];
 }
 
 /**
@@ -134,6 +131,8 @@ export interface ServedModel {
   snapshot(): WeightsSnapshot;
   /** Called after a rollback restored the learner: start again at its weights. */
   startWarm(): void;
+  /** The moving average's decay at its next update (train/average.ts): how much it smooths the DP noise. */
+  nextDecay?(): number;
 }
 
 export class UpdateGate {
@@ -151,6 +150,13 @@ export class UpdateGate {
   servedScore?: CanaryScore;
   /** Recent judgements' served canary accuracies, for the rollback's noise estimate. */
   private readonly judgedScores: number[] = [];
+  /** Per-class scores of the first FREEZE_AFTER judgements (plain SGD's warm-up). */
+  private readonly judgedPerClass: number[][] = [];
+  private judgements = 0;
+  /** The canaries' noise the rollback margins are made of; undefined until measured. */
+  private noise?: CanaryNoise;
+  private judgedAtStep = 0;
+  private lastInterval = 1;
   readonly alerts: GateAlert[] = [];
   /** Rollbacks in this process (monotone, unlike `alerts`, which keeps the last 50): the publisher's verdict. */
   rollbackCount = 0;
@@ -183,7 +189,7 @@ export class UpdateGate {
           this.learner.restore(snapshot);
           ctx.applied = false;
           this.rejected += 1;
-          for (const source of new Set(ctx.records.map((r) => r.source))) this.registry?.penalise(source);
+          this.penaliseByEvidence(ctx.records);
           this.events.onReject?.(ctx.records, before, after);
         } else {
           this.current = after;
@@ -194,6 +200,18 @@ export class UpdateGate {
         if (every && this.steps % every === 0) this.judge();
       },
     };
+  }
+
+  /**
+   * Each source of an undone update loses trust in proportion to its share of the records in it: the update is
+   * evidence against its records jointly, and a source with one record among 64 contributed 1/64 of it. Only the
+   * records actually sampled into the step count (with DP, the Poisson batch, not every record pooled).
+   */
+  private penaliseByEvidence(records: readonly TrainingRecord[]): void {
+    if (!this.registry || records.length === 0) return;
+    const counts = new Map<string, number>();
+    for (const r of records) counts.set(r.source, (counts.get(r.source) ?? 0) + 1);
+    for (const [source, n] of counts) this.registry.penalise(source, n / records.length);
   }
 
   /**
@@ -233,19 +251,25 @@ export class UpdateGate {
     this.current = this.score();
     const score = served ? served.score(this.canaries.x, this.canaries.y) : this.current;
     this.servedScore = score;
-    // The noise is judged on the judgements before the current run of degraded ones: a sudden drop must not raise
-    // its own bar.
-    const margin = this.rollbackMargin();
+    this.judgements += 1;
+    this.lastInterval = this.steps - this.judgedAtStep;
+    this.judgedAtStep = this.steps;
     this.judgedScores.push(score.accuracy);
     if (this.judgedScores.length > JUDGED_WINDOW) this.judgedScores.shift();
-    if (!this.best || score.accuracy >= this.best.score.accuracy) {
+    this.warmUp(score);
+    // The margins are needed (and, with DP, measured) only when the score is below the best somewhere.
+    const below = this.best !== undefined && isBelow(score, this.best.score);
+    const margins = below ? this.rollbackMargins() : undefined;
+    const worse = this.best && margins ? degradation(score, this.best.score, margins) : undefined;
+    if (!this.best || (!worse && score.accuracy >= this.best.score.accuracy)) {
       this.best = { score, snapshot: served ? served.snapshot() : this.learner.snapshot() };
       this.degraded = 0;
+      if (this.settings.dpWeightNoise !== undefined) this.noise = undefined; // measured again on the new best when needed
       return undefined;
     }
-    if (score.accuracy < this.best.score.accuracy - margin) this.degraded += 1;
+    if (worse) this.degraded += 1;
     else this.degraded = 0;
-    if (this.degraded < this.settings.rollbackAfter) return undefined;
+    if (!worse || this.degraded < this.settings.rollbackAfter) return undefined;
     this.learner.restore(this.best.snapshot);
     served?.startWarm();
     this.current = this.score();
@@ -258,7 +282,7 @@ export class UpdateGate {
       at: now.toISOString(),
       canaryAccuracy: score.accuracy,
       restoredAccuracy: this.best.score.accuracy,
-      message: `the served model's canary accuracy ${(100 * score.accuracy).toFixed(1)}% stayed more than ${(100 * margin).toFixed(1)} points below the best seen, ${(100 * this.best.score.accuracy).toFixed(1)}%, for ${this.settings.rollbackAfter} judgements in a row: rolled back to that model. Check the quarantine and the sources trained since.`,
+      message: `the served model's ${worse} for ${this.settings.rollbackAfter} judgements in a row: rolled back to that model. Check the quarantine and the sources trained since.`,
     };
     this.alerts.push(alert);
     if (this.alerts.length > 50) this.alerts.shift();
@@ -267,18 +291,58 @@ export class UpdateGate {
     return alert;
   }
 
+  /** Plain SGD: keep the first FREEZE_AFTER judgements' scores, then freeze the noise they show (gate-noise.ts). */
+  private warmUp(score: CanaryScore): void {
+    if (this.settings.dpWeightNoise !== undefined || this.noise) return;
+    this.judgedPerClass.push([...(score.perClass ?? [])]);
+    if (this.judgements < FREEZE_AFTER) return;
+    const classes = Math.max(0, ...this.judgedPerClass.map((r) => r.length));
+    this.noise = warmupNoise(this.judgedScores.slice(-this.judgements), this.judgedPerClass, classes);
+    this.judgedPerClass.length = 0;
+  }
+
   /**
-   * How far below the best judged counts as degraded: `rollbackDrop`, or more when the scores are noisy.
-   * Until the noise is known (5 judgements) nothing counts: the first judgements of a fresh model jump the most,
-   * and rolling back to one of them would gain little.
+   * DP: the canaries' noise on the best model under the analytic per-step noise over one judgement interval (k steps:
+   * deviation √k × the per-step one). Measured when first needed after a new best — a judgement below it — and kept
+   * until the next best: a learning model sets a new best at almost every judgement, and 32 evaluations each would
+   * be wasted on judgements that cannot roll back.
    */
-  rollbackMargin(): number {
+  private measureNoise(): CanaryNoise | undefined {
+    const std = this.settings.dpWeightNoise;
+    if (std === undefined || !this.best) return this.noise;
+    // Steps between judgements: the setting, or (judged from outside) the last interval seen; smoothed by the served
+    // average when there is one (its current decay: less smoothing while it ramps up, so a wider margin).
+    const k = Math.max(1, this.settings.judgeEverySteps ?? this.lastInterval);
+    const steps = servedSteps(k, this.served?.nextDecay?.() ?? 0);
+    this.noise ??= simulatedNoise(this.learner, this.canaries, this.best.snapshot, std * Math.sqrt(steps));
+    return this.noise;
+  }
+
+  /**
+   * How far below the best model counts as degraded, overall and per class: `rollbackDrop`, or z × the canaries'
+   * noise when that is larger. Undefined while the noise is unknown: the first 5 judgements (a fresh model jumps the
+   * most, and rolling back to one of its first states would gain little), and without DP until the warm-up froze.
+   */
+  rollbackMargins(): { overall: number; perClass: readonly number[] } | undefined {
     const z = this.settings.rollbackNoiseZ ?? 0;
-    if (z === 0) return this.settings.rollbackDrop;
-    const before = this.judgedScores.slice(0, this.judgedScores.length - this.degraded);
-    if (before.length < JUDGED_WARMUP + 1) return Infinity;
-    // No fall yet among them (a model that has only improved): no noise seen, the fixed drop alone.
-    return Math.max(this.settings.rollbackDrop, z * judgementNoise(before));
+    const drop = this.settings.rollbackDrop;
+    if (z === 0) return { overall: drop, perClass: (this.best?.score.perClass ?? []).map(() => drop) };
+    const noise = this.judgements < JUDGED_WARMUP + 1 ? undefined : this.measureNoise();
+    if (!noise) return undefined;
+    return {
+      overall: Math.max(drop, z * noise.overall),
+      perClass: noise.perClass.map((s) => (Number.isFinite(s) ? Math.max(drop, z * s) : Infinity)),
+    };
+  }
+
+  /** The overall rollback margin (Infinity while unknown). */
+  rollbackMargin(): number {
+    return this.rollbackMargins()?.overall ?? Infinity;
+  }
+
+  /** The canaries' noise behind the margins (undefined until measured). */
+  canaryNoise(): CanaryNoise | undefined {
+    return this.noise;
   }
 
   /**
@@ -294,6 +358,9 @@ export class UpdateGate {
       accepted: this.accepted,
       degraded: this.degraded,
       best: this.best ? { ...this.best.score } : null,
+      noise: this.noise ?? null,
+      judgements: this.judgements,
+      judgedPerClass: this.judgedPerClass.map((r) => [...r]),
     };
   }
 
@@ -318,13 +385,48 @@ export class UpdateGate {
     this.rejected = count(state.rejected);
     this.accepted = count(state.accepted);
     this.degraded = Math.min(count(state.degraded), this.judgedScores.length);
+    // JSON turns NaN (a class without canaries) into null.
+    const perClass = (x: unknown) => (Array.isArray(x) ? x.map((v) => (finite(v) ? v : NaN)) : undefined);
     const best = state.best;
-    this.best = best && finite(best.accuracy) && finite(best.loss) && bestWeights ? { score: { loss: best.loss, accuracy: best.accuracy }, snapshot: bestWeights } : undefined;
+    const bestPerClass = perClass(best?.perClass);
+    this.best =
+      best && finite(best.accuracy) && finite(best.loss) && bestWeights
+        ? { score: { loss: best.loss, accuracy: best.accuracy, ...(bestPerClass ? { perClass: bestPerClass } : {}) }, snapshot: bestWeights }
+        : undefined;
     if (!this.best) this.degraded = 0;
+    // Older checkpoints have no judgement count: their window of scores is at least that many.
+    this.judgements = Math.max(count(state.judgements), this.judgedScores.length);
+    const noise = state.noise;
+    this.noise = noise && finite(noise.overall) && Array.isArray(noise.perClass) ? { overall: noise.overall, perClass: perClass(noise.perClass) ?? [] } : undefined;
+    this.judgedPerClass.splice(0, Infinity, ...(Array.isArray(state.judgedPerClass) ? state.judgedPerClass.filter(Array.isArray).map((r) => perClass(r) ?? []) : []));
   }
 
   dispose(): void {
     this.canaries.x.dispose();
     this.canaries.y.dispose();
   }
+}
+
+function isBelow(score: CanaryScore, best: CanaryScore): boolean {
+  if (score.accuracy < best.accuracy) return true;
+  const now = score.perClass ?? [];
+  const then = best.perClass ?? [];
+  return now.some((a, c) => a < then[c]);
+}
+
+/** What dropped beyond its margin, as a phrase for the alert; undefined when nothing did. */
+function degradation(score: CanaryScore, best: CanaryScore, m: { overall: number; perClass: readonly number[] }): string | undefined {
+  const pts = (x: number) => (100 * x).toFixed(1);
+  if (score.accuracy < best.accuracy - m.overall) {
+    return `canary accuracy ${pts(score.accuracy)}% stayed more than ${pts(m.overall)} points below the best seen, ${pts(best.accuracy)}%,`;
+  }
+  const now = score.perClass ?? [];
+  const then = best.perClass ?? [];
+  for (let c = 0; c < Math.min(now.length, then.length); c++) {
+    const margin = m.perClass[c] ?? Infinity;
+    if (Number.isFinite(now[c]) && Number.isFinite(then[c]) && now[c] < then[c] - margin) {
+      return `canary accuracy on class ${c} ${pts(now[c])}% stayed more than ${pts(margin)} points below the best model's ${pts(then[c])}% (overall ${pts(score.accuracy)}% vs ${pts(best.accuracy)}%)`;
+    }
+  }
+  return undefined;
 }

@@ -13,6 +13,7 @@ import type { UpdateGateState } from '../../train/gate';
 import type { WeightsSnapshot } from '../../middleware/learner';
 import type { WeightAverageState } from '../../train/average';
 import type { Checkpoint } from './store';
+import type { ScreensSection } from './encode';
 
 export interface ModelIdentity {
   readonly task: string;
@@ -65,14 +66,17 @@ export function resumeState(latest: Checkpoint, config: Config, want: ModelIdent
   const gate = h.extra.gate as (UpdateGateState & { bestOffset?: number }) | undefined;
   const bestOffset = gate?.bestOffset;
   const { size, expectedTotal } = weightBlocks(h.weightSpecs, Boolean(average), bestOffset !== undefined);
+  const section = h.extra.screensSection as ScreensSection | undefined;
+  const sectionBytes = section && Array.isArray(section.parts) ? section.parts.reduce((n, p) => n + (Number.isInteger(p?.[1]) && p[1] >= 0 ? p[1] : NaN), 0) : 0;
   const misplaced =
-    latest.weights.length !== expectedTotal ||
+    latest.weights.length !== expectedTotal + sectionBytes ||
+    (section !== undefined && section.offset !== expectedTotal) ||
     (average !== undefined && average.offset !== size) ||
     (bestOffset !== undefined && bestOffset !== size * (average ? 2 : 1));
   if (misplaced) {
     throw new TayguardError(
       'CHECKPOINT_CORRUPT',
-      `the checkpoint ${latest.file} holds ${latest.weights.length} weight bytes, but its header describes ${expectedTotal} (model ${size} bytes${average ? `, average at ${String(average.offset)}` : ''}${bestOffset !== undefined ? `, gate best at ${String(bestOffset)}` : ''}): point CHECKPOINT_DIR elsewhere to start fresh`,
+      `the checkpoint ${latest.file} holds ${latest.weights.length} weight bytes, but its header describes ${expectedTotal + sectionBytes} (model ${size} bytes${average ? `, average at ${String(average.offset)}` : ''}${bestOffset !== undefined ? `, gate best at ${String(bestOffset)}` : ''}${section ? `, screens' state at ${String(section.offset)}` : ''}): point CHECKPOINT_DIR elsewhere to start fresh`,
     );
   }
   const block = (offset: number): WeightsSnapshot => ({ specs: h.weightSpecs, data: latest.weights.subarray(offset, offset + size) });
@@ -85,8 +89,24 @@ export function resumeState(latest: Checkpoint, config: Config, want: ModelIdent
     counts,
     dedup: h.dedup as DedupState,
     trainer: h.accountant,
-    screens: h.extra.screens as DetectorChainState | undefined,
+    // Newer checkpoints: the section after the weights; older ones: in the header.
+    screens: section ? decodeScreens(latest, section) : (h.extra.screens as DetectorChainState | undefined),
     audit: h.extra.audit as AuditState | undefined,
     gate: gate && { state: gate, best: bestOffset !== undefined ? block(bestOffset) : undefined },
   };
+}
+
+/** The screens' state back from its section: one JSON text per stage, at the offsets its header table gives. */
+function decodeScreens(latest: Checkpoint, section: ScreensSection): DetectorChainState {
+  const out: Record<string, unknown> = {};
+  let at = section.offset;
+  for (const [name, length] of section.parts) {
+    try {
+      out[name] = JSON.parse(latest.weights.subarray(at, at + length).toString('utf8'));
+    } catch {
+      throw new TayguardError('CHECKPOINT_CORRUPT', `the checkpoint ${latest.file} has an unreadable state for screen stage "${name}": point CHECKPOINT_DIR elsewhere to start fresh, or run \`npx tayguard checkpoint repair\``);
+    }
+    at += length;
+  }
+  return out as unknown as DetectorChainState;
 }

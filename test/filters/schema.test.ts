@@ -11,6 +11,13 @@ describe('schema and bounds screen', () => {
     expect(r).toEqual({ ok: true, record: { id: 'a', source: 'alice', ts: 1700000000000, label: 1, text: 'hello' } });
   });
 
+  it("accepts the deployment's sourceMeta (account creation time, verified flag) and keeps it on the record", () => {
+    const sourceMeta = { createdAt: '2024-03-01T12:00:00.000+01:00', verified: true };
+    const r = parseRecord(msg({ id: 'a', source: 'alice', label: 1, text: 'hello', sourceMeta }), text);
+    expect(r).toEqual({ ok: true, record: { id: 'a', source: 'alice', label: 1, text: 'hello', sourceMeta } });
+    expect(parseRecord(msg({ id: 'a', source: 'alice', label: 1, text: 'hello', sourceMeta: {} }), text).ok).toBe(true);
+  });
+
   it('accepts a valid features record', () => {
     expect(parseRecord(msg({ id: 'a', source: 's', label: 2, features: [0, -1.5, 3e5] }), dense).ok).toBe(true);
   });
@@ -47,6 +54,12 @@ describe('schema and bounds screen', () => {
     ['string feature', msg({ id: 'a', source: 's', label: 0, features: [1, '2', 3] }), dense, 'non_finite_feature'],
     ['bad ts', msg({ id: 'a', source: 's', label: 0, text: 'x', ts: 'yesterday' }), text, 'invalid_ts'],
     ['unknown field', msg({ id: 'a', source: 's', label: 0, text: 'x', admin: true }), text, 'unknown_field'],
+    ['sourceMeta not an object', msg({ id: 'a', source: 's', label: 0, text: 'x', sourceMeta: 'verified' }), text, 'invalid_source_meta'],
+    ['sourceMeta with an unknown key', msg({ id: 'a', source: 's', label: 0, text: 'x', sourceMeta: { trusted: true } }), text, 'invalid_source_meta'],
+    ['sourceMeta.createdAt in a local format', msg({ id: 'a', source: 's', label: 0, text: 'x', sourceMeta: { createdAt: '03/01/2024' } }), text, 'invalid_source_meta'],
+    ['sourceMeta.createdAt without a zone', msg({ id: 'a', source: 's', label: 0, text: 'x', sourceMeta: { createdAt: '2024-03-01T12:00:00' } }), text, 'invalid_source_meta'],
+    ['sourceMeta.createdAt not a date', msg({ id: 'a', source: 's', label: 0, text: 'x', sourceMeta: { createdAt: '2024-13-45T99:00:00Z' } }), text, 'invalid_source_meta'],
+    ['sourceMeta.verified as a string', msg({ id: 'a', source: 's', label: 0, text: 'x', sourceMeta: { verified: 'yes' } }), text, 'invalid_source_meta'],
   ])('quarantines %s with a reason', (_name, raw, limits, code) => {
     const r = parseRecord(raw as { value: Buffer | null }, limits);
     expect(r.ok).toBe(false);

@@ -83,6 +83,9 @@ describe('HTTP API without a broker', () => {
     for (const name of ['tayguard_records_total', 'tayguard_step_duration_seconds', 'tayguard_consumer_lag', 'tayguard_process_resident_memory_bytes']) {
       expect(text).toContain(name);
     }
+    // Each screen's state in bytes against its budget (the trust table is always on; 32 MiB by default).
+    expect(text).toMatch(/tayguard_screen_state_bytes\{screen="trust"\} \d+/);
+    expect(text).toContain(`tayguard_screen_state_budget_bytes{screen="trust"} ${32 * 1024 * 1024}`);
   });
 
   it('is private by default and states the guarantee: unit, adjacency, δ, accountant, mechanism, randomness', async () => {

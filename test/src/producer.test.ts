@@ -28,6 +28,14 @@ describe('validateRecord', () => {
     expect(codes(validateRecord(m.make(1), TEXT))).toContain(code);
   });
 
+  it("passes the deployment's sourceMeta and refuses a malformed one before it is sent", () => {
+    const record = { id: 'r-2', source: 'alice', label: 1, text: 'win a prize', sourceMeta: { createdAt: new Date(Date.UTC(2024, 2, 1)).toISOString(), verified: true } };
+    const r = validateRecord(record, TEXT);
+    expect(r.ok && r.record).toEqual(record);
+    expect(codes(validateRecord({ ...record, sourceMeta: { createdAt: 'last year' } }, TEXT))).toEqual(['invalid_source_meta']);
+    expect(codes(validateRecord({ ...record, sourceMeta: { verified: 1 } }, TEXT))).toEqual(['invalid_source_meta']);
+  });
+
   it('refuses what only shows once serialised: non-finite features, oversize messages', () => {
     const dense = { numClasses: 3, task: 'dense' as const, featureDim: 2 };
     expect(codes(validateRecord({ id: 'd', source: 's', label: 2, features: [0.5, NaN] }, dense))).toEqual(['non_finite_feature']);

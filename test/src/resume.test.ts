@@ -58,3 +58,60 @@ describe('resumeState', () => {
     expect(() => resumeState(checkpoint(SIZE), dp, model)).toThrow(/trained without DP/);
   });
 });
+
+describe("the screens' state section", () => {
+  const weights = { specs, data: Buffer.alloc(SIZE, 1) };
+  const contents = (screens: unknown) => ({
+    seq: 4,
+    createdAt: 'now',
+    model,
+    learningRate: 1,
+    topic: 't.records',
+    offsets: [],
+    dedup: {},
+    counts: { trained: 1 },
+    accountant: null,
+    modelVersion: 4,
+    screens,
+    weights,
+  });
+
+  it('is written after the weights, one JSON text per stage, and read back through real files; older checkpoints with the state in the header still load', async () => {
+    const { mkdtempSync } = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const { CheckpointStore } = await import('../../src/checkpoint/store');
+    const { createDetectors } = await import('../../filters/config');
+    const { encodeCheckpoint } = await import('../../src/checkpoint/encode');
+    const chain = createDetectors({}, { now: () => 1_700_000_000_000 });
+    const raw = { topic: 't', partition: 0, offset: '0', key: null, value: null };
+    for (let i = 0; i < 50; i++) for (const d of chain.detectors) d.screen({ id: `r${i}`, source: `s${i % 7}`, ts: 1_700_000_000_000 + i, label: i % 2, text: `hello number ${i} from the test` }, raw);
+    const state = chain.toJSON();
+    const { header, weights: bytes } = encodeCheckpoint(contents(state));
+    expect(header.extra.screens).toBeUndefined(); // not in the header's one JSON string any more
+    expect(header.extra.screensSection).toMatchObject({ offset: SIZE, parts: expect.arrayContaining([['trust', expect.any(Number)], ['campaign', expect.any(Number)]]) });
+    const store = new CheckpointStore(mkdtempSync(path.join(os.tmpdir(), 'tg-section-')));
+    await store.init();
+    await store.write(header, bytes);
+    const back = resumeState((await store.latest())!, config, model);
+    expect(back.screens).toEqual(JSON.parse(JSON.stringify(state)));
+    expect([...new Set(back.weights.data)]).toEqual([1]);
+    const restored = createDetectors({}, { now: () => 1_700_000_000_000 });
+    restored.restore(back.screens!);
+    expect(restored.toJSON()).toEqual(chain.toJSON());
+
+    // A checkpoint from before the section: the state inline in the header.
+    const old = checkpoint(SIZE, { screens: JSON.parse(JSON.stringify(state)) });
+    expect(resumeState(old, config, model).screens).toEqual(JSON.parse(JSON.stringify(state)));
+  });
+
+  it('refuses a section that does not match its table', async () => {
+    const { encodeCheckpoint } = await import('../../src/checkpoint/encode');
+    const { header, weights: bytes } = encodeCheckpoint(contents({ version: 1, trust: { sources: [], blocked: [] } }));
+    const at = (w: Buffer, h = header) => ({ header: h, weights: w, file: 'ckpt-y' });
+    expect(() => resumeState(at(bytes.subarray(0, bytes.length - 1)), config, model)).toThrow(/start fresh/);
+    const garbled = Buffer.from(bytes);
+    garbled[SIZE + 2] = 0x7b; // '{' inside the first part's JSON
+    expect(() => resumeState(at(garbled), config, model)).toThrow(/unreadable state for screen stage/);
+  });
+});

@@ -4,6 +4,7 @@ import { TfjsLearner } from '../../middleware/learner';
 import { createMetrics } from '../../src/metrics';
 import { PlainTrainer } from '../../train/plain';
 import { UpdateGate } from '../../train/gate';
+import { dpWeightNoise } from '../../train/gate-noise';
 import { WeightAverage } from '../../train/average';
 import { SourceRegistry } from '../../filters/trust';
 import { DEFAULT_TRUST } from '../../filters/config';
@@ -45,7 +46,22 @@ describe('update gate (RONI on a trusted canary set)', () => {
     }
     expect(gate.rejected).toBe(1);
     expect(gate.score()).toEqual(before); // the harmful update was undone exactly
-    for (let i = 0; i < 16; i++) expect(registry.get(`sybil-${i}`)?.penalties).toBe(1);
+    // Each source held 1 of the update's 16 records: 1/16 of a penalty each.
+    for (let i = 0; i < 16; i++) expect(registry.get(`sybil-${i}`)?.penalties).toBeCloseTo(1 / 16);
+  });
+
+  it("penalises in proportion to evidence: by each source's share of the undone update, not every source of the batch alike", async () => {
+    const { gate, trainer, registry } = setup();
+    for (let i = 0; i < 64; i++) await trainer.admit(rec(i, i % 2, `user-${i % 8}`));
+    // One batch: 12 flipped records from one account, and 4 honest records from 4 established users.
+    const batch = [...Array.from({ length: 12 }, (_, i) => rec(500 + i, i % 2, 'poisoner', true)), ...Array.from({ length: 4 }, (_, i) => rec(600 + i, i % 2, `user-${i}`))];
+    for (const r of batch) registry.observe(r, 0);
+    registry.observe(rec(700, 0, 'user-5'), 0);
+    for (const r of batch) await trainer.admit(r);
+    expect(gate.rejected).toBe(1);
+    expect(registry.get('poisoner')?.penalties).toBeCloseTo(12 / 16);
+    for (let i = 0; i < 4; i++) expect(registry.get(`user-${i}`)?.penalties).toBeCloseTo(1 / 16);
+    expect(registry.get('user-5')?.penalties).toBe(0); // not in the undone update
   });
 
   it('rolls back to the best checkpoint after sustained degradation and raises an alert', async () => {
@@ -94,8 +110,10 @@ describe('update gate (RONI on a trusted canary set)', () => {
       const { x, y } = learner.batch(canary, canary.map((r) => r.label));
       // Steps pass on their own (slow poisoning); only the checkpoint check acts. σ = 4: canary accuracy jumps by
       // several points from checkpoint to checkpoint on clean data.
-      const gate = new UpdateGate(learner, { x, y, size: 40 }, new SourceRegistry(DEFAULT_TRUST), { lossTolerance: 100, accuracyTolerance: 1, rollbackDrop: 0.05, rollbackAfter: 2, rollbackNoiseZ });
       const dp = { sampleRate: 0.5, noiseMultiplier: 4, clipNorm: 1, window: 2, stepEveryRecords: 16, epsilonLimit: 1e6, delta: 1e-5, unit: 'record' as const, maxRecordsPerSource: 4, accountant: 'rdp' as const, seed: 'gate-rollback' };
+      // The DP noise scale, known from the configuration: η·σ·C/(q·W·S).
+      const noise = dpWeightNoise({ learningRate: 5, noiseMultiplier: dp.noiseMultiplier, clipNorm: dp.clipNorm, expectedBatchSize: dp.sampleRate * dp.window * dp.stepEveryRecords });
+      const gate = new UpdateGate(learner, { x, y, size: 40 }, new SourceRegistry(DEFAULT_TRUST), { lossTolerance: 100, accuracyTolerance: 1, rollbackDrop: 0.05, rollbackAfter: 2, rollbackNoiseZ, dpWeightNoise: noise });
       const trainer = new DpTrainer(learner, createMetrics(), dp, undefined, [gate.stage()]);
       const at: number[] = [];
       for (let checkpoint = 0; checkpoint < 30; checkpoint++) {
@@ -114,7 +132,11 @@ describe('update gate (RONI on a trusted canary set)', () => {
     expect(aware.length).toBeLessThanOrEqual(1);
     expect(poisoned.length).toBeGreaterThanOrEqual(2);
     expect(poisoned.filter((c) => c < 15).length).toBe(aware.filter((c) => c < 15).length);
-    expect(poisoned.find((c) => c >= 15)).toBeLessThanOrEqual(18); // caught within a few checkpoints
+    // Caught within a few checkpoints. The margin is now the analytic DP noise's (train/gate-noise.ts), which no
+    // stream can widen; at this extreme noise (each step moves every weight by 1.25) its random-walk bound is wide,
+    // so it takes six checkpoints where the stream-measured margin took three (test/train/gate-dp.test.ts shows the
+    // default regime, where it sits at the 5-point floor).
+    expect(poisoned.find((c) => c >= 15)).toBeLessThanOrEqual(21);
   });
 
   it('judges rollback on the served model (the moving average), restores it into the learner and restarts the average there', async () => {
@@ -170,7 +192,7 @@ describe('update gate (RONI on a trusted canary set)', () => {
     expect(again.toJSON()).toMatchObject({ rejected: 1, accepted: 20 });
     // Damaged or older state: paired changes stay paired, counts are whole and ≥ 0, no best without its weights.
     again.restore({ lossChanges: [1, NaN, 3, 4], accuracyChanges: [0.1, 0.2, null], judgedScores: null, rejected: -1, accepted: 3, degraded: 2, best: { loss: 1, accuracy: 0.9 } } as never);
-    expect(again.toJSON()).toEqual({ lossChanges: [1], accuracyChanges: [0.1], judgedScores: [], rejected: 0, accepted: 3, degraded: 0, best: null });
+    expect(again.toJSON()).toEqual({ lossChanges: [1], accuracyChanges: [0.1], judgedScores: [], rejected: 0, accepted: 3, degraded: 0, best: null, noise: null, judgements: 0, judgedPerClass: [] });
   });
 
   it('a restart keeps the best model and the degraded run: the rollback still reaches the weights from before it', async () => {
