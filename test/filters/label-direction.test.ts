@@ -78,14 +78,17 @@ describe('echo and toxicity judge the label, not only the content', () => {
     expect(Math.min(...r.trustBefore)).toBeGreaterThan(0);
   });
 
-  it('the same content labelled ham (teaching the abuse as acceptable) is still quarantined, and counts against its sources', async () => {
+  it('the same content labelled ham (teaching the abuse as acceptable) is still quarantined, and earns its sources no trust', async () => {
     const c = await chain();
     const r = report(c, HAM, campaign);
     const codes = r.verdicts.map((v) => (v.kind === 'quarantine' ? v.reasons[0].code : 'accept'));
     expect(codes.filter((x, i) => i % 2 === 0 && x === 'echo_instruction')).toHaveLength(campaign.length / 2);
     expect(codes.filter((x, i) => i % 2 === 1 && x === 'toxic_language')).toHaveLength(campaign.length / 2);
     expect(r.reporters.some((who) => r.quarantinedOf(who) > 0)).toBe(true);
-    r.trustAfter.forEach((t, i) => expect(t).toBeLessThan(r.trustBefore[i]));
+    // Content quarantines are not strikes (filters/source-registry.ts STRIKE_CODES: only a source's own volume and
+    // the gate's penalties lower trust, so a screen's false positive cannot wear an honest source down); but a
+    // quarantined record is no clean history either, so trust does not grow.
+    r.trustAfter.forEach((t, i) => expect(t).toBeLessThanOrEqual(r.trustBefore[i]));
   });
 
   it('ABUSE_LABELS=none screens every label, as before', async () => {
