@@ -75,6 +75,13 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   const heldOut = test.slice(200);
   const canaryFile = path.join(stateDir, 'canaries.jsonl');
   writeFileSync(canaryFile, canaries.map((m) => JSON.stringify({ id: `canary-${m.id}`, source: 'operator', label: m.label, text: m.text })).join('\n'));
+  // The operator's own consented, labelled mails (e.g. a team's hand-labelled inbox): the witness screen trains on
+  // them at start-up and never on the stream. Carved from the end of the training split, so the stream — and the
+  // spam the flood copies — is mail the witness has never seen.
+  const trusted = train.slice(-1000);
+  const streamed = train.slice(0, -1000);
+  const witnessFile = path.join(stateDir, 'consented.jsonl');
+  writeFileSync(witnessFile, trusted.map((m) => JSON.stringify({ id: `consented-${m.id}`, source: 'operator', label: m.label, text: m.text })).join('\n'));
   const config = loadConfig({
     ...process.env,
     KAFKA_BROKERS: broker.bootstrap,
@@ -83,7 +90,9 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
     CHECKPOINT_INTERVAL_MS: '2000',
     GROUP_ID: 'tayguard-demo',
-    SCREENS: process.env.SCREENS ?? 'rate-caps,echo,toxicity,campaign',
+    // Unset SCREENS: the defaults (echo, toxicity and — with trusted data — the witness), all per-record screens
+    // inside the DP guarantee.
+    WITNESS_DATA: process.env.WITNESS_DATA ?? witnessFile,
     CANARY_FILE: process.env.CANARY_FILE ?? canaryFile,
     AUDIT_CANARIES: process.env.AUDIT_CANARIES ?? '100',
   });
@@ -105,7 +114,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
       `${config.http.operatorAuth === 'open' ? '; no ADMIN_TOKEN, so the operator panels are open' : '; type ADMIN_TOKEN into it for the operator panels'})\n`,
   );
 
-  const mails: Mail[] = opts.records ? train.slice(0, opts.records) : train;
+  const mails: Mail[] = opts.records ? streamed.slice(0, opts.records) : streamed;
   const rng = seedrandom('tayguard-demo-sources');
   // The simulated timeline travels as the Kafka timestamp (CreateTime), as a replay producer's would: the sidecar
   // takes event time from the broker (src/event-time.ts), so a `ts` alone would be clamped to the moment of sending.
@@ -113,7 +122,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   let bad = 0;
   let flood = 0;
   const attack = opts.attack ?? true;
-  const spamTexts = train.filter((m) => m.label === 1).map((m) => m.text);
+  const spamTexts = streamed.filter((m) => m.label === 1).map((m) => m.text);
   // Simulated time: the first half of the stream spans 30 days (the ~400 regular sources build a history),
   // the second half one busy afternoon — when the flood comes.
   const day = 24 * 3600_000;
@@ -200,9 +209,11 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   const probeRng = seedrandom('tayguard-demo-flood-probe');
   const floodProbe: LabelledText[] = Array.from({ length: 300 }, (_, i) => floodRecord(i, probeRng, spamTexts));
   const tayguardFlood = agreement((x) => sidecar.serving.predict(x), floodProbe);
-  const byKind = [0, 1, 2].map((k) => agreement((x) => sidecar.serving.predict(x), floodProbe.filter((_, i) => i % 3 === k)));
-  const [naive, naiveFlood] = await plainAgreement(plainConfig, wellFormed, [heldOut, floodProbe]);
-  const [clean, cleanFlood] = await plainAgreement(plainConfig, mails, [heldOut, floodProbe]);
+  const kinds = [0, 1, 2].map((k) => floodProbe.filter((_, i) => i % 3 === k));
+  const byKind = kinds.map((set) => agreement((x) => sidecar.serving.predict(x), set));
+  const [naive, naiveFlood, ...naiveKinds] = await plainAgreement(plainConfig, wellFormed, [heldOut, floodProbe, ...kinds]);
+  const [clean, cleanFlood, ...cleanKinds] = await plainAgreement(plainConfig, mails, [heldOut, floodProbe, ...kinds]);
+  const kindsLine = (k: number[]) => `(echo requests ${pct(k[0])}, abuse ${pct(k[1])}, spam copies ${pct(k[2])})`;
   const budget = (await (await fetch(`${base}/v1/privacy/budget`)).json()) as ReturnType<Sidecar['budget']>;
   process.stdout.write(
     [
@@ -216,9 +227,9 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
         ? `  update gate  ${s.gate.rejected} of ${s.gate.accepted + s.gate.rejected} updates undone on ${s.gate.canaries} trusted canaries; ${s.gate.alerts.length} rollback alert(s)${config.privacy ? ' (with DP on, most undone steps are ones whose noise hurt the canaries; see README "Update gate")' : ''}`
         : '',
       `  same stream, three learners: accuracy on ${heldOut.length} unseen mails | flood messages it calls ham (what the attack wanted; 300 unseen ones)`,
-      `    tayguard (screens${config.privacy ? ` + DP at ε ${budget.epsilon?.spent.toFixed(2)}` : ', no DP'}${config.gate ? ' + update gate' : ''})  ${pct(privateAccuracy)} | ${pct(tayguardFlood)} (echo requests ${pct(byKind[0])}, abuse ${pct(byKind[1])}, spam copies ${pct(byKind[2])})`,
-      `    naive online learner, flood included (no screens, no DP)  ${pct(naive)} | ${pct(naiveFlood)}${attack ? '' : '  (no flood in this run)'}`,
-      `    non-private on the honest mails only (the stream's best)  ${pct(clean)} | ${pct(cleanFlood)}`,
+      `    tayguard (screens${config.privacy ? ` + DP at ε ${budget.epsilon?.spent.toFixed(2)}` : ', no DP'}${config.gate ? ' + update gate' : ''})  ${pct(privateAccuracy)} | ${pct(tayguardFlood)} ${kindsLine(byKind)}`,
+      `    naive online learner, flood included (no screens, no DP)  ${pct(naive)} | ${pct(naiveFlood)} ${kindsLine(naiveKinds)}${attack ? '' : '  (no flood in this run)'}`,
+      `    non-private on the honest mails only (the stream's best)  ${pct(clean)} | ${pct(cleanFlood)} ${kindsLine(cleanKinds)}`,
       `  model version v${s.modelVersion} published under ${config.checkpoint.modelDir}`,
       `  privacy: ${budget.statement}`,
       budget.mechanism === 'none'
