@@ -8,6 +8,10 @@ export { EchoDetector, DEFAULT_ECHO_PATTERNS, type EchoSettings } from './echo';
 export { ToxicityDetector, type ToxicitySettings } from './toxicity';
 export { CampaignDetector, type CampaignSettings } from './campaign';
 export { RareTokenDetector, type RareTokenSettings } from './rare-token';
+export { NearDuplicateDetector, type NearDuplicateSettings } from './near-duplicate';
+export { RareFeatureDetector, type RareFeatureSettings } from './rare-feature';
+export { GradientDetector, type GradientSettings, type RecordGradient } from './gradient-spectral';
+export { featureView, type FeatureRow, type FeatureSource, type FeatureView } from './feature-view';
 export { OutlierDetector, textFeaturize, type Featurize, type OutlierSettings } from './outliers';
 export { LabelConsistencyDetector, type LabelConsistencySettings } from './label-consistency';
 export {

@@ -1,12 +1,14 @@
 /**
  * Builds the poisoning screen chain (filters/) from config: SCREENS picks the detectors, SCREENS_CONFIG tunes
  * them (one JSON object, validated by filters/config.ts). The detectors' own order is fixed
- * (trust → rate caps → echo → toxicity → campaign → outliers → label consistency).
+ * (trust → rate caps → echo → toxicity → campaign → rare token → near-duplicate → rare feature → outliers → label
+ * consistency → gradient).
  */
 import type { Config, ScreenName } from './config';
 import { createDetectors, textFeaturize, type DetectorChain, type DetectorSettingsInput } from '../filters';
 import type { Learner } from '../middleware/learner';
 import { fastPredictor } from '../middleware/fast-predict';
+import { recordGradient } from '../train/record-gradient';
 
 const KEY: Record<ScreenName, string> = {
   'rate-caps': 'rateCaps',
@@ -14,8 +16,11 @@ const KEY: Record<ScreenName, string> = {
   toxicity: 'toxicity',
   campaign: 'campaign',
   'rare-token': 'rareToken',
+  'near-duplicate': 'nearDuplicate',
+  'rare-feature': 'rareFeature',
   outliers: 'outliers',
   'label-consistency': 'labelConsistency',
+  gradient: 'gradient',
 };
 
 export function createScreens(config: Config, deps: { serving: Learner & { readonly weightsVersion: number }; trainedRecords: () => number }): DetectorChain {
@@ -31,5 +36,8 @@ export function createScreens(config: Config, deps: { serving: Learner & { reado
     ...(enabled.includes('label-consistency')
       ? { predict: fastPredictor(deps.serving), modelSeen: deps.trainedRecords }
       : {}),
+    // Feature-space screens see records as the model does; the gradient screen asks the same published model.
+    ...(enabled.includes('near-duplicate') || enabled.includes('rare-feature') ? { featurizer, numClasses: deps.serving.numClasses } : {}),
+    ...(enabled.includes('gradient') ? { gradient: recordGradient(deps.serving), modelSeen: deps.trainedRecords } : {}),
   });
 }
