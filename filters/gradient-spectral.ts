@@ -11,7 +11,7 @@
  * into `sketchDim` dimensions by a count sketch (Charikar, Chen & Farach-Colton 2002: inner products kept in
  * expectation, state independent of the model's size):
  * - a REFERENCE from sources the deployment trusts (trust.ts, trust ≥ `minTrust`): the running mean μ_y and
- *   per-coordinate variance σ²_y of their accepted records' gradients (memory `horizon` records);
+ *   per-coordinate variance σ²_y of their records' gradients (memory `horizon` records of the label);
  * - the STREAM of everyone else: the running mean of their gradients, m_y (same memory).
  * The campaign's common direction is d = m_y − μ_y: with a share ε of untrusted label-y records pushing Δ, d ≈ εΔ,
  * which is the top eigenvector of the untrusted records' second moment about the trusted mean (the spectral
@@ -97,6 +97,8 @@ interface LabelState {
   readonly sq: Float64Array;
   readonly stream: Moments;
   readonly q: ScoreWindow;
+  /** The stream mean restarted once the reference first had `minReference` records (see `screen`). */
+  synced: boolean;
 }
 
 /**
@@ -138,8 +140,8 @@ class ScoreWindow {
 
 export interface GradientState {
   readonly sketchDim: number;
-  /** [label, clock, base, ref [Σw, Σw²], stream [Σw, Σw²], ref Σwg, ref Σwg², stream Σwg, scores (base64 float64), scores added]. */
-  readonly labels: readonly (readonly [number, number, number, readonly [number, number], readonly [number, number], string, string, string, string, number])[];
+  /** [label, clock, base, ref [Σw, Σw²], stream [Σw, Σw²], ref Σwg, ref Σwg², stream Σwg, scores (base64 float64), scores added, synced]. */
+  readonly labels: readonly (readonly [number, number, number, readonly [number, number], readonly [number, number], string, string, string, string, number, 0 | 1])[];
 }
 
 export class GradientDetector implements Detector {
@@ -174,7 +176,7 @@ export class GradientDetector implements Detector {
     if (!st) {
       const m = this.settings.sketchDim;
       const moments = (): Moments => ({ sum: new Float64Array(m), w: 0, w2: 0 });
-      st = { clock: 0, base: 0, ref: moments(), sq: new Float64Array(m), stream: moments(), q: new ScoreWindow(this.settings.scoreWindow, this.settings.quantile) };
+      st = { clock: 0, base: 0, ref: moments(), sq: new Float64Array(m), stream: moments(), q: new ScoreWindow(this.settings.scoreWindow, this.settings.quantile), synced: false };
       this.states.set(label, st);
     }
     return st;
@@ -240,6 +242,15 @@ export class GradientDetector implements Detector {
     const ref = st.ref;
     const str = st.stream;
     const nRef = ref.w2 > 0 ? (ref.w * ref.w) / ref.w2 : 0;
+    if (!st.synced && nRef >= s.minReference) {
+      // The two means must cover about the same stretch of the stream: at a cold start every source is untrusted,
+      // so the stream mean would also hold the first model's gradients, which the reference never saw (measured on
+      // clean mail: T ≈ 50 for a horizon after start-up). Restart the stream once the reference exists.
+      str.sum.fill(0);
+      str.w = 0;
+      str.w2 = 0;
+      st.synced = true;
+    }
     const nStream = str.w2 > 0 ? (str.w * str.w) / str.w2 : 0;
     const warm = nRef >= s.minReference && nStream >= s.minStream && (this.deps.modelSeen?.() ?? Infinity) >= s.minModelRecords;
     let score = 0;
@@ -274,8 +285,10 @@ export class GradientDetector implements Detector {
     // Every record is judged against the means without itself (its own pull on d would raise its score).
     if (!trusted) this.add(st.stream, weight);
     if (trusted) st.q.add(score);
-    if (trusted && !quarantine) {
-      // Reference: trusted, accepted records only (a trimmed estimate).
+    if (trusted) {
+      // Reference: every trusted record, held or not. Both groups are untrimmed: trimming only the reference at the
+      // top of d would itself shift its mean away along d and keep the alarm on (measured: a clean stream stuck at
+      // T ≈ 50 once a fluctuation crossed the limit).
       this.add(ref, weight);
       for (let j = 0; j < m; j++) st.sq[j] += weight * g[j] * g[j];
     }
@@ -306,7 +319,7 @@ export class GradientDetector implements Detector {
       sketchDim: this.settings.sketchDim,
       labels: [...this.states].map(
         ([label, st]) =>
-          [label, st.clock, st.base, [st.ref.w, st.ref.w2], [st.stream.w, st.stream.w2], f64(st.ref.sum), f64(st.sq), f64(st.stream.sum), f64(st.q.values), st.q.count] as const,
+          [label, st.clock, st.base, [st.ref.w, st.ref.w2], [st.stream.w, st.stream.w2], f64(st.ref.sum), f64(st.sq), f64(st.stream.sum), f64(st.q.values), st.q.count, st.synced ? 1 : 0] as const,
       ),
     };
   }
@@ -322,14 +335,14 @@ export class GradientDetector implements Detector {
       return new Float64Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
     };
     for (const row of state.labels) {
-      if (!Array.isArray(row) || row.length !== 10) throw corrupt(this.name, 'bad label entry');
-      const [label, clock, base, [rw, rw2], [sw, sw2], refSum, sq, streamSum, scores, added] = row;
+      if (!Array.isArray(row) || row.length !== 11) throw corrupt(this.name, 'bad label entry');
+      const [label, clock, base, [rw, rw2], [sw, sw2], refSum, sq, streamSum, scores, added, synced] = row;
       const q = new ScoreWindow(this.settings.scoreWindow, this.settings.quantile);
       const b = Buffer.from(scores, 'base64');
       if (b.length !== 8 * this.settings.scoreWindow) throw corrupt(this.name, `the score window holds ${b.length / 8} values; scoreWindow is ${this.settings.scoreWindow} (was it changed?)`);
       q.values.set(new Float64Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)));
       q.count = added;
-      this.states.set(label, { clock, base, ref: { sum: arr(refSum), w: rw, w2: rw2 }, sq: arr(sq), stream: { sum: arr(streamSum), w: sw, w2: sw2 }, q });
+      this.states.set(label, { clock, base, ref: { sum: arr(refSum), w: rw, w2: rw2 }, sq: arr(sq), stream: { sum: arr(streamSum), w: sw, w2: sw2 }, q, synced: synced === 1 });
     }
   }
 }
