@@ -169,7 +169,7 @@ export const detectorSettingsSchema = z.object({
       windowMs: ms.default(3600_000),
       minSources: int(2).default(15),
       minFeatures: int(1).default(6),
-      maxFeatures: int(1).default(4096),
+      maxFeatures: int(1).default(512),
       warmupRecords: int(0).default(200),
       centreHorizon: int(1).default(2000),
       maxSingles: int(1).default(512),
@@ -195,7 +195,8 @@ export const detectorSettingsSchema = z.object({
       minShare: z.number().gt(0.5, 'minShare is a fraction in (0.5, 1]').lte(1, 'minShare is a fraction in (0.5, 1]').default(0.8),
       minBaseline: z.number().positive().default(500),
       prior: z.number().positive().default(1),
-      maxKeysPerRecord: int(1).default(512),
+      // Every bucket of all but the longest texts (a trigger placed after 512 distinct words must still count).
+      maxKeysPerRecord: int(1).default(2048),
       sourceSlots: int(1, 8).default(2),
       /** Labels screened are 0 … maxLabels − 1; defaults to the model's class count. */
       maxLabels: int(1, 1000).optional(),

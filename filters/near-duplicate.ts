@@ -70,6 +70,10 @@ interface Member {
 interface Cluster {
   readonly id: number;
   readonly sum: Float32Array;
+  /** ‖sum‖, kept with it. */
+  norm: number;
+  /** Its signature's place in the slab (`sig` is a view of it), so a scan reads one flat array. */
+  readonly slot: number;
   readonly sig: Uint32Array;
   members: Member[];
   last: number;
@@ -107,6 +111,10 @@ export class NearDuplicateDetector implements Detector {
   private readonly sig: Uint32Array;
   private singles = new Map<number, Cluster>();
   private groups = new Map<number, Cluster>();
+  /** All clusters' signatures, `words` per slot; `bySlot` says which cluster (if any) holds each slot. */
+  private readonly slab: Uint32Array;
+  private readonly bySlot: (Cluster | undefined)[];
+  private readonly freeSlots: number[];
   private seen = 0;
   private nextId = 0;
   readonly minCosine: number;
@@ -124,6 +132,10 @@ export class NearDuplicateDetector implements Detector {
     this.proj = new Float64Array(settings.bits);
     this.unit = new Float32Array(settings.bits);
     this.sig = new Uint32Array(this.words);
+    const capacity = settings.maxSingles + settings.maxGroups + 2; // + a single being promoted, + one being added
+    this.slab = new Uint32Array(capacity * this.words);
+    this.bySlot = new Array<Cluster | undefined>(capacity).fill(undefined);
+    this.freeSlots = Array.from({ length: capacity }, (_, i) => capacity - 1 - i);
     if (deps.dim * this.words <= 1 << 20) {
       this.table = new Uint32Array(deps.dim * this.words);
       for (let j = 0; j < deps.dim; j++) for (let w = 0; w < this.words; w++) this.table[j * this.words + w] = this.plane(j, w);
@@ -158,15 +170,22 @@ export class NearDuplicateDetector implements Detector {
     const p = this.proj;
     p.fill(0);
     const n = Math.min(row.n, s.maxFeatures);
+    // p_b = Σ_i v_i·(±1) = 2·Σ_{i: sign +} v_i − Σ_i v_i: visit only the set bits of each sign word.
+    let total = 0;
     for (let i = 0; i < n; i++) {
       const j = row.indices[i];
       const v = row.values[i];
+      total += v;
       for (let w = 0; w < this.words; w++) {
-        const signs = this.table ? this.table[j * this.words + w] : this.plane(j, w);
+        let signs = this.table ? this.table[j * this.words + w] : this.plane(j, w);
         const base = w * 32;
-        for (let b = 0; b < 32; b++) p[base + b] += (signs >>> b) & 1 ? v : -v;
+        while (signs !== 0) {
+          p[base + 31 - Math.clz32(signs & -signs)] += 2 * v;
+          signs &= signs - 1;
+        }
       }
     }
+    for (let b = 0; b < s.bits; b++) p[b] -= total;
     // Centre (running mean of projections = projection of the running mean: the map is linear).
     this.seen += 1;
     const eta = 1 / Math.min(this.seen, s.centreHorizon);
@@ -190,22 +209,20 @@ export class NearDuplicateDetector implements Detector {
     let best: Cluster | undefined;
     let bestCos = this.minCosine;
     const limit = this.prefilter;
-    for (const pool of [this.groups, this.singles]) {
-      for (const c of pool.values()) {
-        let d = 0;
-        for (let w = 0; w < this.words && d <= limit; w++) d += popcount(this.sig[w] ^ c.sig[w]);
-        if (d > limit) continue;
-        let dot = 0;
-        let sq2 = 0;
-        for (let b = 0; b < s.bits; b++) {
-          dot += this.unit[b] * c.sum[b];
-          sq2 += c.sum[b] * c.sum[b];
-        }
-        const cos = sq2 > 0 ? dot / Math.sqrt(sq2) : 0;
-        if (cos >= bestCos) {
-          bestCos = cos;
-          best = c;
-        }
+    const words = this.words;
+    const slab = this.slab;
+    for (let slot = 0; slot < this.bySlot.length; slot++) {
+      const c = this.bySlot[slot];
+      if (!c) continue;
+      let d = 0;
+      for (let w = 0, at = slot * words; w < words && d <= limit; w++, at++) d += popcount(this.sig[w] ^ slab[at]);
+      if (d > limit) continue;
+      let dot = 0;
+      for (let b = 0; b < s.bits; b++) dot += this.unit[b] * c.sum[b];
+      const cos = c.norm > 0 ? dot / c.norm : 0;
+      if (cos >= bestCos) {
+        bestCos = cos;
+        best = c;
       }
     }
     const src = fnv1a(record.source);
@@ -233,32 +250,52 @@ export class NearDuplicateDetector implements Detector {
     };
   }
 
-  private newCluster(t: number, member: Member): Cluster {
-    const c: Cluster = { id: this.nextId++, sum: Float32Array.from(this.unit), sig: Uint32Array.from(this.sig), members: [member], last: t };
+  /** A cluster in a free slot of the slab. */
+  private place(id: number, sum: Float32Array, sig: Uint32Array, members: Member[], last: number): Cluster {
+    const slot = this.freeSlots.pop() as number;
+    const view = this.slab.subarray(slot * this.words, (slot + 1) * this.words);
+    view.set(sig);
+    let sq = 0;
+    for (let b = 0; b < sum.length; b++) sq += sum[b] * sum[b];
+    const c: Cluster = { id, sum, norm: Math.sqrt(sq), slot, sig: view, members, last };
+    this.bySlot[slot] = c;
     return c;
   }
 
+  /** Forget the least recently used cluster of a pool (or a given one), freeing its slot. */
+  private drop(pool: Map<number, Cluster>, id = pool.keys().next().value as number): void {
+    const c = pool.get(id);
+    if (!c) return;
+    pool.delete(id);
+    this.bySlot[c.slot] = undefined;
+    this.freeSlots.push(c.slot);
+  }
+
   private addSingle(t: number, member: Member): void {
-    const c = this.newCluster(t, member);
+    const c = this.place(this.nextId++, Float32Array.from(this.unit), this.sig, [member], t);
     this.singles.set(c.id, c);
-    while (this.singles.size > this.settings.maxSingles) this.singles.delete(this.singles.keys().next().value as number);
+    while (this.singles.size > this.settings.maxSingles) this.drop(this.singles);
   }
 
   /** Add a member: the centre moves to the new mean direction; a single becomes a group; least recent first. */
   private join(c: Cluster, member: Member): void {
     const s = this.settings;
     c.sig.fill(0);
+    let sq = 0;
     for (let b = 0; b < s.bits; b++) {
       c.sum[b] += this.unit[b];
+      sq += c.sum[b] * c.sum[b];
       if (c.sum[b] > 0) c.sig[b >>> 5] |= 1 << (b & 31);
     }
+    c.norm = Math.sqrt(sq);
     c.members.push(member);
     if (c.members.length > s.maxMembers) c.members.splice(0, c.members.length - s.maxMembers);
     c.last = member.t;
+    // Move to the most recent end of the groups (a single becomes a group); the slot stays.
     this.singles.delete(c.id);
     this.groups.delete(c.id);
     this.groups.set(c.id, c);
-    while (this.groups.size > s.maxGroups) this.groups.delete(this.groups.keys().next().value as number);
+    while (this.groups.size > s.maxGroups) this.drop(this.groups);
   }
 
   /** Forget clusters with no member in the window (least recently used first, so stop at the first recent one). */
@@ -267,7 +304,7 @@ export class NearDuplicateDetector implements Detector {
     for (const pool of [this.singles, this.groups]) {
       for (const [id, c] of pool) {
         if (c.last > horizon) break;
-        pool.delete(id);
+        this.drop(pool, id);
       }
     }
   }
@@ -289,19 +326,19 @@ export class NearDuplicateDetector implements Detector {
     this.centre.set(centre);
     this.seen = state.seen;
     this.nextId = state.nextId;
-    const load = (rows: NearDuplicateState['singles'], pool: Map<number, Cluster>) => {
-      pool.clear();
-      for (const row of rows) {
+    for (const pool of [this.singles, this.groups]) for (const id of [...pool.keys()]) this.drop(pool, id);
+    const load = (rows: NearDuplicateState['singles'], pool: Map<number, Cluster>, max: number) => {
+      for (const row of rows.slice(-max)) {
         if (!Array.isArray(row) || row.length !== 4 || !Array.isArray(row[3])) throw corrupt(this.name, 'bad cluster entry');
         const [id, last, sum64, members] = row;
         const sum = decodeF32(sum64);
         if (sum.length !== s.bits) throw corrupt(this.name, `cluster centre has ${sum.length} values; bits is ${s.bits}`);
         const sig = new Uint32Array(this.words);
         for (let b = 0; b < s.bits; b++) if (sum[b] > 0) sig[b >>> 5] |= 1 << (b & 31);
-        pool.set(id, { id, sum, sig, last, members: members.slice(-s.maxMembers).map(([t, src, label]) => ({ t, src, label })) });
+        pool.set(id, this.place(id, sum, sig, members.slice(-s.maxMembers).map(([t, src, label]) => ({ t, src, label })), last));
       }
     };
-    load(state.singles, this.singles);
-    load(state.groups, this.groups);
+    load(state.singles, this.singles, s.maxSingles);
+    load(state.groups, this.groups, s.maxGroups);
   }
 }

@@ -92,6 +92,8 @@ export interface RareFeatureState {
   /** Per long scale: [base, total, cells, snapshots as [at, total, cells][] ]. */
   readonly accepted: readonly (readonly [number, number, string, readonly (readonly [number, number, string])[]])[];
   readonly register: string;
+  /** base64 of the caught flags, one byte per (feature, label). */
+  readonly flagged: string;
   readonly dense?: { readonly seen: number; readonly mean: string; readonly variance: string };
 }
 
@@ -155,7 +157,7 @@ export class RareFeatureDetector implements Detector {
   /** Bytes held by the counters, snapshots, register and dense statistics (fixed at construction). */
   get stateBytes(): number {
     const cells = this.keys * this.L * 4;
-    return (this.all.length + this.acc.length * 3) * cells + this.register.byteLength + (this.mean ? 16 * this.mean.length : 0);
+    return (this.all.length + this.acc.length * 3) * cells + this.register.byteLength + this.flagged.byteLength + (this.mean ? 16 * this.mean.length : 0);
   }
 
   screen(record: TrainingRecord, _raw?: RawMessage): Verdict {
@@ -364,6 +366,7 @@ export class RareFeatureDetector implements Detector {
       all: this.all.map((sc) => [sc.base, sc.total, encodeArray(sc.cells)] as const),
       accepted: this.acc.map((sc, i) => [sc.base, sc.total, encodeArray(sc.cells), this.snaps[i].map((sn) => [Number.isFinite(sn.at) ? sn.at : -1, sn.total, encodeArray(sn.cells)] as const)] as const),
       register: encodeArray(this.register),
+      flagged: Buffer.from(this.flagged).toString('base64'),
       ...(this.mean && this.variance
         ? { dense: { seen: this.denseSeen, mean: encodeArray(Float32Array.from(this.mean)), variance: encodeArray(Float32Array.from(this.variance)) } }
         : {}),
@@ -372,7 +375,7 @@ export class RareFeatureDetector implements Detector {
 
   restore(state: RareFeatureState): void {
     if (!state || !Array.isArray(state.all) || !Array.isArray(state.accepted) || typeof state.register !== 'string') {
-      throw corrupt(this.name, 'expected { keys, labels, scalesMs, all, accepted, register }');
+      throw corrupt(this.name, 'expected { keys, labels, scalesMs, all, accepted, register, flagged }');
     }
     if (state.keys !== this.keys || state.labels !== this.L || JSON.stringify(state.scalesMs) !== JSON.stringify(this.settings.scalesMs)) {
       throw corrupt(this.name, `state is for ${state.keys} features × ${state.labels} labels at scales ${JSON.stringify(state.scalesMs)}; the settings give ${this.keys} × ${this.L} at ${JSON.stringify(this.settings.scalesMs)} (were the model width, maxLabels or scalesMs changed?)`);
@@ -392,6 +395,9 @@ export class RareFeatureDetector implements Detector {
     const reg = Buffer.from(state.register, 'base64');
     if (reg.length !== this.register.byteLength) throw corrupt(this.name, `source register has ${reg.length} bytes; expected ${this.register.byteLength}`);
     new Uint8Array(this.register.buffer).set(reg);
+    const flagged = Buffer.from(String(state.flagged ?? ''), 'base64');
+    if (flagged.length !== this.flagged.length) throw corrupt(this.name, `caught flags have ${flagged.length} bytes; expected ${this.flagged.length}`);
+    this.flagged.set(flagged);
     if (this.mean && this.variance) {
       if (!state.dense) throw corrupt(this.name, 'dense statistics missing');
       this.denseSeen = state.dense.seen;

@@ -54,6 +54,14 @@ describe('rare-feature: the rare-token bypasses of issue 10', () => {
     expect(r.poisonHeld).toBe(0);
   });
 
+  it('reads the whole record: a trigger after 1,000 distinct filler words is held too', () => {
+    const rng = seedrandom('filler');
+    const filler = () => Array.from({ length: 1000 }, () => Array.from({ length: 7 }, () => LETTERS[Math.floor(rng() * 26)]).join('')).join(' ');
+    const t = tally(detector('text').det, inject(honest.slice(0, 4500), 2 * HOUR, 15_000, 60, () => ({ label: 0, text: `${filler()} ${TRIGGER}` })));
+    console.log(`rare-feature, trigger after 1,000 filler words: held ${pct(t.poisonHeld, t.poison)} (first at #${t.firstHeld})`);
+    expect(t.poisonHeld / t.poison).toBeGreaterThanOrEqual(0.8);
+  });
+
   it('holds 40 different tokens that share one hashed bucket (one feature to the model)', () => {
     const stream = inject(honest, 2 * HOUR, 15_000, 200, backdoor((i) => SAME_BUCKET[i % 40]));
     const t = tally(detector('text').det, stream);
@@ -113,8 +121,9 @@ describe('rare-feature: state and settings', () => {
   it('keeps a fixed state whose size the settings set, and round-trips through the chain state', () => {
     const a = detector('text');
     const bytes = a.det.stateBytes;
-    // 4,096 buckets × 2 labels × 4 bytes × (2 short + 2 long + 4 snapshot arrays) + the 2-slot source register.
-    expect(bytes).toBe(TEXT_DIM * 2 * 4 * 8 + TEXT_DIM * 2 * 4);
+    // 4,096 buckets × 2 labels × 4 bytes × (2 short + 2 long + 4 snapshot arrays), the 2-slot source register,
+    // and a byte per (bucket, label) for the caught flags.
+    expect(bytes).toBe(TEXT_DIM * 2 * 4 * 8 + TEXT_DIM * 2 * 4 + TEXT_DIM * 2);
     const stream = inject(honestMail('rf-rt', 2000).slice(0, 4000), 2 * HOUR, 15_000, 40, backdoor(() => TRIGGER));
     tally(a.det, stream.slice(0, 3900));
     expect(a.det.stateBytes).toBe(bytes);
