@@ -12,22 +12,30 @@
  *   on. Two vectors at angle θ differ in each bit with probability θ/π, so the Hamming distance estimates the
  *   angle and cos(π·h/bits) the cosine. The hyperplanes are ±1 per (feature, bit), derived from a hash of the
  *   feature index: nothing to store, the same in every process.
- * - Online clustering against centroids: a record joins the nearest cluster whose centre (the sign of the sum of
- *   its members' unit-length centred projections, i.e. the SimHash of their mean direction) lies within
- *   `minCosine`; otherwise it starts a new one. Against a centroid a paraphrase keeps its shared part (each
- *   variant shares 2/3 of its words with the original, the mean keeps the original), so variants stay closer to
- *   the centroid than to each other.
+ * - Online clustering against centroids: a record joins the nearest cluster whose centre (the sum of its members'
+ *   unit-length centred projections: the projection of their mean direction) is within `minCosine`; otherwise it
+ *   starts a new one. The signatures' Hamming distance only shortlists clusters (within three standard errors of
+ *   the limit); the cosine of the float projections decides, which is several times less noisy than the sign
+ *   estimate at 128 bits. Against a centroid a paraphrase keeps its shared part (each variant shares 2/3 of its
+ *   words with the original, the mean keeps the original), so variants stay closer to the centroid (cosine ≈
+ *   0.7–0.9) than to each other (≈ 0.4–0.7), and honest mail rarely comes that close to anything but a template.
  * - A cluster remembers its members' (time, source, label) within `windowMs`; a record is quarantined when its
  *   cluster holds at least `minSources` distinct sources in the window (this record included). score = distinct
  *   sources, threshold = `minSources`. One source repeating itself is the rate caps' business. `labels` limits
  *   quarantine to those labels (a crowd reporting one spam run as spam is the system working; the same mail
  *   pushed as ham from many accounts is the attack): every record is still clustered.
  *
+ * Defaults, measured in test/filters/near-duplicate.test.ts (minCosine by kind, minSources 15): a 200-copy
+ * paraphrased campaign (every third word, or a random third, swapped for ordinary words) is held from its 15th copy
+ * (93% / 85% of copies; MinHash holds none); clean SpamAssassin mail from 300 users 0.9–1.4% (all newsletters and
+ * daily digests many users receive: true near-duplicates); near-identical MNIST digits from 100 accounts 86%;
+ * streams of ordinary 1s (the most alike digit) 0.2%. minCosine 0.6 or minSources 5 held 5–16% of clean mail. *
  * State, bounded by settings (see `stateBytes`): the centre (`bits` floats); at most `maxSingles` one-member
  * clusters and `maxGroups` clusters of two or more, each least recently used first (a campaign's cluster is a
  * group once two of its records met, so a stream of unrelated records pushes out singles, not the campaign);
  * each cluster `bits` floats and at most `maxMembers` members. Cost per record: the projection, linear in the
- * capped non-zeros (`bits` per non-zero), and one Hamming distance (`bits`/32 words) per cluster.
+ * capped non-zeros (`maxFeatures`; about `bits`/2 additions per non-zero), and one Hamming distance (`bits`/32
+ * words, read from one flat array) per cluster.
  */
 import { TayguardError } from '../core/errors';
 import type { RawMessage, TrainingRecord } from '../core/record';
