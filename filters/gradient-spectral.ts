@@ -17,13 +17,20 @@
  * which is the top eigenvector of the untrusted records' second moment about the trusted mean (the spectral
  * signature; the mean shift gives it at O(sketchDim) per record, without an eigensolver). It "stands out" when
  *   T = ‖d‖² / (tr Σ_y · (1/n_stream + 1/n_ref)) ≥ `minShift`,
- * i.e. when the shift is `minShift` times what sampling noise gives two same-distribution means (T ≈ 1 on clean
- * traffic; measured 0.5–6 on clean SpamAssassin, 100+ under a 5–10% label flip). Then each record is scored by its
+ * i.e. when the shift is `minShift` times what sampling noise gives two same-distribution means (T ≈ 1 for two
+ * samples of one distribution; measured below 30 on clean SpamAssassin, where the model's own drift adds to it, and
+ * 100–500 under a 5–10% label flip). Then each record is scored by its
  * projection on d, whitened by the reference's diagonal variance with shrinkage (w = d / (σ² + `shrink`·mean σ²):
  * diagonal LDA, which beats the raw projection on sparse text gradients), and quarantined above `slack` × the
  * `quantile` of that score over the last `scoreWindow` trusted records (fed clamped values like outliers.ts), so
  * on trusted traffic about 1 − `quantile` is held back while the alarm lasts, and nothing when it does not.
  * score = that projection, threshold = the quantile × slack.
+ *
+ * Measured (test/filters/gradient-spectral.test.ts and 3 more seeds, a real tfjs softmax regression training on
+ * what the screen admits, sybils flipping varied spam to ham): 48–67% of the flips held at 5% and 10% of traffic,
+ * 1.0–1.9% of honest records while the alarm lasts, none on clean traffic; MNIST 7s labelled 1: 73–83%, ≤ 0.13%.
+ * Text flips are only partly separable record by record: each spam mail shares a small part of its words with the
+ * rest, so its gradient's projection on the common direction overlaps the hardest honest ham.
  *
  * Per record, not per source: sybil floods send one or two records per account, so a per-source aggregate is a
  * per-record one for them, and DP's per-source unit (PRIVACY_UNIT=source) already bounds what one busy account

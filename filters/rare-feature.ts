@@ -31,6 +31,12 @@
  * - `labels` limits quarantine to those labels (a spam run's new URL reported as spam by many users is the system
  *   working; a trigger pushing spam to ham is the attack).
  *
+ * Measured (test/filters/rare-feature.test.ts, TEXT_HASH_DIM 4096): a 3-letter trigger in a rarely used bucket and
+ * 40 tokens sharing that bucket, 200 records in ~50 min, held from the 8th (97%; rare-token holds none); the same
+ * trigger once an hour over days, from the 13th (80%); one in a bucket common words fill (~2% of mail), from the
+ * ~100th (52%); an MNIST pixel patch from the 9th (96%); clean SpamAssassin at one mail per 2 s or per minute
+ * 0–0.2%, MNIST 0.02%.
+ *
  * State, fixed by settings and the model's width (see `stateBytes`): per scale a Float32 array of
  * features × labels (short scales: all records; long scales: accepted records, plus two snapshots), a
  * `sourceSlots`-deep register of source hashes per feature, and for dense models a running mean and variance per
