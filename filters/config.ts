@@ -2,7 +2,8 @@
  * Settings for the poisoning detectors (one zod schema, every field defaulted) and the factory that builds the
  * chain in its fixed order:
  *
- *   trust (blocked sources) → rate-caps → echo → toxicity → witness → campaign → rare-token → outliers → label-consistency
+ *   trust (blocked sources) → rate-caps → echo → toxicity → witness → campaign → rare-token → near-duplicate
+ *   → rare-feature → outliers → label-consistency → gradient
  *
  * Cheap per-source and per-text checks come first; the cross-record statistics last, so they learn only from
  * records that passed everything cheaper. All stages share one EventClock and one SourceRegistry; every
@@ -27,6 +28,10 @@ import { RateCaps, type RateCapSettings, type RateCapState } from './rate-caps';
 import { RareTokenDetector, type RareTokenSettings, type RareTokenState } from './rare-token';
 import { ToxicityDetector, type ToxicitySettings } from './toxicity';
 import { WitnessDetector, type WitnessModel, type WitnessSettings } from './witness';
+import { featureView, type FeatureSource } from './feature-view';
+import { GradientDetector, type GradientState, type RecordGradient } from './gradient-spectral';
+import { NearDuplicateDetector, type NearDuplicateState } from './near-duplicate';
+import { RareFeatureDetector, type RareFeatureState } from './rare-feature';
 import { EventClock, SourceRegistry, STRIKE_CODES, TrustGate, corrupt, type Clock, type EventClockState, type SourceRegistryState, type TrustSettings } from './trust';
 import type { Detector, Verdict } from './types';
 
@@ -198,6 +203,78 @@ export const detectorSettingsSchema = z.object({
       path: ['maxUsesPerToken'],
     })
     .prefault({}),
+  // Issue 10, item 3 (detection where poison acts): feature-space near-duplicates, rare features over several
+  // time scales, and the per-record gradient screen. Off unless enabled (SCREENS=…); measured in README.
+  nearDuplicate: z
+    .object({
+      enabled: z.boolean().default(false),
+      bits: int(32, 1024)
+        .refine((b) => b % 32 === 0, { error: (iss) => `bits must be a multiple of 32 (got ${String(iss.input)})` })
+        .default(128),
+      minCosine: z.number().gt(0, 'minCosine is a cosine in (0, 1)').lt(1, 'minCosine is a cosine in (0, 1)').optional(),
+      windowMs: ms.default(3600_000),
+      minSources: int(2).default(15),
+      minFeatures: int(1).default(6),
+      maxFeatures: int(1).default(512),
+      warmupRecords: int(0).default(200),
+      centreHorizon: int(1).default(2000),
+      maxSingles: int(1).default(512),
+      maxGroups: int(1).default(256),
+      maxMembers: int(2).default(32),
+      labels: z.array(int(0)).min(1, 'labels, when set, must list at least one label').optional(),
+    })
+    .strict()
+    .refine((d) => d.maxMembers >= d.minSources, { message: 'maxMembers must be at least minSources (a cluster must be able to hold that many sources)', path: ['maxMembers'] })
+    .prefault({}),
+  rareFeature: z
+    .object({
+      enabled: z.boolean().default(false),
+      scalesMs: z
+        .array(ms)
+        .min(2, 'scalesMs lists at least two time scales')
+        .max(4, 'scalesMs lists at most four time scales')
+        .refine((a) => a.every((v, i) => i === 0 || v > a[i - 1]), { message: 'scalesMs must be increasing' })
+        .default([3600_000, 24 * 3600_000, 7 * 24 * 3600_000]),
+      minCount: z.number().positive().default(8),
+      minRatio: z.number().gt(1, 'minRatio must be above 1').default(4),
+      minSurprise: z.number().positive().default(10),
+      minShare: z.number().gt(0.5, 'minShare is a fraction in (0.5, 1]').lte(1, 'minShare is a fraction in (0.5, 1]').default(0.8),
+      minBaseline: z.number().positive().default(500),
+      prior: z.number().positive().default(1),
+      // Every bucket of all but the longest texts (a trigger placed after 512 distinct words must still count).
+      maxKeysPerRecord: int(1).default(2048),
+      sourceSlots: int(1, 8).default(2),
+      /** Labels screened are 0 … maxLabels − 1; defaults to the model's class count. */
+      maxLabels: int(1, 1000).optional(),
+      denseZ: z.number().positive().default(4),
+      denseFloor: z.number().min(0).default(0.1),
+      denseWarmup: int(0).default(500),
+      denseHorizon: int(1).default(5000),
+      labels: z.array(int(0)).min(1, 'labels, when set, must list at least one label').optional(),
+    })
+    .strict()
+    .prefault({}),
+  gradient: z
+    .object({
+      enabled: z.boolean().default(false),
+      sketchDim: int(64, 1 << 16)
+        .refine((w) => (w & (w - 1)) === 0, { error: (iss) => `sketchDim must be a power of two (got ${String(iss.input)})` })
+        .default(1024),
+      clipNorm: z.number().positive().default(1),
+      horizon: int(1).default(1000),
+      minTrust: z.number().min(0).max(1).default(0.5),
+      minReference: int(1).default(200),
+      minStream: int(1).default(50),
+      minShift: z.number().positive().default(40),
+      quantile: quantile.default(0.98),
+      scoreWindow: int(10, 100_000).default(500),
+      slack: z.number().min(1, 'slack multiplies the quantile and must be ≥ 1').default(1),
+      shrink: z.number().min(0).default(0.1),
+      minModelRecords: int(0).default(1000),
+      labels: z.array(int(0)).min(1, 'labels, when set, must list at least one label').optional(),
+    })
+    .strict()
+    .prefault({}),
   outliers: z
     .object({
       enabled: z.boolean().optional(),
@@ -272,6 +349,12 @@ export interface DetectorDeps {
   readonly modelSeen?: () => number;
   /** A fixed witness model trained on trusted data only (src/witness.ts); never the served model. */
   readonly witness?: WitnessModel;
+  /** The model's featurizer, for the feature-space screens (near-duplicate, rare-feature). */
+  readonly featurizer?: FeatureSource;
+  /** Classes of the model (sizes rare-feature's counters). */
+  readonly numClasses?: number;
+  /** The current model's per-record last-layer gradient (train/record-gradient.ts), for the gradient screen. */
+  readonly gradient?: (record: TrainingRecord) => RecordGradient | undefined;
 }
 
 export interface DetectorChainState {
@@ -281,8 +364,11 @@ export interface DetectorChainState {
   readonly rateCaps?: RateCapState;
   readonly campaign?: CampaignState;
   readonly rareToken?: RareTokenState;
+  readonly nearDuplicate?: NearDuplicateState;
+  readonly rareFeature?: RareFeatureState;
   readonly outliers?: OutlierState;
   readonly labelConsistency?: LabelConsistencyState;
+  readonly gradient?: GradientState;
 }
 
 export interface DetectorChain {
@@ -294,9 +380,12 @@ export interface DetectorChain {
   readonly rateCaps?: RateCaps;
   readonly campaign?: CampaignDetector;
   readonly rareToken?: RareTokenDetector;
+  readonly nearDuplicate?: NearDuplicateDetector;
+  readonly rareFeature?: RareFeatureDetector;
   readonly outliers?: OutlierDetector;
   readonly labelConsistency?: LabelConsistencyDetector;
   readonly witness?: WitnessDetector;
+  readonly gradient?: GradientDetector;
   toJSON(): DetectorChainState;
   restore(state: DetectorChainState): void;
   /**
@@ -347,6 +436,9 @@ export function createDetectors(input: DetectorSettingsInput | DetectorSettings,
   if (campaign) list.push(campaign);
   const rareToken = s.rareToken.enabled ? new RareTokenDetector(s.rareToken, shared) : undefined;
   if (rareToken) list.push(rareToken);
+  const { nearDuplicate, rareFeature } = featureScreens(s, deps, shared);
+  if (nearDuplicate) list.push(nearDuplicate);
+  if (rareFeature) list.push(rareFeature);
 
   let outliers: OutlierDetector | undefined;
   if (s.outliers.enabled ?? deps.featurize !== undefined) {
@@ -367,6 +459,13 @@ export function createDetectors(input: DetectorSettingsInput | DetectorSettings,
     list.push(labelConsistency);
   }
 
+  let gradient: GradientDetector | undefined;
+  if (s.gradient.enabled) {
+    if (!deps.gradient) throw new TayguardError('CONFIG_INVALID', 'detectors.gradient.enabled is true but no gradient dependency (the model\'s per-record gradient) was given');
+    gradient = new GradientDetector(settingsOf(s.gradient), { gradient: deps.gradient, modelSeen: deps.modelSeen, ...shared });
+    list.push(gradient);
+  }
+
   return {
     detectors: list.map((d) => tracked(d, registry, clock)),
     settings: s,
@@ -375,9 +474,12 @@ export function createDetectors(input: DetectorSettingsInput | DetectorSettings,
     rateCaps,
     campaign,
     rareToken,
+    nearDuplicate,
+    rareFeature,
     outliers,
     labelConsistency,
     witness,
+    gradient,
     toJSON: () => ({
       version: 1,
       clock: clock.toJSON(),
@@ -385,8 +487,11 @@ export function createDetectors(input: DetectorSettingsInput | DetectorSettings,
       ...(rateCaps ? { rateCaps: rateCaps.toJSON() } : {}),
       ...(campaign ? { campaign: campaign.toJSON() } : {}),
       ...(rareToken ? { rareToken: rareToken.toJSON() } : {}),
+      ...(nearDuplicate ? { nearDuplicate: nearDuplicate.toJSON() } : {}),
+      ...(rareFeature ? { rareFeature: rareFeature.toJSON() } : {}),
       ...(outliers ? { outliers: outliers.toJSON() } : {}),
       ...(labelConsistency ? { labelConsistency: labelConsistency.toJSON() } : {}),
+      ...(gradient ? { gradient: gradient.toJSON() } : {}),
     }),
     stateBytes: () => ({
       trust: registry.stateBytes + 48, // and the event clock
@@ -410,8 +515,30 @@ export function createDetectors(input: DetectorSettingsInput | DetectorSettings,
       if (rateCaps && state.rateCaps) rateCaps.restore(state.rateCaps);
       if (campaign && state.campaign) campaign.restore(state.campaign);
       if (rareToken && state.rareToken) rareToken.restore(state.rareToken);
+      if (nearDuplicate && state.nearDuplicate) nearDuplicate.restore(state.nearDuplicate);
+      if (rareFeature && state.rareFeature) rareFeature.restore(state.rareFeature);
       if (outliers && state.outliers) outliers.restore(state.outliers);
       if (labelConsistency && state.labelConsistency) labelConsistency.restore(state.labelConsistency);
+      if (gradient && state.gradient) gradient.restore(state.gradient);
     },
+  };
+}
+
+/** The two feature-space screens, sharing one featurization per record (feature-view.ts). */
+function featureScreens(
+  s: DetectorSettings,
+  deps: DetectorDeps,
+  shared: { clock: EventClock; registry: SourceRegistry },
+): { nearDuplicate?: NearDuplicateDetector; rareFeature?: RareFeatureDetector } {
+  if (!s.nearDuplicate.enabled && !s.rareFeature.enabled) return {};
+  const f = deps.featurizer;
+  if (!f) throw new TayguardError('CONFIG_INVALID', 'detectors.nearDuplicate/rareFeature need the model\'s featurizer (the featurizer dependency) to see records as the model does');
+  const features = featureView(f, Math.max(s.nearDuplicate.maxFeatures, s.rareFeature.maxKeysPerRecord));
+  const view = { ...shared, features, kind: f.kind, dim: f.dim };
+  const { enabled: _n, ...nd } = s.nearDuplicate;
+  const { enabled: _r, maxLabels, ...rf } = s.rareFeature;
+  return {
+    nearDuplicate: s.nearDuplicate.enabled ? new NearDuplicateDetector(nd, view) : undefined,
+    rareFeature: s.rareFeature.enabled ? new RareFeatureDetector({ ...rf, maxLabels: maxLabels ?? deps.numClasses ?? 2 }, view) : undefined,
   };
 }

@@ -23,7 +23,7 @@ const ACTIVATIONS: Record<string, Activation> = {
   },
 };
 
-interface DenseLayer {
+export interface DenseLayer {
   readonly kernel: Float32Array; // [in, out], row-major
   readonly bias: Float32Array | null;
   readonly inputs: number;
@@ -32,7 +32,7 @@ interface DenseLayer {
 }
 
 /** The Dense chain of a model, or undefined when some layer is not a plain Dense layer (use tfjs then). */
-function denseChain(learner: Learner): DenseLayer[] | undefined {
+export function denseChain(learner: Learner): DenseLayer[] | undefined {
   const layers: DenseLayer[] = [];
   for (const layer of learner.model.layers) {
     const cls = layer.getClassName();

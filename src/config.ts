@@ -15,7 +15,7 @@ const bool = z
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 /** Poisoning screens that SCREENS may enable (filters/); the schema stage always runs first. */
-export const SCREEN_NAMES = ['rate-caps', 'echo', 'toxicity', 'witness', 'campaign', 'rare-token', 'outliers', 'label-consistency'] as const;
+export const SCREEN_NAMES = ['rate-caps', 'echo', 'toxicity', 'witness', 'campaign', 'rare-token', 'near-duplicate', 'rare-feature', 'outliers', 'label-consistency', 'gradient'] as const;
 export type ScreenName = (typeof SCREEN_NAMES)[number];
 
 /** Each key is the environment variable that sets it; the README's table documents the same list. */

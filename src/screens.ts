@@ -1,14 +1,16 @@
 /**
  * Builds the poisoning screen chain (filters/) from config: SCREENS picks the detectors, SCREENS_CONFIG tunes
  * them (one JSON object, validated by filters/config.ts). The detectors' own order is fixed
- * (trust → rate caps → echo → toxicity → witness → campaign → rare-token → outliers → label consistency).
- * ABUSE_LABELS goes to every screen that judges the label's direction (echo, toxicity, witness).
+ * (trust → rate caps → echo → toxicity → witness → campaign → rare token → near-duplicate → rare feature → outliers
+ * → label consistency → gradient). ABUSE_LABELS goes to every screen that judges the label's direction (echo,
+ * toxicity, witness).
  */
 import type { Config, ScreenName } from './config';
 import { createDetectors, textFeaturize, type DetectorChain, type DetectorSettingsInput } from '../filters';
 import type { Learner } from '../middleware/learner';
 import { fastPredictor } from '../middleware/fast-predict';
 import type { WitnessModel } from '../filters/witness';
+import { recordGradient } from '../train/record-gradient';
 
 const KEY: Record<ScreenName, string> = {
   'rate-caps': 'rateCaps',
@@ -17,8 +19,11 @@ const KEY: Record<ScreenName, string> = {
   witness: 'witness',
   campaign: 'campaign',
   'rare-token': 'rareToken',
+  'near-duplicate': 'nearDuplicate',
+  'rare-feature': 'rareFeature',
   outliers: 'outliers',
   'label-consistency': 'labelConsistency',
+  gradient: 'gradient',
 };
 
 /**
@@ -61,5 +66,8 @@ export function createScreens(
     ...(enabled.includes('label-consistency')
       ? { predict: fastPredictor(deps.serving), modelSeen: deps.trainedRecords }
       : {}),
+    // Feature-space screens see records as the model does; the gradient screen asks the same published model.
+    ...(enabled.includes('near-duplicate') || enabled.includes('rare-feature') ? { featurizer, numClasses: deps.serving.numClasses } : {}),
+    ...(enabled.includes('gradient') ? { gradient: recordGradient(deps.serving), modelSeen: deps.trainedRecords } : {}),
   });
 }
