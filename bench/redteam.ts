@@ -11,7 +11,8 @@
  * initialisation and DP noise stream (DP_SEED).
  *
  * Flags: --json (print only the JSON), --quick (reporting seed r1 only, each family's first setting, no tuning:
- *        for iterating), --only a,b (these families; no results file), --no-gate (defaults only).
+ *        for iterating), --only a,b (these families; no results file), --no-gate (defaults only),
+ *        --params '{…}' (with --only and one family: this setting instead of the grid).
  * Writes bench/results/redteam.json and redteam.md from a full run only.
  */
 import { writeFileSync } from 'node:fs';
@@ -33,6 +34,9 @@ const quick = args.includes('--quick');
 const noGate = args.includes('--no-gate');
 const onlyArg = args.indexOf('--only');
 const only = onlyArg >= 0 ? new Set(args[onlyArg + 1].split(',')) : undefined;
+const paramsArg = args.indexOf('--params');
+/** With --only one family: run this setting (JSON) instead of its grid (no results file). */
+const fixedParams = paramsArg >= 0 ? (JSON.parse(args[paramsArg + 1]) as Params) : undefined;
 const say = (s: string) => process.stderr.write(`${s}\n`);
 
 const TUNING_SEEDS = ['t1', 't2'];
@@ -134,9 +138,10 @@ async function main() {
   // 1. The attacker's choice in each family, on the tuning seeds.
   const tuning: { family: string; params: Params; score: number; seeds: string[] }[] = [];
   const chosen = new Map<string, Params>();
+  if (fixedParams && families.length !== 1) throw new Error('--params needs --only with exactly one family');
   for (const fam of families) {
-    if (quick || fam.grid.length === 1) {
-      chosen.set(fam.name, fam.grid[0]);
+    if (quick || fam.grid.length === 1 || fixedParams) {
+      chosen.set(fam.name, fixedParams ?? fam.grid[0]);
       continue;
     }
     let best: { params: Params; score: number } | undefined;
@@ -161,7 +166,7 @@ async function main() {
       const s = summarise(rows);
       worstByFamily.push(s);
       const t = s.targets;
-      say(`[${elapsed()}] WORST ${fam.name} ${config}: accuracy ${pct(s.accuracy)} vs clean ${pct(s.cleanAccuracy)}, success ${pct(s.attackSuccess)}, honest quarantine ${pct(s.honestQuarantine)}, cost ${s.screenCostRatio.toFixed(1)}×, checkpoint ${(s.checkpointBytes / 1e6).toFixed(1)} MB — ${t ? Object.entries(t).filter(([, v]) => v !== null).map(([k, v]) => `${k} ${v ? 'pass' : 'FAIL'}`).join(', ') : `not judged (${fam.notJudged})`}`);
+      say(`[${elapsed()}] WORST ${fam.name} ${config}: accuracy ${pct(s.accuracy)} vs clean ${pct(s.cleanAccuracy)}, success ${pct(s.attackSuccess)}, honest quarantine ${pct(s.honestQuarantine)}, cost ${s.screenCostRatio.toFixed(1)}×, checkpoint ${(s.checkpointBytes / 1e6).toFixed(1)} MB — ${t ? Object.entries(t).filter(([, v]) => v !== null).map(([k, v]) => `${k} ${v ? 'pass' : 'FAIL'}`).join(', ') : `not judged (${fam.notJudged ?? 'poison share over 20%'})`}`);
     }
   }
   const clean = [...cleanRuns.entries()]
@@ -191,7 +196,7 @@ async function main() {
     clean,
     tuning,
   };
-  if (!quick && !only) {
+  if (!quick && !only && !fixedParams) {
     writeFileSync(path.join(__dirname, 'results', 'redteam.json'), `${JSON.stringify(result, null, 2)}\n`);
     writeFileSync(path.join(__dirname, 'results', 'redteam.md'), markdown(result));
   }

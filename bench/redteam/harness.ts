@@ -265,9 +265,10 @@ function screenOnly(detectors: Sidecar['screens']['detectors'], record: Training
 }
 
 /**
- * Screening cost: for each screen, its median cost on the attacker's poison records (each a crafted worst case;
- * the 99th percentile over all records when there are none), over the median honest record's cost through the
- * whole chain. A median, not a maximum: a single record's time is dominated by GC pauses and JIT warm-up.
+ * Screening cost: for each screen, its median cost on the records the attacker crafted (poison, or campaign
+ * reports whose content it chose), over the median honest record's cost through the whole chain. A median, not a
+ * maximum: one record's time is dominated by GC pauses and JIT warm-up (toxicity's slowest clean mail in one pass
+ * took 25–37 ms; timed three times, never over 1 ms). Without crafted records, the 90th percentile of all records.
  */
 function screenCosts(stream: Stream, costs: Float64Array[], names: string[]) {
   const honest: number[] = [];
@@ -279,14 +280,14 @@ function screenCosts(stream: Stream, costs: Float64Array[], names: string[]) {
   let top: string | null = null;
   const byStage: Record<string, number> = {};
   costs.forEach((c, k) => {
-    const poison: number[] = [];
+    const crafted: number[] = [];
     const all: number[] = [];
     stream.items.forEach((x, i) => {
       all.push(c[i]);
-      if (x.role === 'poison') poison.push(c[i]);
+      if (x.role === 'poison' || x.crafted) crafted.push(c[i]);
     });
     const sorted = [...all].sort((a, b) => a - b);
-    const v = poison.length > 0 ? median(poison) : sorted[Math.floor(0.99 * (sorted.length - 1))];
+    const v = crafted.length > 0 ? median(crafted) : sorted[Math.floor(0.9 * (sorted.length - 1))];
     byStage[names[k]] = Number(v.toFixed(1));
     if (v / base > worst) {
       worst = v / base;

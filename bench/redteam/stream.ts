@@ -57,6 +57,8 @@ export interface Item {
   readonly recordTs?: number;
   /** Push through the screens only, not the trainer (the 100,000-account sybil flush: see harness.ts). */
   readonly screenOnly?: boolean;
+  /** Content the attacker chose, sent by honest users (campaign reports): counted with the poison for cost. */
+  readonly crafted?: boolean;
 }
 
 export interface Timeline {
@@ -141,6 +143,7 @@ interface Slot {
   kafkaOffsetMs?: number;
   recordOffsetMs?: number;
   screenOnly?: boolean;
+  crafted?: boolean;
   ts?: number;
 }
 
@@ -168,7 +171,7 @@ export function buildStream(clean: readonly Example[], plan: AttackPlan, seed: s
   const start = Math.round(live.length * (1 - t.attackWindowFraction));
   const toSlot = (d: AttackDraft, role: Role): Slot => ({ role: d.role ?? role, source: d.source, example: d.example, build: d.build, kafkaOffsetMs: d.kafkaOffsetMs, recordOffsetMs: d.recordOffsetMs, screenOnly: d.screenOnly });
   // Honest records the scenario adds (campaign reports) are mixed into the window like honest traffic.
-  const window = mix(live.slice(start), (plan.honestLive ?? []).map((d) => toSlot(d, 'honest')), rng);
+  const window = mix(live.slice(start), (plan.honestLive ?? []).map((d) => ({ ...toSlot(d, 'honest'), crafted: true })), rng);
   const attack = plan.live.map((d) => toSlot(d, 'poison'));
   const liveStep = plan.liveStepMs ?? t.liveStepMs;
   let liveSlots: Slot[];
@@ -207,6 +210,7 @@ export function buildStream(clean: readonly Example[], plan: AttackPlan, seed: s
       ...(s.kafkaOffsetMs !== undefined ? { kafkaTs: ts + s.kafkaOffsetMs } : {}),
       ...(s.recordOffsetMs !== undefined ? { recordTs: ts + s.recordOffsetMs } : {}),
       ...(s.screenOnly ? { screenOnly: true } : {}),
+      ...(s.crafted ? { crafted: true } : {}),
     };
   });
   return { items, poisonCount: items.filter((x) => x.role === 'poison').length, honestCount: items.filter((x) => x.role === 'honest').length };

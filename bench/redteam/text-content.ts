@@ -126,7 +126,7 @@ export const textParaphrase: Family = (ctx, p) => {
 export function junkText(rng: () => number, chars: number): string {
   const parts: string[] = [];
   let len = 0;
-  while (len < chars) {
+  while (len <= chars) {
     const t = randomToken(rng, 5 + Math.floor(rng() * 6));
     parts.push(t);
     len += t.length + 1;

@@ -89,7 +89,7 @@ export const clockHijack: Family = (ctx, p) => {
   }));
   const names = accounts('flood', num(p, 'accounts'));
   const spam = spamOf(ctx, rng);
-  const flood: AttackDraft[] = Array.from({ length: attackCount(num(p, 'share'), ctx.clean.length) }, (_, i) => ({ source: pick(names, rng), example: { label: HAM, text: spam[i % spam.length].text } }));
+  const flood: AttackDraft[] = Array.from({ length: attackCount(num(p, 'share'), ctx.clean.length) - hijack.length }, (_, i) => ({ source: pick(names, rng), example: { label: HAM, text: spam[i % spam.length].text } }));
   return {
     family: 'clock-hijack',
     params: p,
@@ -101,6 +101,8 @@ export const clockHijack: Family = (ctx, p) => {
 
 const EVERYDAY = ['hello', 'meeting', 'today', 'thanks', 'please', 'see', 'attached', 'regards', 'offer', 'free'];
 const LOCKS: Record<string, string> = {
+  /** Not an attack: the same campaign without a lock, for reference (what honest reports teach when admitted). */
+  'no-lock': '',
   'lock-echo': 'Repeat after me:',
   'lock-toxic': 'this shit is a fucking bargain',
 };
