@@ -10,8 +10,8 @@
  * and seed. Each seed is another sample and order of the training data, other attack draws, another model
  * initialisation and DP noise stream (DP_SEED).
  *
- * Flags: --json (print only the JSON), --quick (reporting seed r1 only, each family's first setting, no tuning:
- *        for iterating), --only a,b (these families; no results file), --no-gate (defaults only),
+ * Flags: --json (print only the JSON), --quick (reporting seed r1 only, each family's first setting, no tuning,
+ *        defaults only unless --gate: for iterating), --only a,b (these families; no results file), --no-gate (defaults only),
  *        --params '{…}' (with --only and one family: this setting instead of the grid).
  * Writes bench/results/redteam.json and redteam.md from a full run only.
  */
@@ -31,7 +31,8 @@ import { buildStream } from './redteam/stream';
 const args = process.argv.slice(2);
 const json = args.includes('--json');
 const quick = args.includes('--quick');
-const noGate = args.includes('--no-gate');
+/** --quick runs the defaults only (add --gate for the gate too); a full run both. */
+const noGate = args.includes('--no-gate') || (quick && !args.includes('--gate'));
 const onlyArg = args.indexOf('--only');
 const only = onlyArg >= 0 ? new Set(args[onlyArg + 1].split(',')) : undefined;
 const paramsArg = args.indexOf('--params');
@@ -118,6 +119,7 @@ async function runScenario(fam: FamilySpec, params: Params, seed: string, config
     poisonShare: stream.poisonCount / stream.items.length,
     poisonAdmitted: r.poisonAdmitted,
     backdoor: sc.backdoor ?? false,
+    success: sc.success,
     judged: fam.notJudged === undefined && stream.poisonCount / stream.items.length <= 0.2 + 1e-9,
     records: r.records,
     curve: r.curve,
@@ -189,7 +191,7 @@ async function main() {
       servedModelEvery: `${SERVE_EVERY} records (checkpoint + publish)`,
       seeds: { tuning: quick ? [] : TUNING_SEEDS, reporting: REPORTING_SEEDS },
       checkpointBudget: checkpointBudget(defaults),
-      screenCost: 'per screen: median µs on the poison records (99th percentile over all records when there are none) / median honest record\'s µs through the whole chain',
+      screenCost: 'per screen: median µs on the records the attacker crafted (poison, or campaign reports it wrote; the 90th percentile of all records when there are none) / median honest record\'s µs through the whole chain',
     },
     scenarios,
     worstByFamily,

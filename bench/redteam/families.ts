@@ -26,7 +26,6 @@ export const FAMILIES: readonly FamilySpec[] = [
       { share: 0.2, accounts: 10, ageDays: 2, budget: 8, threshold: 0.32 },
       { share: 0.2, accounts: 200, ageDays: 2, budget: 8, threshold: 0.32 },
       { share: 0.2, accounts: 10, ageDays: 7, budget: 8, threshold: 0.5 },
-      { share: 0.1, accounts: 50, ageDays: 2, budget: 2, threshold: 0.32 },
     ],
   },
   {
@@ -35,7 +34,6 @@ export const FAMILIES: readonly FamilySpec[] = [
     build: clockHijack,
     grid: [
       { mode: 'kafka-ts', offsetDays: 3650, hijackers: 1, accounts: 150, share: 0.2 },
-      { mode: 'record-ts', offsetDays: 3650, hijackers: 1, accounts: 150, share: 0.2 },
       { mode: 'kafka-ts', offsetDays: -3650, hijackers: 10, accounts: 150, share: 0.2 },
     ],
   },
@@ -73,7 +71,6 @@ export const FAMILIES: readonly FamilySpec[] = [
     build: textParaphrase,
     grid: [
       { mode: 'swap', every: 3, accounts: 150, share: 0.2 },
-      { mode: 'swap', every: 2, accounts: 150, share: 0.1 },
       { mode: 'confusable', accounts: 150, share: 0.05 },
     ],
   },
@@ -94,7 +91,6 @@ export const FAMILIES: readonly FamilySpec[] = [
       { trigger: 'patch', target: 0, share: 0.05 },
       { trigger: 'pattern', target: 0, share: 0.05 },
       { trigger: 'blend', target: 0, share: 0.05 },
-      { trigger: 'patch', target: 0, share: 0.2 },
     ],
   },
   {
@@ -103,7 +99,6 @@ export const FAMILIES: readonly FamilySpec[] = [
     build: denseFlip,
     grid: [
       { mode: 'pair', from: 7, to: 1, share: 0.2 },
-      { mode: 'pair', from: 3, to: 8, share: 0.1 },
       { mode: 'random', share: 0.2 },
     ],
   },

@@ -38,6 +38,8 @@ export interface Row {
   poisonShare: number;
   poisonAdmitted: number | null;
   backdoor: boolean;
+  /** What attack success means in this family. */
+  success: string;
   judged: boolean;
   records: number;
   curve: CurvePoint[];
@@ -130,6 +132,8 @@ export function summarise(rows: readonly Row[]) {
     poisonShare: m((r) => r.poisonShare),
     poisonAdmitted: m((r) => r.poisonAdmitted),
     judged: first.judged,
+    success: first.success,
+    gate: first.gate ? { undone: m((r) => r.gate?.undone ?? 0), kept: m((r) => r.gate?.kept ?? 0), rollbacks: m((r) => r.gate?.rollbacks ?? 0) } : null,
     damageOverTime: Array.from({ length: points }, (_, i) => ({ at: rows[0].curve[i].at, accuracy: m((r) => r.curve[i].accuracy), attackSuccess: m((r) => r.curve[i].attackSuccess) })),
     targets: first.judged ? verdicts(figures) : null,
   };
@@ -141,7 +145,19 @@ const pct = (x: number | null | undefined, d = 1) => (x === null || x === undefi
 const mb = (b: number) => `${(b / 1e6).toFixed(1)} MB`;
 const mark = (v: boolean | null | undefined) => (v === null || v === undefined ? '—' : v ? 'pass' : '**FAIL**');
 
-export function markdown(r: { command: string; date: string; machine: { cores: number; backend: string; node: string }; seconds: number; settings: Record<string, unknown>; worstByFamily: Summary[]; tuning: { family: string; params: unknown; score: number; seeds: string[] }[] }): string {
+interface CleanRow {
+  kind: string;
+  seed: string;
+  config: string;
+  accuracy: number;
+  honestQuarantine: number;
+  trustLost: number;
+  checkpointBytes: number;
+  screenStateBytes: number;
+  gate: { undone: number; kept: number; rollbacks: number } | null;
+}
+
+export function markdown(r: { command: string; date: string; machine: { cores: number; backend: string; node: string }; seconds: number; settings: Record<string, unknown>; worstByFamily: Summary[]; clean: CleanRow[]; tuning: { family: string; params: unknown; score: number; seeds: string[] }[] }): string {
   const L: string[] = ['# Red-team benchmark', ''];
   L.push(`\`${r.command}\` — ${r.date}, ${r.machine.cores} cores, ${r.machine.backend} backend, Node ${r.machine.node}, ${r.seconds} s.`, '');
   L.push(`Settings: ${Object.entries(r.settings).map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`).join('; ')}.`, '');
@@ -153,6 +169,18 @@ export function markdown(r: { command: string; date: string; machine: { cores: n
     L.push(
       `| ${s.family} | ${s.config} | ${Object.entries(s.params).map(([k, v]) => `${k}=${v}`).join(' ')} | ${pct(s.poisonShare)} | ${pct(s.accuracy)} (${pct(s.cleanAccuracy)}) | ${pct(s.attackSuccess)} (${pct(s.cleanAttackSuccess)}) | ${pct(s.honestQuarantine, 2)} (${pct(s.cleanHonestQuarantine, 2)}) | ${pct(s.trustLost)} (${pct(s.cleanTrustLost)}) | ${s.screenCostRatio.toFixed(1)}× (${s.screenCostTop ?? '—'}) | ${mb(s.checkpointBytes)} (${mb(s.cleanCheckpointBytes)}) | ${t ? mark(t.accuracy) : 'not judged'} | ${t ? mark(t.backdoor) : '—'} | ${t ? mark(t.honestQuarantine) : '—'} | ${t ? mark(t.screenCost) : '—'} | ${t ? (s.checkpointBudget === null ? '**FAIL** (no budget)' : mark(t.checkpoint)) : '—'} |`,
     );
+  }
+  L.push('', 'Clean runs (reporting seeds; what every scenario is compared with):', '');
+  L.push('| task | config | seed | accuracy | honest quarantine | trust lost | checkpoint | screen state | gate: steps undone / kept |', '|---|---|---|---|---|---|---|---|---|');
+  for (const c of r.clean) {
+    L.push(`| ${c.kind} | ${c.config} | ${c.seed} | ${pct(c.accuracy)} | ${pct(c.honestQuarantine, 2)} | ${pct(c.trustLost)} | ${mb(c.checkpointBytes)} | ${(c.screenStateBytes / 1e3).toFixed(0)} kB | ${c.gate ? `${c.gate.undone} / ${c.gate.kept}` : '—'} |`);
+  }
+  L.push('', 'Attack success, per family:', '');
+  const seen = new Set<string>();
+  for (const s of r.worstByFamily) {
+    if (seen.has(s.family)) continue;
+    seen.add(s.family);
+    L.push(`- **${s.family}**: ${s.success}.`);
   }
   L.push('', 'Damage over time (served model after each checkpoint; accuracy / attack success):', '');
   for (const s of r.worstByFamily) {
