@@ -18,15 +18,12 @@
 import { writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createLearner } from '../middleware/build';
-import type { TfjsLearner } from '../middleware/learner';
-import type { WeightsSnapshot } from '../middleware/learner';
 import { cleanSample, mnistData, textData, type Dataset } from './redteam/data';
 import { FAMILIES, type FamilySpec } from './redteam/families';
-import { configFor, runStream, servedPredictor, type Kind, type RunResult, type Scorer } from './redteam/harness';
+import { configFor, runStream, type Kind, type RunResult } from './redteam/harness';
 import { checkpointBudget, markdown, score, summarise, type Row, type Summary } from './redteam/report';
 import type { Params } from './redteam/scenario';
-import { buildStream } from './redteam/stream';
+import { buildStream, counterfactual } from './redteam/stream';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -59,7 +56,10 @@ const datasets: Partial<Record<Kind, Dataset>> = {};
 const dataFor = (kind: Kind) => (datasets[kind] ??= kind === 'text' ? textData() : mnistData());
 let backend = 'unknown';
 
-/** Clean runs, one per kind, seed and configuration (every scenario is compared with its own). */
+/**
+ * Clean streams, one per kind, seed and configuration, on the reporting seeds: what the defaults cost honest traffic
+ * (each scenario is judged against its own counterfactual, not against these).
+ */
 const cleanRuns = new Map<string, RunResult>();
 async function cleanRun(kind: Kind, seed: string, config: ConfigName): Promise<RunResult> {
   const key = `${kind}/${seed}/${config}`;
@@ -78,21 +78,15 @@ function spec(kind: Kind, seed: string, config: ConfigName, data: Dataset) {
   return { kind, seed, canaryFile: config === 'defaults+gate' ? data.canaryFile : undefined, serveEvery: SERVE_EVERY, test: data.test };
 }
 
-/** A scorer applied to another run's served weights (the clean model), with a scratch learner per kind. */
-const scratch: Partial<Record<Kind, TfjsLearner>> = {};
-async function scoreOn(kind: Kind, weights: WeightsSnapshot, scorer: Scorer): Promise<number | null> {
-  const learner = (scratch[kind] ??= await createLearner(configFor({ kind, seed: 'scratch' }, os.tmpdir())));
-  learner.restore(weights);
-  return scorer(servedPredictor({ serving: learner }));
-}
-
 async function runScenario(fam: FamilySpec, params: Params, seed: string, config: ConfigName, phase: string): Promise<Row> {
   const data = dataFor(fam.kind);
   const clean = cleanSample(data, SIZE[fam.kind], seed);
   const sc = fam.build({ data, clean, seed, config: configFor({ kind: fam.kind, seed }, os.tmpdir()) }, params);
   const stream = buildStream(clean, sc.plan, seed, sc.timeline);
-  const c = await cleanRun(fam.kind, seed, config);
-  const r = await runStream(stream, { ...spec(fam.kind, seed, config, data), attackSuccess: sc.attackSuccess, http: sc.http });
+  const run = { ...spec(fam.kind, seed, config, data), attackSuccess: sc.attackSuccess };
+  const r = await runStream(stream, { ...run, http: sc.http });
+  // The clean run to compare with: the same stream, the attacker's messages emptied (stream.ts, counterfactual).
+  const c = await runStream(counterfactual(stream), run);
   const attackSuccess = sc.successIsAdmission ? r.poisonAdmitted : r.attackSuccess;
   const row: Row = {
     name: `${fam.name} ${Object.entries(sc.params).map(([k, v]) => `${k}=${v}`).join(' ')}`,
@@ -103,7 +97,7 @@ async function runScenario(fam: FamilySpec, params: Params, seed: string, config
     accuracy: r.accuracy,
     cleanAccuracy: c.accuracy,
     attackSuccess,
-    cleanAttackSuccess: sc.attackSuccess ? await scoreOn(fam.kind, c.served, sc.attackSuccess) : null,
+    cleanAttackSuccess: c.attackSuccess,
     honestQuarantine: r.honestQuarantine,
     cleanHonestQuarantine: c.honestQuarantine,
     trustLost: r.trustLost,
@@ -123,6 +117,7 @@ async function runScenario(fam: FamilySpec, params: Params, seed: string, config
     judged: fam.notJudged === undefined && stream.poisonCount / stream.items.length <= 0.2 + 1e-9,
     records: r.records,
     curve: r.curve,
+    cleanCurve: c.curve,
     gate: r.gate,
     ...(sc.attacker ? { attacker: { ...sc.attacker } } : {}),
     quarantineByStage: r.quarantineByStage,
@@ -157,7 +152,8 @@ async function main() {
     chosen.set(fam.name, (best as { params: Params }).params);
     say(`[${elapsed()}] ${fam.name}: the attacker's choice is ${JSON.stringify(best?.params)} (score ${best?.score.toFixed(2)})`);
   }
-  // 2. The worst case of each family on the reporting seeds, with and without the gate.
+  // 2. The worst case of each family on the reporting seeds, with and without the gate; the clean streams.
+  for (const kind of [...new Set(families.map((f) => f.kind))]) for (const config of CONFIGS) for (const seed of REPORTING_SEEDS) await cleanRun(kind, seed, config);
   const scenarios: Row[] = [];
   const worstByFamily: Summary[] = [];
   for (const fam of families) {
@@ -171,9 +167,7 @@ async function main() {
       say(`[${elapsed()}] WORST ${fam.name} ${config}: accuracy ${pct(s.accuracy)} vs clean ${pct(s.cleanAccuracy)}, success ${pct(s.attackSuccess)}, honest quarantine ${pct(s.honestQuarantine)}, cost ${s.screenCostRatio.toFixed(1)}×, checkpoint ${(s.checkpointBytes / 1e6).toFixed(1)} MB — ${t ? Object.entries(t).filter(([, v]) => v !== null).map(([k, v]) => `${k} ${v ? 'pass' : 'FAIL'}`).join(', ') : `not judged (${fam.notJudged ?? 'poison share over 20%'})`}`);
     }
   }
-  const clean = [...cleanRuns.entries()]
-    .filter(([k]) => REPORTING_SEEDS.some((s) => k.includes(`/${s}/`)))
-    .map(([k, r]) => {
+  const clean = [...cleanRuns.entries()].map(([k, r]) => {
       const [kind, seed, config] = k.split('/');
       return { kind, seed, config, accuracy: r.accuracy, honestQuarantine: r.honestQuarantine, trustLost: r.trustLost, screenCostRatio: r.screenCostRatio, screenCostTop: r.screenCostTop, screenMicrosByStage: r.screenMicrosByStage, medianRecordMicros: r.medianRecordMicros, checkpointBytes: r.checkpointBytes, screenStateBytes: r.screenStateBytes, gate: r.gate, curve: r.curve };
     });

@@ -187,17 +187,23 @@ export async function runStream(stream: Stream, spec: RunSpec): Promise<RunResul
   try {
     for (let i = 0; i < n; i++) {
       const item: Item = stream.items[i];
-      const example = item.example ?? (await (item.build as NonNullable<Item['build']>)(oracle));
-      const record = { id: item.id, source: item.source, ts: item.recordTs ?? item.ts, label: example.label, ...(example.text !== undefined ? { text: example.text } : { features: example.features }) };
+      let value: string;
+      let record: TrainingRecord | undefined;
+      if (item.empty) value = '{}'; // not a record: the schema stage refuses it and it takes an empty slot
+      else {
+        const example = item.example ?? (await (item.build as NonNullable<Item['build']>)(oracle));
+        record = { id: item.id, source: item.source, ts: item.recordTs ?? item.ts, label: example.label, ...(example.text !== undefined ? { text: example.text } : { features: example.features }) };
+        value = JSON.stringify(record);
+      }
       const raw: RawMessage = {
         topic,
         partition: 0,
         offset: String(i),
         key: Buffer.from(item.source),
-        value: Buffer.from(JSON.stringify(record)),
+        value: Buffer.from(value),
         timestamp: String(item.kafkaTs ?? item.ts),
       };
-      if (item.screenOnly) screenOnly(detectors, record as TrainingRecord, raw, () => quarantined.add(i));
+      if (item.screenOnly && record) screenOnly(detectors, record, raw, () => quarantined.add(i));
       else await pipeline.handle(raw);
       handled = i + 1;
       if (pipeline.handledSinceCheckpoint >= spec.serveEvery) await checkpoint();

@@ -43,6 +43,8 @@ export interface Row {
   judged: boolean;
   records: number;
   curve: CurvePoint[];
+  /** The counterfactual's curve, at the same messages. */
+  cleanCurve: CurvePoint[];
   gate: { undone: number; kept: number; rollbacks: number } | null;
   attacker?: Record<string, number>;
   quarantineByStage: Record<string, { poison: number; honest: number; attacker: number }>;
@@ -134,7 +136,7 @@ export function summarise(rows: readonly Row[]) {
     judged: first.judged,
     success: first.success,
     gate: first.gate ? { undone: m((r) => r.gate?.undone ?? 0), kept: m((r) => r.gate?.kept ?? 0), rollbacks: m((r) => r.gate?.rollbacks ?? 0) } : null,
-    damageOverTime: Array.from({ length: points }, (_, i) => ({ at: rows[0].curve[i].at, accuracy: m((r) => r.curve[i].accuracy), attackSuccess: m((r) => r.curve[i].attackSuccess) })),
+    damageOverTime: Array.from({ length: points }, (_, i) => ({ at: rows[0].curve[i].at, accuracy: m((r) => r.curve[i].accuracy), cleanAccuracy: m((r) => r.cleanCurve[i]?.accuracy ?? null), attackSuccess: m((r) => r.curve[i].attackSuccess) })),
     targets: first.judged ? verdicts(figures) : null,
   };
 }
@@ -161,7 +163,7 @@ export function markdown(r: { command: string; date: string; machine: { cores: n
   const L: string[] = ['# Red-team benchmark', ''];
   L.push(`\`${r.command}\` — ${r.date}, ${r.machine.cores} cores, ${r.machine.backend} backend, Node ${r.machine.node}, ${r.seconds} s.`, '');
   L.push(`Settings: ${Object.entries(r.settings).map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`).join('; ')}.`, '');
-  L.push('Worst case of each family (the setting that scored worst on the tuning seeds), means over the reporting seeds. Targets at ≤ 20% poisoned traffic: accuracy within 2 points of the clean run (same configuration and seeds); backdoor success ≤ 10%; honest quarantine ≤ 2%; no screen over 5× the median record\'s screening cost; checkpoint within its configured budget.', '');
+  L.push('Worst case of each family (the setting that scored worst on the tuning seeds), means over the reporting seeds. Each run is compared with its clean counterpart: the same stream with every message the attacker sent or wrote emptied (consumed, never trained), so steps, coins and DP noise are the same and the difference is the attack\'s alone. Targets at ≤ 20% poisoned traffic: accuracy within 2 points of the clean run (same configuration and seeds); backdoor success ≤ 10%; honest quarantine ≤ 2%; no screen over 5× the median record\'s screening cost; checkpoint within its configured budget.', '');
   L.push('| family | config | worst setting | poison share | accuracy (clean) | attack success (clean model) | honest quarantine (clean) | trust lost (clean) | screen cost ×median (screen) | checkpoint (clean) | accuracy | backdoor | quarantine | cost | checkpoint |');
   L.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const s of r.worstByFamily) {
@@ -182,9 +184,9 @@ export function markdown(r: { command: string; date: string; machine: { cores: n
     seen.add(s.family);
     L.push(`- **${s.family}**: ${s.success}.`);
   }
-  L.push('', 'Damage over time (served model after each checkpoint; accuracy / attack success):', '');
+  L.push('', 'Damage over time (the served model after each checkpoint, at that many messages: accuracy, clean run\'s accuracy in brackets / attack success):', '');
   for (const s of r.worstByFamily) {
-    L.push(`- ${s.family}, ${s.config}: ${s.damageOverTime.map((p) => `${p.at}: ${pct(p.accuracy)}${p.attackSuccess !== null ? ` / ${pct(p.attackSuccess)}` : ''}`).join(' · ')}`);
+    L.push(`- ${s.family}, ${s.config}: ${s.damageOverTime.map((p) => `${p.at}: ${pct(p.accuracy)} (${pct(p.cleanAccuracy)})${p.attackSuccess !== null ? ` / ${pct(p.attackSuccess)}` : ''}`).join(' · ')}`);
   }
   L.push('', 'Tuning (attacker\'s score: the largest figure/target ratio, > 1 fails a target, + 0.1 × attack success; mean over the tuning seeds, configuration "defaults"):', '');
   L.push('| family | setting | score |', '|---|---|---|');

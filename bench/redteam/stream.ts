@@ -59,6 +59,8 @@ export interface Item {
   readonly screenOnly?: boolean;
   /** Content the attacker chose, sent by honest users (campaign reports): counted with the poison for cost. */
   readonly crafted?: boolean;
+  /** The counterfactual's stand-in for an attacker message: consumed, not trained (an empty DP slot). */
+  readonly empty?: boolean;
 }
 
 export interface Timeline {
@@ -246,4 +248,19 @@ function mergeByTime(a: readonly Slot[], b: readonly Slot[]): Slot[] {
 /** Account names for an attacker: `n` sources with a prefix no honest source uses. */
 export function accounts(prefix: string, n: number): string[] {
   return Array.from({ length: n }, (_, i) => `${prefix}-${pad(i, 4)}`);
+}
+
+/**
+ * The clean run that a scenario is judged against: the same stream with every message the attacker sent or wrote
+ * (poison, warm-ups, crafted reports) emptied — still consumed, never trained, like the DP schedule's zero-out
+ * neighbour (docs/privacy.md, "the schedule"). Steps run at the same messages, the coins fall on the same slots and
+ * (DP_SEED) the noise is the same, so the difference between the two runs is the attack's content alone; a clean
+ * stream without those messages would take fewer steps, and a DP model that has taken fewer steps is a worse one.
+ * Screen-only messages (the sybil flush) never took a slot and are left out.
+ */
+export function counterfactual(stream: Stream): Stream {
+  const items: Item[] = stream.items
+    .filter((x) => !x.screenOnly)
+    .map((x) => (x.role === 'honest' && !x.crafted ? x : { role: 'attacker', source: x.source, ts: x.ts, id: x.id, empty: true }));
+  return { items, poisonCount: 0, honestCount: items.filter((x) => x.role === 'honest').length };
 }

@@ -12,7 +12,7 @@ import { FAMILIES } from '../../bench/redteam/families';
 import { configFor, runStream } from '../../bench/redteam/harness';
 import { accepted, padUntilAccepted, publicPredict } from '../../bench/redteam/oracle';
 import type { Context } from '../../bench/redteam/scenario';
-import { buildStream, HOUR, type Example, type Oracle } from '../../bench/redteam/stream';
+import { buildStream, counterfactual, HOUR, type Example, type Oracle } from '../../bench/redteam/stream';
 import type { Dataset } from '../../bench/redteam/data';
 import { makeTrigger } from '../../bench/redteam/dense-attacks';
 import { loadConfig } from '../../src/config';
@@ -70,6 +70,15 @@ describe('red-team attack families', () => {
     for (let i = 1; i < stream.items.length; i++) expect(stream.items[i].ts).toBeGreaterThanOrEqual(stream.items[i - 1].ts);
     // Attack records land in the attack window (the live phase's second half), never in the history.
     expect(stream.items.slice(0, Math.round(0.4 * 400)).every((x) => x.role !== 'poison' && !x.crafted)).toBe(true);
+    // The clean counterpart: message for message the same stream, every attacker-sent or -written one emptied.
+    const cf = counterfactual(stream);
+    expect(cf.items.map((x) => [x.source, x.id, x.ts])).toEqual(stream.items.map((x) => [x.source, x.id, x.ts]));
+    cf.items.forEach((x, i) => {
+      const attack = stream.items[i].role !== 'honest' || stream.items[i].crafted === true;
+      expect(x.empty === true).toBe(attack);
+      if (!attack) expect(x).toBe(stream.items[i]);
+    });
+    expect(cf.honestCount).toBe(400);
   });
 
   it('builds each family\'s records as stated', () => {
@@ -188,5 +197,23 @@ describe('publicPredict and the harness', () => {
     expect(r.trustLost).toBeGreaterThan(0);
     expect(r.curve.length).toBeGreaterThanOrEqual(2);
     expect(r.checkpointBytes).toBeGreaterThan(r.screenStateBytes);
+    // Its counterfactual has no attacker message here, so it is the same run: same steps, coins and noise.
+    const c = await runStream(counterfactual(stream), { kind: 'text', seed: 'harness', serveEvery: 64, test: textSet.test.slice(0, 50) });
+    expect(c.accuracy).toBe(r.accuracy);
+    expect(c.honestQuarantine).toBe(r.honestQuarantine);
+  });
+
+  it('an emptied message takes its slot but trains nothing: the counterfactual of an attack differs only by its content', async () => {
+    const clean = textSet.train.slice(0, 140);
+    const flood = Array.from({ length: 40 }, () => ({ source: 'x-1', example: { label: HAM, text: split.train.find((m) => m.label === SPAM)!.text } }));
+    const stream = buildStream(clean, { live: flood }, 'cf');
+    // Per-record screens only, so that the honest records meet the same verdicts in both runs.
+    const spec = { kind: 'text' as const, seed: 'cf', serveEvery: 64, test: textSet.test.slice(0, 50), env: { SCREENS: 'echo,toxicity' } };
+    const attacked = await runStream(stream, spec);
+    const cf = await runStream(counterfactual(stream), spec);
+    expect(cf.records).toBe(attacked.records);
+    expect(cf.quarantineByStage.schema).toEqual({ poison: 0, honest: 0, attacker: 40 });
+    expect(cf.honestQuarantine).toBe(attacked.honestQuarantine);
+    expect(cf.curve.map((p) => p.at)).toEqual(attacked.curve.map((p) => p.at));
   });
 });
