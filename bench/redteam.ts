@@ -12,10 +12,11 @@
  *
  * Flags: --json (print only the JSON), --quick (reporting seed r1 only, each family's first setting, no tuning,
  *        defaults only unless --gate: for iterating), --only a,b (these families; no results file), --no-gate (defaults only),
- *        --params '{…}' (with --only and one family: this setting instead of the grid).
+ *        --params '{…}' (with --only and one family: this setting instead of the grid), --rewrite-md (write
+ *        redteam.md again from the committed redteam.json, no run).
  * Writes bench/results/redteam.json and redteam.md from a full run only.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { cleanSample, mnistData, textData, type Dataset } from './redteam/data';
@@ -130,6 +131,12 @@ async function runScenario(fam: FamilySpec, params: Params, seed: string, config
 }
 
 async function main() {
+  if (args.includes('--rewrite-md')) {
+    // The report from the committed results (after a change to the markdown only): no run.
+    const file = path.join(__dirname, 'results', 'redteam.json');
+    writeFileSync(path.join(__dirname, 'results', 'redteam.md'), markdown(JSON.parse(readFileSync(file, 'utf8'))));
+    return;
+  }
   const families = FAMILIES.filter((f) => !only || only.has(f.name));
   if (only && families.length !== only.size) throw new Error(`--only: unknown family in ${[...only].join(',')}; families: ${FAMILIES.map((f) => f.name).join(', ')}`);
   // 1. The attacker's choice in each family, on the tuning seeds.

@@ -180,6 +180,7 @@ export async function runStream(stream: Stream, spec: RunSpec): Promise<RunResul
     await sidecar.checkpoint();
     checkpointBytes = Math.max(checkpointBytes, newestCheckpointBytes(dir));
     screenStateBytes = Math.max(screenStateBytes, Buffer.byteLength(JSON.stringify(sidecar.screens.toJSON())));
+    if (curve.at(-1)?.at === handled) return; // the final checkpoint right after a periodic one
     curve.push({ at: handled, accuracy: accuracyOf(predict, spec.test), attackSuccess: spec.attackSuccess ? spec.attackSuccess(predict) : null });
   };
   const topic = config.topics.records;

@@ -188,6 +188,14 @@ export function markdown(r: { command: string; date: string; machine: { cores: n
   for (const s of r.worstByFamily) {
     L.push(`- ${s.family}, ${s.config}: ${s.damageOverTime.map((p) => `${p.at}: ${pct(p.accuracy)} (${pct(p.cleanAccuracy)})${p.attackSuccess !== null ? ` / ${pct(p.attackSuccess)}` : ''}`).join(' · ')}`);
   }
+  L.push('', 'How to read this:', '');
+  L.push('- Every record goes through the real sidecar record path in one process (createSidecar with the config loader\'s defaults: schema, event time from the Kafka timestamp, the default screens, dedup, the DP trainer, the update gate as a step stage when CANARY_FILE is set, the checkpoint encoder and store, the served moving average); no Kafka. The attacker queries the real HTTP app (POST /v1/predict) on a local port.');
+  L.push('- Consumption runs at full speed (a busy stream or a replay): the wall-clock quiet-stream ticks do not run, and the sidecar checkpoints and publishes every 500 records (its 5 s timer at ~100 records/s). DP_SEED is the run\'s seed: the noise is reproducible, not secure.');
+  L.push('- The clean figure of a scenario is its counterfactual, not a shorter clean stream: a DP model that has taken fewer steps is a worse one (a 3,000-record clean stream scores 3–5 points below the same stream with 750 empty slots), which would credit every attack with the extra steps its records cause.');
+  L.push('- The sybil flush (100,000 + 1,000 one-record accounts in five minutes) goes through the screens only: its effect is on their state; training on it would take minutes per run. It needs ~97% of this stream, so it is reported, not judged.');
+  L.push('- Screening cost: for each screen, the median µs on the records the attacker crafted, over the median honest record\'s µs through the whole chain (one record\'s time is dominated by GC pauses: toxicity\'s slowest clean mail took 25–37 ms in one pass and under 1 ms when timed three times).');
+  L.push('- Checkpoint: the newest checkpoint file\'s size (the DP pool keeps each pooled record\'s text or features). No setting bounds it in this version, so the checkpoint target fails by construction until one does (bench/redteam/report.ts, checkpointBudget).');
+  L.push('- The attacker\'s choice is tuned under the defaults only (a second tuning under the gate would double the run); the same setting is then reported with the gate.');
   L.push('', 'Tuning (attacker\'s score: the largest figure/target ratio, > 1 fails a target, + 0.1 × attack success; mean over the tuning seeds, configuration "defaults"):', '');
   L.push('| family | setting | score |', '|---|---|---|');
   for (const t of r.tuning) L.push(`| ${t.family} | ${JSON.stringify(t.params)} | ${t.score.toFixed(2)} |`);
