@@ -16,7 +16,7 @@
  *        redteam.md again from the committed redteam.json, no run).
  * Writes bench/results/redteam.json and redteam.md from a full run only.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { cleanSample, mnistData, textData, type Dataset } from './redteam/data';
@@ -203,6 +203,7 @@ async function main() {
     writeFileSync(path.join(__dirname, 'results', 'redteam.json'), `${JSON.stringify(result, null, 2)}\n`);
     writeFileSync(path.join(__dirname, 'results', 'redteam.md'), markdown(result));
   }
+  for (const d of Object.values(datasets)) rmSync(path.dirname(d.canaryFile), { recursive: true, force: true });
   if (json) process.stdout.write(`${JSON.stringify(result)}\n`);
   say(`done in ${elapsed()}${!quick && !only ? '; written to bench/results/redteam.json and redteam.md' : ''}`);
 }
