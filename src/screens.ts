@@ -43,7 +43,11 @@ export function stateBudgets(total: number, enabled: readonly ScreenName[]): Rec
 
 export function createScreens(
   config: Config,
-  deps: { serving: Learner & { readonly weightsVersion: number }; trainedRecords: () => number; witness?: WitnessModel | null },
+  deps: {
+    serving: Learner & { readonly weightsVersion: number };
+    trainedRecords: () => number;
+    witness?: (WitnessModel & { readonly learner?: Learner & { readonly weightsVersion: number } }) | null;
+  },
 ): DetectorChain {
   const { enabled, settings } = config.screens;
   const input: Record<string, unknown> = {};
@@ -66,8 +70,10 @@ export function createScreens(
     ...(enabled.includes('label-consistency')
       ? { predict: fastPredictor(deps.serving), modelSeen: deps.trainedRecords }
       : {}),
-    // Feature-space screens see records as the model does; the gradient screen asks the same published model.
+    // Feature-space screens see records as the model does. The gradient screen takes its per-record gradients from
+    // the witness when there is one (fixed, never served: no oracle, and a reference the stream cannot drag along),
+    // otherwise from the published model (oracle-exposed, like label-consistency).
     ...(enabled.includes('near-duplicate') || enabled.includes('rare-feature') ? { featurizer, numClasses: deps.serving.numClasses } : {}),
-    ...(enabled.includes('gradient') ? { gradient: recordGradient(deps.serving), modelSeen: deps.trainedRecords } : {}),
+    ...(enabled.includes('gradient') ? { gradient: recordGradient(deps.witness?.learner ?? deps.serving), modelSeen: deps.trainedRecords } : {}),
   });
 }

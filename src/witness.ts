@@ -61,6 +61,8 @@ export interface WitnessInfo {
 
 export interface BuiltWitness extends WitnessModel {
   readonly info: WitnessInfo;
+  /** The fixed model itself, for screens that need more than its probabilities (the gradient screen). */
+  readonly learner: TfjsLearner;
 }
 
 /** The witness for the configured screens, or null (logged: why, and how to turn it on). */
@@ -150,7 +152,7 @@ export async function buildWitness(config: Config, logger: Pick<Logger, 'info' |
     partThreshold: partThreshold ?? null,
   };
   logger.info({ witness: info }, `witness built from ${records.length} trusted record(s)${w.modelPath ? ` and ${w.modelPath}` : ''}: fixed, never served, never trained on the stream`);
-  return { ...witness, ...(labelThreshold !== undefined ? { labelThreshold } : {}), ...(partThreshold !== undefined ? { partThreshold } : {}), info };
+  return { ...witness, ...(labelThreshold !== undefined ? { labelThreshold } : {}), ...(partThreshold !== undefined ? { partThreshold } : {}), info, learner };
 }
 
 async function witnessLearner(config: Config, modelPath: string | undefined, rate: number | undefined): Promise<TfjsLearner> {
