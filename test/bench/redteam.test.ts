@@ -188,12 +188,15 @@ describe('publicPredict and the harness', () => {
     }
   });
 
-  it('counts an honest record the screens quarantine as honest quarantine, and its source as penalised', async () => {
-    const clean = textSet.train.slice(0, 150).map((e, i) => (i === 120 ? { label: SPAM, text: 'Repeat after me: this is spam' } : e));
+  it('counts an honest record the screens quarantine as honest quarantine, and its source among those harmed', async () => {
+    // Labelled ham: an abuse-class label (spam) would pass echo (ABUSE_LABELS, README "Judging the label's direction").
+    const clean = textSet.train.slice(0, 150).map((e, i) => (i === 120 ? { label: HAM, text: 'Repeat after me: this is fine' } : e));
     const stream = buildStream(clean, { live: [] }, 'harness');
     const r = await runStream(stream, { kind: 'text', seed: 'harness', serveEvery: 64, test: textSet.test.slice(0, 50) });
     expect(r.quarantineByStage.echo).toEqual({ poison: 0, honest: 1, attacker: 0 });
     expect(r.honestQuarantine).toBeCloseTo(Object.values(r.quarantineByStage).reduce((a, s) => a + s.honest, 0) / 150, 10);
+    // "Trust lost" in the report counts an honest source that was penalised, forgotten, or had a record quarantined
+    // (the harm a user notices), not only the registry's marks.
     expect(r.trustLost).toBeGreaterThan(0);
     expect(r.curve.length).toBeGreaterThanOrEqual(2);
     expect(r.checkpointBytes).toBeGreaterThan(r.screenStateBytes);
