@@ -137,8 +137,10 @@ describe('event time from the broker (issue 10: clock hijack)', () => {
       quarantine: new MemorySink(),
       detectors: [...screens.detectors, clock],
       maxClockSkewMs: 60_000,
+      now: () => wall,
     });
     const t0 = 1_800_000_000_000;
+    let wall = t0 + 5000; // the sidecar's own clock
     const at = (ts: number | undefined, kafka: number, i: number): RawMessage => ({
       topic: 't', partition: 0, offset: String(i), key: null, timestamp: String(kafka),
       value: Buffer.from(JSON.stringify({ id: `e${i}`, source: 'alice', label: 0, text: 'see you at lunch', ...(ts !== undefined ? { ts } : {}) })),
@@ -147,9 +149,12 @@ describe('event time from the broker (issue 10: clock hijack)', () => {
     await pipeline.handle(at(t0 - 86_400_000, t0 + 1000, 1)); // a day behind
     await pipeline.handle(at(undefined, t0 + 2000, 2)); // no ts: the broker's
     await pipeline.handle(at(t0 + 3030, t0 + 3000, 3)); // within the skew: as sent
-    expect(seen).toEqual([t0 + 60_000, t0 + 1000 - 60_000, t0 + 2000, t0 + 3030]);
-    expect(await metrics.eventTimeClamped.get()).toMatchObject({ values: [{ value: 2 }] });
-    // The screens' event clock (filters/trust.ts) moved by at most the skew, not ten years.
-    expect((screens.toJSON() as unknown as { clock: { watermark: number } }).clock.watermark).toBe(t0 + 60_000);
+    // The Kafka timestamp is the producer's too (CreateTime): ten years past the sidecar's clock is clamped to its edge.
+    await pipeline.handle(at(undefined, t0 + 10 * 365 * 86_400_000, 4));
+    await pipeline.handle(at(t0 + 10 * 365 * 86_400_000, t0 + 10 * 365 * 86_400_000, 5));
+    expect(seen).toEqual([t0 + 60_000, t0 + 1000 - 60_000, t0 + 2000, t0 + 3030, wall + 60_000, wall + 60_000]);
+    expect(await metrics.eventTimeClamped.get()).toMatchObject({ values: [{ value: 4 }] });
+    // The screens' event clock (filters/trust.ts) moved by at most the skew past the wall clock, not ten years.
+    expect((screens.toJSON() as unknown as { clock: { watermark: number } }).clock.watermark).toBe(wall + 60_000);
   });
 });
