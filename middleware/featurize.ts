@@ -33,6 +33,23 @@ export function fnv1a(s: string): number {
   return h >>> 0;
 }
 
+/**
+ * The hashed-text row of bucket counts: log(1+count) damps repeated words ("buy buy buy …"); L2 normalisation then
+ * gives every row norm 1, which bounds each record's input scale whatever its length.
+ */
+export function bucketCountsToRow(counts: ReadonlyMap<number, number>): { indices: number[]; values: number[] } {
+  let sq = 0;
+  for (const c of counts.values()) sq += Math.log1p(c) ** 2;
+  const inv = sq > 0 ? 1 / Math.sqrt(sq) : 0;
+  const indices: number[] = [];
+  const values: number[] = [];
+  for (const [j, c] of counts) {
+    indices.push(j);
+    values.push(Math.log1p(c) * inv);
+  }
+  return { indices, values };
+}
+
 export function hashedTextFeaturizer(dim: number): Featurizer {
   const encodeSparse = (payload: Payload) => {
     const counts = new Map<number, number>();
@@ -40,18 +57,7 @@ export function hashedTextFeaturizer(dim: number): Featurizer {
       const j = fnv1a(t) % dim;
       counts.set(j, (counts.get(j) ?? 0) + 1);
     }
-    // log(1+count) damps repeated words ("buy buy buy …"); L2 normalisation then gives every row norm 1,
-    // which bounds each record's input scale whatever its length.
-    let sq = 0;
-    for (const c of counts.values()) sq += Math.log1p(c) ** 2;
-    const inv = sq > 0 ? 1 / Math.sqrt(sq) : 0;
-    const indices: number[] = [];
-    const values: number[] = [];
-    for (const [j, c] of counts) {
-      indices.push(j);
-      values.push(Math.log1p(c) * inv);
-    }
-    return { indices, values };
+    return bucketCountsToRow(counts);
   };
   return {
     kind: 'text',

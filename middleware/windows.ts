@@ -7,7 +7,7 @@
  * Cost: one tokenization and one hash per token, then O(window) per window — ~10× cheaper than encoding each
  * window's text on a 20,000-character mail (the witness's parts rule scores every window).
  */
-import { fnv1a, tokenize } from './featurize';
+import { bucketCountsToRow, fnv1a, tokenize } from './featurize';
 
 export interface SparseRow {
   readonly indices: number[];
@@ -33,15 +33,6 @@ export function hashedWindowRows(text: string, dim: number, tokens: number, maxC
   return windowSpans(words.length, tokens).map(([from, to]) => {
     const counts = new Map<number, number>();
     for (let i = from; i < to; i++) counts.set(buckets[i], (counts.get(buckets[i]) ?? 0) + 1);
-    let sq = 0;
-    for (const c of counts.values()) sq += Math.log1p(c) ** 2;
-    const inv = sq > 0 ? 1 / Math.sqrt(sq) : 0;
-    const indices: number[] = [];
-    const values: number[] = [];
-    for (const [j, c] of counts) {
-      indices.push(j);
-      values.push(Math.log1p(c) * inv);
-    }
-    return { indices, values };
+    return bucketCountsToRow(counts);
   });
 }
