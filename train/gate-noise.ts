@@ -58,11 +58,26 @@ export function judgementNoise(scores: readonly number[]): number {
 }
 
 /** `judgementNoise` of the overall series and of each class's series (the plain-SGD warm-up estimate). */
-export function warmupNoise(overall: readonly number[], perClass: readonly (readonly number[])[], numClasses: number): CanaryNoise {
+export function warmupNoise(overall: readonly number[], perClass: readonly (readonly number[])[], numClasses: number, degradation = Infinity): CanaryNoise {
   return {
-    overall: judgementNoise(overall),
-    perClass: Array.from({ length: numClasses }, (_, c) => judgementNoise(perClass.map((row) => row[c] ?? NaN))),
+    overall: judgementNoise(nearBest(overall, degradation)),
+    perClass: Array.from({ length: numClasses }, (_, c) => judgementNoise(nearBest(perClass.map((row) => row[c] ?? NaN), degradation))),
   };
+}
+
+/**
+ * The series with every score more than `degradation` below the best so far blanked (NaN: judgementNoise skips the
+ * differences it is part of). Such a fall is what the gate exists to judge, not noise to calibrate on: a flood that
+ * begins inside the warm-up otherwise sets the margin with its own falls and is never rolled back (bench:attacks
+ * scenario A with the gate alone: the flood began at the 7th of 8 warm-up judgements and set a 36-point margin).
+ */
+export function nearBest(series: readonly number[], degradation: number): number[] {
+  let best = -Infinity;
+  return series.map((x) => {
+    if (!Number.isFinite(x)) return NaN;
+    best = Math.max(best, x);
+    return x < best - degradation ? NaN : x;
+  });
 }
 
 /**

@@ -297,7 +297,7 @@ export class UpdateGate {
     this.judgedPerClass.push([...(score.perClass ?? [])]);
     if (this.judgements < FREEZE_AFTER) return;
     const classes = Math.max(0, ...this.judgedPerClass.map((r) => r.length));
-    this.noise = warmupNoise(this.judgedScores.slice(-this.judgements), this.judgedPerClass, classes);
+    this.noise = warmupNoise(this.judgedScores.slice(-this.judgements), this.judgedPerClass, classes, this.settings.rollbackDrop);
     this.judgedPerClass.length = 0;
   }
 
