@@ -95,16 +95,19 @@ function cleanBase(train: readonly Mail[], o: StreamOptions) {
 /** Interleave attack drafts uniformly at random into the attack window (the tail of the live clean drafts). */
 function mixIn(live: Draft[], attack: Draft[], o: StreamOptions, rng: () => number): Draft[] {
   const start = Math.round(live.length * (1 - o.attackWindowFraction));
-  const window = live.slice(start);
-  // Random merge preserving each list's order: each slot takes from a list with probability ∝ its remaining length.
-  const out: Draft[] = live.slice(0, start);
+  return [...live.slice(0, start), ...orderPreservingMix(live.slice(start), attack, rng)];
+}
+
+/** Random merge keeping each list's order: each slot takes from a list with probability ∝ its remaining length. */
+export function orderPreservingMix<T>(a: readonly T[], b: readonly T[], rng: () => number): T[] {
+  const out: T[] = [];
   let i = 0;
   let j = 0;
-  while (i < window.length || j < attack.length) {
-    const a = window.length - i;
-    const b = attack.length - j;
-    if (rng() * (a + b) < a) out.push(window[i++]);
-    else out.push(attack[j++]);
+  while (i < a.length || j < b.length) {
+    const ra = a.length - i;
+    const rb = b.length - j;
+    if (rng() * (ra + rb) < ra) out.push(a[i++]);
+    else out.push(b[j++]);
   }
   return out;
 }

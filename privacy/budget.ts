@@ -180,24 +180,6 @@ export class PrivacyBudget {
     return this.stepCount;
   }
 
-  // ---- ε of a history (privacy/history-epsilon.ts) ------------------------------------------------------
-
-  private rdpOf(history: readonly Segment[]): number {
-    return this.eps.rdpOf(history);
-  }
-
-  private prvOf(history: readonly Segment[]): number | null {
-    return this.eps.prvOf(history);
-  }
-
-  private epsilonOf(history: readonly Segment[]): number {
-    return this.eps.epsilonOf(history);
-  }
-
-  private lookAhead(history: readonly Segment[], q: number, sigma: number, steps = 1): number {
-    return this.eps.lookAhead(history, q, sigma, steps);
-  }
-
   // ---- sources ---------------------------------------------------------------------------------------
 
   private presentSources(): SourceEntry[] {
@@ -220,7 +202,7 @@ export class PrivacyBudget {
     // Admitted now, the source is in the pool for exactly the next W steps (its other records leave no later),
     // so its history must afford W more steps — not only the ones past its current last expiry, which were
     // never charged yet either.
-    const eps = this.lookAhead(history, this.sourceRate(plan.sampleRate), plan.noiseMultiplier, this.window as number);
+    const eps = this.eps.lookAhead(history, this.sourceRate(plan.sampleRate), plan.noiseMultiplier, this.window as number);
     if (active >= (this.maxRecordsPerSource as number)) {
       return { ok: false, reason: 'source_record_cap', epsilonIfAdmitted: eps, activeRecords: active };
     }
@@ -253,7 +235,7 @@ export class PrivacyBudget {
     const out = new Set<string>();
     const rate = this.sourceRate(sampleRate);
     for (const [id, e] of this.sources) {
-      if (e.expiries.some((x) => x > this.stepCount) && this.lookAhead(e.history, rate, noiseMultiplier) > this.epsilonLimit) out.add(id);
+      if (e.expiries.some((x) => x > this.stepCount) && this.eps.lookAhead(e.history, rate, noiseMultiplier) > this.epsilonLimit) out.add(id);
     }
     return out;
   }
@@ -267,7 +249,7 @@ export class PrivacyBudget {
   /** The source's own ε so far (0 for an unknown source). */
   sourceEpsilon(source: string): number {
     const entry = this.sources.get(source);
-    return entry ? this.epsilonOf(entry.history) : 0;
+    return entry ? this.eps.epsilonOf(entry.history) : 0;
   }
 
   // ---- steps -----------------------------------------------------------------------------------------
@@ -286,14 +268,14 @@ export class PrivacyBudget {
         const k = historyKey(e.history);
         if (seen.has(k)) continue;
         seen.add(k);
-        eps = Math.max(eps, this.lookAhead(e.history, rate, noiseMultiplier));
+        eps = Math.max(eps, this.eps.lookAhead(e.history, rate, noiseMultiplier));
       }
       return eps;
     }
     if (this.window !== undefined) {
-      return Math.max(this.worstEpsilon, this.floor, this.lookAhead(keepLastSteps(this.recent, this.window - 1), sampleRate, noiseMultiplier));
+      return Math.max(this.worstEpsilon, this.floor, this.eps.lookAhead(keepLastSteps(this.recent, this.window - 1), sampleRate, noiseMultiplier));
     }
-    return Math.max(this.floor, this.lookAhead(this.accountant.history, sampleRate, noiseMultiplier));
+    return Math.max(this.floor, this.eps.lookAhead(this.accountant.history, sampleRate, noiseMultiplier));
   }
 
   /** Whether ONE more step with (q, σ) keeps ε ≤ the limit. */
@@ -332,7 +314,7 @@ export class PrivacyBudget {
   private lastPlan: StepPlan | undefined;
 
   private raiseWorst(history: readonly Segment[]): void {
-    const eps = this.epsilonOf(history);
+    const eps = this.eps.epsilonOf(history);
     if (eps > this.worstEpsilon) {
       this.worstEpsilon = eps;
       this.worst = history.map((s) => ({ ...s }));
@@ -352,7 +334,7 @@ export class PrivacyBudget {
   }
 
   get spent(): number {
-    const charged = this.unit === 'record' && this.window === undefined ? this.epsilonOf(this.accountant.history) : this.worstEpsilon;
+    const charged = this.unit === 'record' && this.window === undefined ? this.eps.epsilonOf(this.accountant.history) : this.worstEpsilon;
     return Math.max(charged, this.floor);
   }
 
@@ -376,7 +358,7 @@ export class PrivacyBudget {
     // (a restart may change q and σ). A replayed record had up to W steps of it, and will have up to W more.
     const candidates = [this.lastPlan ?? this.plan, ...lostPlans].filter((p): p is StepPlan => p !== undefined);
     const costliest = candidates.reduce<StepPlan | undefined>(
-      (a, p) => (a === undefined || this.rdpOf([{ sampleRate: this.rateFor(p.sampleRate), noiseMultiplier: p.noiseMultiplier, steps: w }]) > this.rdpOf([{ sampleRate: this.rateFor(a.sampleRate), noiseMultiplier: a.noiseMultiplier, steps: w }]) ? p : a),
+      (a, p) => (a === undefined || this.eps.rdpOf([{ sampleRate: this.rateFor(p.sampleRate), noiseMultiplier: p.noiseMultiplier, steps: w }]) > this.eps.rdpOf([{ sampleRate: this.rateFor(a.sampleRate), noiseMultiplier: a.noiseMultiplier, steps: w }]) ? p : a),
       undefined,
     );
     this.repairPlan = costliest;
@@ -414,14 +396,14 @@ export class PrivacyBudget {
     if (this.unit !== 'source') return this.spent;
     const always: Segment[] = [];
     for (const seg of this.accountant.history) appendSteps(always, this.sourceRate(seg.sampleRate), seg.noiseMultiplier, seg.steps);
-    return Math.min(this.epsilonLimit, Math.max(this.spent, this.epsilonOf(always)));
+    return Math.min(this.epsilonLimit, Math.max(this.spent, this.eps.epsilonOf(always)));
   }
 
   status(): BudgetStatus {
     const charged = this.charged();
     const spent = this.spent;
     this.eps.note = null;
-    const epsilonPrv = this.prvOf(charged);
+    const epsilonPrv = this.eps.prvOf(charged);
     const next = this.lastPlan ?? this.plan;
     const exhausted = spent >= this.epsilonLimit || (next !== undefined && !this.canStep(next.sampleRate, next.noiseMultiplier));
     const base: BudgetStatus = {
@@ -435,7 +417,7 @@ export class PrivacyBudget {
       publicSpent: this.publicSpent,
       remaining: Math.max(0, this.epsilonLimit - spent),
       exhausted,
-      epsilonRdp: this.rdpOf(charged),
+      epsilonRdp: this.eps.rdpOf(charged),
       epsilonPrv,
       prvUnavailableReason: epsilonPrv === null ? this.eps.note : null,
       steps: this.stepCount,
@@ -514,7 +496,7 @@ export class PrivacyBudget {
     }
     if (!Number.isSafeInteger(s.steps) || (s.steps as number) < 0) throw corrupt(`steps is ${String(s.steps)}`);
     b.stepCount = s.steps as number;
-    b.worstEpsilon = b.worst.length === 0 ? 0 : b.epsilonOf(b.worst);
+    b.worstEpsilon = b.worst.length === 0 ? 0 : b.eps.epsilonOf(b.worst);
     if (s.floor !== undefined) {
       if (typeof s.floor !== 'number' || !Number.isFinite(s.floor) || s.floor < 0) throw corrupt(`floor is ${String(s.floor)}`);
       b.floor = s.floor;

@@ -13,6 +13,7 @@
  * records sent `ageDays` before the live phase (as a patient attacker ages its accounts).
  */
 import seedrandom from 'seedrandom';
+import { orderPreservingMix } from '../attack-scenarios';
 
 /** A model input: text for MODEL=text, features for MODEL=dense. */
 export interface Payload {
@@ -173,7 +174,7 @@ export function buildStream(clean: readonly Example[], plan: AttackPlan, seed: s
   const start = Math.round(live.length * (1 - t.attackWindowFraction));
   const toSlot = (d: AttackDraft, role: Role): Slot => ({ role: d.role ?? role, source: d.source, example: d.example, build: d.build, kafkaOffsetMs: d.kafkaOffsetMs, recordOffsetMs: d.recordOffsetMs, screenOnly: d.screenOnly });
   // Honest records the scenario adds (campaign reports) are mixed into the window like honest traffic.
-  const window = mix(live.slice(start), (plan.honestLive ?? []).map((d) => ({ ...toSlot(d, 'honest'), crafted: true })), rng);
+  const window = orderPreservingMix(live.slice(start), (plan.honestLive ?? []).map((d) => ({ ...toSlot(d, 'honest'), crafted: true })), rng);
   const attack = plan.live.map((d) => toSlot(d, 'poison'));
   const liveStep = plan.liveStepMs ?? t.liveStepMs;
   let liveSlots: Slot[];
@@ -185,7 +186,7 @@ export function buildStream(clean: readonly Example[], plan: AttackPlan, seed: s
     liveSlots.forEach((s, i) => (s.ts = t.liveStart + i * liveStep));
     liveSlots = mergeByTime(liveSlots, attack);
   } else {
-    liveSlots = [...live.slice(0, start), ...mix(window, attack, rng)];
+    liveSlots = [...live.slice(0, start), ...orderPreservingMix(window, attack, rng)];
     liveSlots.forEach((s, i) => (s.ts = t.liveStart + i * liveStep));
   }
   const historyStart = t.liveStart - t.historyDays * DAY;
@@ -218,19 +219,6 @@ export function buildStream(clean: readonly Example[], plan: AttackPlan, seed: s
   return { items, poisonCount: items.filter((x) => x.role === 'poison').length, honestCount: items.filter((x) => x.role === 'honest').length };
 }
 
-/** Random merge keeping each list's order: each slot takes from a list with probability ∝ its remaining length. */
-function mix<T>(a: readonly T[], b: readonly T[], rng: () => number): T[] {
-  const out: T[] = [];
-  let i = 0;
-  let j = 0;
-  while (i < a.length || j < b.length) {
-    const ra = a.length - i;
-    const rb = b.length - j;
-    if (rng() * (ra + rb) < ra) out.push(a[i++]);
-    else out.push(b[j++]);
-  }
-  return out;
-}
 
 /** Merge two time-ordered lists by `ts` (stable: on a tie the first list's slot goes first). */
 function mergeByTime(a: readonly Slot[], b: readonly Slot[]): Slot[] {

@@ -6,18 +6,11 @@ import type { Detector, Verdict } from '../../filters/types';
 import type { TrainingRecord } from '../../core/record';
 import { TayguardError } from '../../core/errors';
 import seedrandom from 'seedrandom';
+import { RAW, runChain } from '../helpers/screen-chain';
 
-const raw = { topic: 't', partition: 0, offset: '0', key: null, value: null };
+const raw = RAW;
+const run = runChain;
 const T0 = 1_700_000_000_000;
-
-/** What the pipeline does: the first quarantine stops the chain. */
-function run(detectors: readonly Detector[], r: TrainingRecord): Verdict {
-  for (const d of detectors) {
-    const v = d.screen(r, raw);
-    if (v.kind === 'quarantine') return v;
-  }
-  return { kind: 'accept' };
-}
 
 const DIM = 1024;
 const deps = () => ({ now: () => T0, featurize: textFeaturize(hashedTextFeaturizer(DIM)), featureDim: DIM });

@@ -12,17 +12,11 @@ import { EventClock, SourceRegistry } from '../../filters/trust';
 import { DEFAULT_CAMPAIGN } from '../../filters/config';
 import type { Detector, Verdict } from '../../filters/types';
 import type { TrainingRecord } from '../../core/record';
+import { RAW, runChain } from '../helpers/screen-chain';
 
-const raw = { topic: 't', partition: 0, offset: '0', key: null, value: null };
+const raw = RAW;
+const run = runChain;
 const T0 = 1_700_000_000_000;
-
-function run(detectors: readonly Detector[], r: TrainingRecord): Verdict {
-  for (const d of detectors) {
-    const v = d.screen(r, raw);
-    if (v.kind === 'quarantine') return v;
-  }
-  return { kind: 'accept' };
-}
 
 /** 20,000 characters of tokens never seen before. */
 function freshText(rng: () => number): string {

@@ -6,18 +6,12 @@ import { createDetectors } from '../../filters/config';
 import { splitSpamCorpus, shuffled } from '../../src/data/spam';
 import type { Detector, Verdict } from '../../filters/types';
 import type { SourceMeta, TrainingRecord } from '../../core/record';
+import { RAW, runChain } from '../helpers/screen-chain';
 
-const raw = { topic: 't', partition: 0, offset: '0', key: null, value: null };
+const raw = RAW;
+const run = runChain;
 const T0 = 1_700_000_000_000;
 const H = 3600_000;
-
-function run(detectors: readonly Detector[], r: TrainingRecord): Verdict {
-  for (const d of detectors) {
-    const v = d.screen(r, raw);
-    if (v.kind === 'quarantine') return v;
-  }
-  return { kind: 'accept' };
-}
 
 const mails = shuffled(splitSpamCorpus().train, 'trust-chain');
 
