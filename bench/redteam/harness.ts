@@ -231,10 +231,16 @@ export async function runStream(stream: Stream, spec: RunSpec): Promise<RunResul
   // An honest source's first record: a registry entry that starts later was forgotten and re-created (new again).
   const firstTs = new Map<string, number>();
   for (const x of stream.items) if (x.role === 'honest' && !firstTs.has(x.source)) firstTs.set(x.source, x.ts);
+  // Trust lost: forgotten (re-created later, new again), blocked, struck for its own volume, or penalised enough to
+  // cut its trust by a tenth or more (the factor 1/(1 + penalties) of filters/source-registry.ts `trust`, decayed to
+  // the end of the stream). A gate rollback gives every source of the undone update its share of one penalty —
+  // with ~300 sources a crumb of ~0.003 that changes no admission — so "any penalty" would count every honest
+  // source of a clean stream as harmed. Honest quarantines are their own column.
   let lost = 0;
   for (const [s, t0] of firstTs) {
-    const e = registry.get(s) as { penalties?: number; quarantined?: number; firstSeen?: number } | undefined;
-    if (!e || (e.penalties ?? 0) > 0 || (e.quarantined ?? 0) > 0 || (e.firstSeen ?? t0) > t0 + 60_000) lost += 1;
+    const e = registry.get(s);
+    const marks = registry.marks(s);
+    if (!e || registry.isBlocked(s) || marks.strikes > 0 || marks.penalties >= 1 / 9 || e.firstSeen > t0 + 60_000) lost += 1;
   }
   const cost = screenCosts(stream, costs, detectors.map((d) => d.name));
   const gate = sidecar.gate;

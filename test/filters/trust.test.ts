@@ -20,6 +20,26 @@ describe('EventClock', () => {
   });
 });
 
+describe('TrustGate with a backdated timestamp', () => {
+  // Red-team clock hijack: a producer's Kafka CreateTime ten years in the past. Past times are accepted (a replay
+  // needs them) but cannot move the monotone event clock back, so an account whose first record is backdated is
+  // first seen at the clock's time — as new as any other, not ten years old.
+  it('does not age an account whose first record is dated years before the clock', () => {
+    const registry = new SourceRegistry({ ...DEFAULT_TRUST, newSourceAgeMs: 24 * H, matureAgeMs: 7 * 24 * H });
+    const gate = new TrustGate({ registry, clock: new EventClock(() => 0) });
+    const T = Date.UTC(2026, 10, 28);
+    for (let i = 0; i < 50; i++) gate.screen({ id: `h${i}`, source: `honest${i % 5}`, ts: T - 30 * 24 * H + i * H, label: 0, text: 'x' });
+    gate.screen({ id: 'now', source: 'honest0', ts: T, label: 0, text: 'x' });
+    const tenYears = 3650 * 24 * H;
+    gate.screen({ id: 'old', source: 'hijacker', ts: T - tenYears, label: 0, text: 'x' });
+    expect(registry.get('hijacker')?.firstSeen).toBe(T);
+    expect(registry.isNew('hijacker', T + H)).toBe(true);
+    expect(registry.trust('hijacker', T + H)).toBeLessThan(0.01);
+    // The same account with an honest timestamp is no older either: backdating bought nothing.
+    expect(registry.trust('honest1', T)).toBeGreaterThan(registry.trust('hijacker', T));
+  });
+});
+
 describe('SourceRegistry', () => {
   const rec = (id: string, source = 's') => ({ id, source });
 
