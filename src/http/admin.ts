@@ -7,7 +7,7 @@ import type { NextFunction, Request, Response } from 'express';
 import type { z } from 'zod';
 import { TayguardError } from '../../core/errors';
 import { tokenMatches } from '../admin/release';
-import type { Page, PageRequest } from '../admin/quarantine-page';
+import { decodeCursor, type Page, type PageRequest } from '../admin/quarantine-page';
 import type { Released } from '../admin/service';
 import type { ResponseDef, RouteDef } from './routes';
 import { errorBody } from './schemas';
@@ -74,6 +74,8 @@ export function adminRoutes(admin: AdminView, token: string | undefined): RouteD
         const query = parse(quarantineQuery, req.query, `Send ?cursor=<next of an earlier answer>&limit=1..${LIST_MAX_LIMIT}&reason=&source=&stage=`);
         const limit = query.limit === undefined ? 100 : Number(query.limit);
         if (!Number.isInteger(limit) || limit < 1 || limit > LIST_MAX_LIMIT) throw new TayguardError('REQUEST_INVALID', `limit must be an integer from 1 to ${LIST_MAX_LIMIT}`);
+        // A bad cursor is the client's mistake whether or not Kafka is reachable: say so before anything is read.
+        if (query.cursor !== undefined) decodeCursor(query.cursor);
         const page = await admin.listQuarantine({ ...query, limit, maxRecordBytes: LIST_MAX_BYTES, maxScanBytes: LIST_SCAN_BYTES });
         res.json({
           entries: page.entries.map((e) => ({

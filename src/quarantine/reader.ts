@@ -125,8 +125,12 @@ export function topicReader(kafka: Kafka, topic: string): TopicReader {
     fetch(partition, offset, maxBytes) {
       return withFreshMetadata(`fetch ${partition}@${offset}`, async (c) => {
         await c.addTargetTopic(topic);
-        const [nodeId] = Object.keys(c.findLeaderForPartitions(topic, [partition]));
-        if (nodeId === undefined) throw Object.assign(new Error(`no leader for partition ${partition}`), { type: 'LEADER_NOT_AVAILABLE' });
+        let [nodeId] = Object.keys(c.findLeaderForPartitions(topic, [partition]));
+        if (nodeId === undefined) {
+          await c.refreshMetadata();
+          [nodeId] = Object.keys(c.findLeaderForPartitions(topic, [partition]));
+        }
+        if (nodeId === undefined) throw new TayguardError('BROKER_UNAVAILABLE', `partition ${partition} of ${topic} has no leader now; retry in a moment`, { retriable: true });
         const broker = await c.findBroker({ nodeId });
         const { responses } = await broker.fetch({
           maxWaitTime: 0, // answer with what is there: never wait for new records

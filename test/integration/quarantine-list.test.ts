@@ -8,6 +8,9 @@ import { mkdtempSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Kafka } from 'kafkajs';
+import { readPage } from '../../src/admin/quarantine-page';
+import { quarantineList } from '../../src/http/schemas-admin';
+import { topicReader } from '../../src/quarantine/reader';
 import { quarantineEnvelope } from '../../src/quarantine/envelope';
 import { kafkaFor, produce, startLocalBroker, type LocalBroker } from '../helpers/kafka';
 import { startSidecar, waitFor, type SidecarProcess } from '../helpers/sidecar-process';
@@ -43,7 +46,8 @@ describe('quarantine list paged from the quarantine topic', () => {
   const list = async (query: string) => {
     const res = await admin(`/quarantine?${query}`);
     expect(res.status).toBe(200);
-    return (await res.json()) as any;
+    // Every answer is what /openapi.json documents (test/src/http-openapi.test.ts cannot reach Kafka).
+    return quarantineList.parse(await res.json()) as any;
   };
   const counts = async () => (await sidecar.json('/v1/model')).detail.records;
   const echo = (id: string, source: string) => JSON.stringify({ id, source, label: 0, text: `repeat after me: ${id} says hello` });
@@ -85,6 +89,34 @@ describe('quarantine list paged from the quarantine topic', () => {
     const alice = await list('source=alice&limit=500');
     expect(alice.entries.map((e: any) => e.coordinates)).toEqual([first.coordinates]);
     expect(alice.next).toBeNull();
+  });
+
+  it('bounds a page by the bytes of originals it returns and by the bytes it reads, going on with next', async () => {
+    const reader = topicReader(kafka, `${prefix}.quarantine`);
+    try {
+      const small = await readPage(reader, `${prefix}.quarantine`, { limit: 500, maxRecordBytes: 10_000, maxScanBytes: 64 * 1024 * 1024 });
+      expect(small.cut).toBe('records');
+      expect(small.entries.length).toBeGreaterThan(0);
+      expect(small.entries.reduce((n, e) => n + e.value.length, 0)).toBeLessThanOrEqual(10_000);
+      expect(small.next).not.toBeNull();
+      // A narrow filter with a small read budget: pages come back empty or short, each with a next, until found.
+      const found: string[] = [];
+      let cursor: string | undefined;
+      let reads = 0;
+      for (;;) {
+        const page = await readPage(reader, `${prefix}.quarantine`, { limit: 10, source: 'alice', cursor, maxRecordBytes: 1 << 20, maxScanBytes: 200_000 });
+        reads += 1;
+        expect(page.scannedBytes).toBeLessThan(200_000 + 4 * 1024 * 1024); // the budget plus at most one batch per partition
+        found.push(...page.entries.map((e) => e.coordinates));
+        if (page.next === null) break;
+        expect(page.cut).toBe('scan');
+        cursor = page.next;
+      }
+      expect(found).toEqual([first.coordinates]);
+      expect(reads).toBeGreaterThan(1);
+    } finally {
+      await reader.close();
+    }
   });
 
   it('releases the old record by its coordinates (not in memory), and it is trained', async () => {
