@@ -96,7 +96,12 @@ export async function readPage(reader: TopicReader, topic: string, req: PageRequ
   const ranges = await reader.partitions();
   const pos = startPositions(ranges, req.cursor);
   const high = new Map(ranges.map((r) => [r.partition, r.high]));
-  const queues = new Map<number, FetchedMessage[]>(ranges.map((r) => [r.partition, []]));
+  /** Fetched, not yet taken messages of each partition: `messages[at…]`. */
+  const queues = new Map<number, { messages: FetchedMessage[]; at: number }>(ranges.map((r) => [r.partition, { messages: [], at: 0 }]));
+  const waiting = (p: number) => {
+    const q = queues.get(p);
+    return q ? q.messages.length - q.at : 0;
+  };
   /** Partitions with nothing more for this request (end reached, or a fetch came back empty: a gap). */
   const drained = new Set<number>();
   const entries: ListedEntry[] = [];
@@ -107,7 +112,7 @@ export async function readPage(reader: TopicReader, topic: string, req: PageRequ
   const active = () => ranges.map((r) => r.partition).filter((p) => !drained.has(p) && (pos.get(p) ?? 0n) < (high.get(p) ?? 0n));
   for (;;) {
     if (entries.length >= req.limit) break;
-    const empty = active().filter((p) => queues.get(p)?.length === 0);
+    const empty = active().filter((p) => waiting(p) === 0);
     if (empty.length > 0) {
       if (scannedBytes >= req.maxScanBytes) {
         cut = 'scan';
@@ -119,13 +124,14 @@ export async function readPage(reader: TopicReader, topic: string, req: PageRequ
         const got = fetched[i].filter((m) => m.offset < (high.get(p) ?? 0n));
         if (got.length === 0) drained.add(p);
         for (const m of got) scannedBytes += (m.value?.length ?? 0) + (m.key?.length ?? 0);
-        queues.set(p, got);
+        queues.set(p, { messages: got, at: 0 });
       });
     }
     // The oldest head among partitions that still have records: a k-way merge by quarantine time.
     let head: FetchedMessage | undefined;
     for (const p of active()) {
-      const m = queues.get(p)?.[0];
+      const q = queues.get(p);
+      const m = q?.messages[q.at];
       if (m && (!head || m.timestamp < head.timestamp || (m.timestamp === head.timestamp && m.partition < head.partition))) head = m;
     }
     if (!head) break;
@@ -138,7 +144,8 @@ export async function readPage(reader: TopicReader, topic: string, req: PageRequ
       recordBytes += entry.value.length;
       entries.push({ ...entry, coordinates: `${topic}/${head.partition}/${head.offset}` });
     }
-    queues.get(head.partition)?.shift();
+    const taken = queues.get(head.partition);
+    if (taken) taken.at += 1;
     pos.set(head.partition, head.offset + 1n);
   }
   const atEnd = ranges.every((r) => (pos.get(r.partition) ?? 0n) >= r.high);

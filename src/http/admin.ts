@@ -1,6 +1,6 @@
 /**
- * Admin routes (bearer token ADMIN_TOKEN, compared in constant time): list and filter recent quarantined
- * records, release them back into the pipeline (logged, with the operator's note kept), block or unblock a source.
+ * Admin routes (bearer token ADMIN_TOKEN, compared in constant time): page through the quarantine topic (cursor,
+ * filters; src/admin/quarantine-page.ts), release records back into the pipeline (logged, with the operator's note kept), block or unblock a source.
  * Without ADMIN_TOKEN every admin route answers 404 ADMIN_DISABLED. Request and answer schemas: schemas-admin.ts.
  */
 import type { NextFunction, Request, Response } from 'express';
