@@ -31,6 +31,8 @@ export const ERROR_CODES = [
   'QUARANTINE_FLUSH_FAILED',
   'SHUTDOWN_INCOMPLETE',
   'MODEL_VERSION_EXISTS',
+  // Issue 10 item 5: the admin quarantine list pages the quarantine topic with a cursor.
+  'QUARANTINE_CURSOR_INVALID',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -17,8 +17,11 @@ export const opsShape = {
   OFFSET_RESET_POLICY: z.enum(['fail', 'rebase']).default('fail'),
   /** /readyz turns 503 when no broker request has succeeded for this long. */
   READY_BROKER_TIMEOUT_MS: int(1000, 600_000).default(10_000),
-  /** Bytes of original messages the admin quarantine index keeps in memory (oldest dropped first). */
-  QUARANTINE_INDEX_BYTES: int(0, 1 << 30).default(32 * 1024 * 1024),
+  /**
+   * Bytes of originals the admin cache of recent quarantined records keeps in memory (oldest dropped first). Only
+   * a cache for releases by original key: the admin list and releases by coordinates read the quarantine topic.
+   */
+  QUARANTINE_INDEX_BYTES: int(0, 1 << 30).default(4 * 1024 * 1024),
   /** Originals larger than this are stored truncated (with their sha256) in quarantine envelopes and the index. */
   QUARANTINE_RECORD_BYTES: int(1024, 16 * 1024 * 1024).default(64 * 1024),
   /** A record's `ts` further than this from its Kafka message timestamp is clamped (src/event-time.ts). */

@@ -18,7 +18,7 @@ import { RELEASE_HEADER, type ReleaseSigner } from './admin/release';
 import { withEventTime } from './event-time';
 import type { QuarantineEntry } from './admin/quarantine-index';
 import { runtimeFailure } from './runtime-failure';
-import { boundedReasons, boundedSource, storeOriginal } from './quarantine/envelope';
+import { quarantineEnvelope } from './quarantine/envelope';
 
 /** Per-record context travelling through the record chain. */
 export interface RecordContext {
@@ -135,25 +135,13 @@ export class Pipeline {
 
   private quarantineMessage(ctx: RecordContext): QuarantineMessage {
     const { raw } = ctx;
-    const bytes = raw.value ?? Buffer.alloc(0);
     // Keep the original when it is text (as a string, so a reviewer sees exactly what arrived); base64 otherwise;
     // bounded in bytes either way (src/quarantine/envelope.ts).
-    const stored = storeOriginal(bytes, this.o.maxStoredRecordBytes ?? 64 * 1024);
-    const reasons = boundedReasons(ctx.reasons);
-    const value = {
-      record: stored.record,
-      reasons,
-      topic: raw.topic,
-      partition: raw.partition,
-      offset: raw.offset,
-      source: boundedSource(ctx.record?.source ?? raw.key?.toString('utf8') ?? null),
-      at: new Date((this.o.now ?? Date.now)()).toISOString(),
-      ...(stored.truncated ? { recordTruncated: stored.truncated } : {}),
-    };
-    const key = `${raw.topic}/${raw.partition}/${raw.offset}`;
-    const messageKey = raw.key === null ? null : boundedSource(raw.key.toString('utf8'));
-    this.o.onQuarantine?.({ key, source: value.source, reasons, at: value.at, value: stored.kept, messageKey, ...(stored.truncated ? { truncated: stored.truncated } : {}) });
-    return { key, value: JSON.stringify(value) };
+    const at = new Date((this.o.now ?? Date.now)()).toISOString();
+    const source = ctx.record?.source ?? raw.key?.toString('utf8') ?? null;
+    const { message, entry } = quarantineEnvelope(raw, ctx.reasons, source, at, this.o.maxStoredRecordBytes ?? 64 * 1024);
+    this.o.onQuarantine?.(entry);
+    return message;
   }
 
   /** Send buffered quarantine messages and wait for the broker's acknowledgement. */

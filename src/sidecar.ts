@@ -49,6 +49,7 @@ import { probeCandidate } from '../middleware/probe';
 import { applyServerLimits } from './http/limits';
 import { stopOutcome, type StopOutcome } from './stop-outcome';
 import { resilientSink } from './quarantine/sink';
+import { topicReader, type TopicReader } from './quarantine/reader';
 import { describeTrainingLoss } from './loss-metric';
 import { StatusHistory, sampleOf } from './history';
 
@@ -207,6 +208,8 @@ export class Sidecar {
   private readonly publisher: ModelPublisher;
   private consumer?: RecordConsumer;
   private producer?: RecordProducer;
+  /** Reads the quarantine topic at an offset for the admin list and releases (no consumer group). */
+  private quarantineReader?: TopicReader;
   private server?: Server;
   private timer?: NodeJS.Timeout;
   private quietTimer?: NodeJS.Timeout;
@@ -262,7 +265,9 @@ export class Sidecar {
     this.admin = new AdminService({
       signer: this.signer,
       recordsTopic: this.config.topics.records,
+      quarantineTopic: this.config.topics.quarantine,
       producer: () => this.producer,
+      reader: () => this.quarantineReader,
       registry: () => this.screens.registry,
       logger: this.logger,
       indexBytes: this.config.ops.quarantineIndexBytes,
@@ -313,6 +318,7 @@ export class Sidecar {
     try {
       this.producer = await createProducer(kafka);
       this.consumer = await createConsumer(kafka, c.kafka.groupId, c.kafka.sessionTimeoutMs);
+      this.quarantineReader = topicReader(kafka, c.topics.quarantine);
     } catch (e) {
       throw new TayguardError('BROKER_UNAVAILABLE', `cannot reach Kafka at ${c.kafka.brokers.join(',')}: ${(e as Error).message}. Check KAFKA_BROKERS (for a local broker: npm run broker)`, { cause: e, retriable: true });
     }
@@ -678,6 +684,7 @@ export class Sidecar {
       if (this.pipeline) await this.checkpoint().catch((e) => (checkpointError = e));
       await this.consumer?.disconnect().catch((e) => this.logger.warn({ err: e }, 'consumer disconnect failed'));
       await this.producer?.disconnect().catch((e) => this.logger.warn({ err: e }, 'producer disconnect failed'));
+      await this.quarantineReader?.close().catch((e) => this.logger.warn({ err: e }, 'quarantine reader disconnect failed'));
     })();
     const timedOut = (await Promise.race([work, deadline])) === 'timeout';
     if (timedOut) this.logger.error('stop deadline reached; exiting without a final checkpoint');

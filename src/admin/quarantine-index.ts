@@ -1,8 +1,9 @@
 /**
- * The most recent quarantined records, in memory, for the admin API to list, filter and release. The quarantine
- * topic is the durable record of everything; this index holds the last entries of this process (older ones, and
- * those from before a restart, are on the topic), bounded both by count and by bytes (QUARANTINE_INDEX_BYTES):
- * issue 14 measured 168 quarantined 1 MB messages taking RSS from 201 to 402 MB under a count-only bound.
+ * A cache of this process's most recent quarantined records, by original key (topic/partition/offset of the
+ * record), so that a release naming that key needs no read from Kafka. It is never the source of truth: the admin
+ * list pages the quarantine topic (src/admin/quarantine-page.ts), and a release by quarantine coordinates reads the
+ * topic. Bounded both by count and by bytes (QUARANTINE_INDEX_BYTES): issue 14 measured 168 quarantined 1 MB
+ * messages taking RSS from 201 to 402 MB under a count-only bound.
  */
 export interface QuarantineEntry {
   /** topic/partition/offset of the original message: the quarantine message's key. */
@@ -15,7 +16,6 @@ export interface QuarantineEntry {
   readonly messageKey: string | null;
   /** Set when `value` holds only the first bytes of the original (QUARANTINE_RECORD_BYTES). */
   readonly truncated?: { readonly originalBytes: number; readonly keptBytes: number; readonly sha256: string };
-  released?: { by: string; note: string; at: string };
 }
 
 /** Bytes an entry costs besides its value: key, source, reasons and object overhead (an estimate, on purpose high). */
@@ -53,26 +53,6 @@ export class QuarantineIndex {
 
   get(key: string): QuarantineEntry | undefined {
     return this.entries.get(key);
-  }
-
-  /** Newest first, up to `limit` entries and, when given, `maxBytes` of record bytes (the rest: `more`). */
-  list(filter: { reason?: string; source?: string; stage?: string; limit?: number; maxBytes?: number }): QuarantineEntry[] & { more?: boolean } {
-    const out: QuarantineEntry[] & { more?: boolean } = [];
-    const all = [...this.entries.values()].reverse(); // newest first
-    let bytes = 0;
-    for (const e of all) {
-      if (filter.source !== undefined && e.source !== filter.source) continue;
-      if (filter.reason !== undefined && !e.reasons.some((r) => r.code === filter.reason)) continue;
-      if (filter.stage !== undefined && !e.reasons.some((r) => r.stage === filter.stage)) continue;
-      if (filter.maxBytes !== undefined && out.length > 0 && bytes + e.value.length > filter.maxBytes) {
-        out.more = true;
-        break;
-      }
-      bytes += e.value.length;
-      out.push(e);
-      if (out.length >= (filter.limit ?? 100)) break;
-    }
-    return out;
   }
 
   get size(): number {

@@ -1,16 +1,17 @@
 /**
- * Admin routes (bearer token ADMIN_TOKEN, compared in constant time): list and filter recent quarantined
- * records, release them back into the pipeline (logged, with the operator's note kept), block or unblock a source.
+ * Admin routes (bearer token ADMIN_TOKEN, compared in constant time): page through the quarantine topic (cursor,
+ * filters; src/admin/quarantine-page.ts), release records back into the pipeline (logged, with the operator's note kept), block or unblock a source.
  * Without ADMIN_TOKEN every admin route answers 404 ADMIN_DISABLED. Request and answer schemas: schemas-admin.ts.
  */
 import type { NextFunction, Request, Response } from 'express';
 import type { z } from 'zod';
 import { TayguardError } from '../../core/errors';
 import { tokenMatches } from '../admin/release';
-import type { QuarantineEntry } from '../admin/quarantine-index';
+import { decodeCursor, type Page, type PageRequest } from '../admin/quarantine-page';
+import type { Released } from '../admin/service';
 import type { ResponseDef, RouteDef } from './routes';
 import { errorBody } from './schemas';
-import { blockResult, quarantineList, quarantineQuery, releaseBody, releaseResult, releases, sourceParam, sourceParams, who } from './schemas-admin';
+import { LIST_MAX_LIMIT, blockResult, quarantineList, quarantineQuery, releaseBody, releaseResult, releases, sourceParam, sourceParams, who } from './schemas-admin';
 
 export interface ReleaseRecord {
   readonly keys: readonly string[];
@@ -20,7 +21,7 @@ export interface ReleaseRecord {
 }
 
 export interface AdminView {
-  listQuarantine(filter: { reason?: string; source?: string; stage?: string; limit?: number; maxBytes?: number }): QuarantineEntry[] & { more?: boolean };
+  listQuarantine(req: PageRequest): Promise<Page & { released: (key: string) => Released | null }>;
   release(keys: readonly string[], operator: string, note: string): Promise<{ released: string[]; unknown: string[]; truncated?: string[] }>;
   releases(): readonly ReleaseRecord[];
   block(source: string, operator: string, note: string): void;
@@ -29,6 +30,8 @@ export interface AdminView {
 
 /** One list answer carries at most this many bytes of records (issue 14: one call returned 180 MB). */
 const LIST_MAX_BYTES = 8 * 1024 * 1024;
+/** One list request reads at most about this much of the quarantine topic (plus one record batch per partition). */
+const LIST_SCAN_BYTES = 16 * 1024 * 1024;
 
 function parse<T>(schema: z.ZodType<T>, body: unknown, hint: string): T {
   const r = schema.safeParse(body);
@@ -59,28 +62,44 @@ export function adminRoutes(admin: AdminView, token: string | undefined): RouteD
     route({
       method: 'get',
       path: '/v1/admin/quarantine',
-      summary: 'The most recent quarantined records of this process, newest first',
+      summary: 'Page through the quarantine topic, oldest first: everything it retains, with a cursor for the next page',
+      description: `Read from the quarantine topic by offset, so no record leaves this list while the topic retains it (its retention.ms / retention.bytes bound it). A page holds up to \`limit\` entries (at most ${LIST_MAX_LIMIT}), at most 8 MB of originals, and reads at most about 16 MB of the topic; a filter applies to what is read, so a narrow one can return few entries with a \`next\` cursor.`,
       request: { query: quarantineQuery },
-      responses: { 200: { description: 'quarantined records (the quarantine topic holds all of them)', schema: quarantineList }, 400: error('REQUEST_INVALID: a bad limit') },
-      handler: (req, res) => {
-        const q = (k: string) => (typeof req.query[k] === 'string' ? (req.query[k] as string) : undefined);
-        const limit = q('limit') === undefined ? 100 : Number(q('limit'));
-        if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new TayguardError('REQUEST_INVALID', 'limit must be an integer from 1 to 1000');
-        const entries = admin.listQuarantine({ reason: q('reason'), source: q('source'), stage: q('stage'), limit, maxBytes: LIST_MAX_BYTES });
+      responses: {
+        200: { description: 'one page of quarantined records', schema: quarantineList },
+        400: error('REQUEST_INVALID: a bad limit or an unknown parameter; QUARANTINE_CURSOR_INVALID: a cursor this API did not give'),
+        503: error('MODEL_NOT_READY: not connected to Kafka yet; BROKER_UNAVAILABLE: reading the quarantine topic failed'),
+      },
+      handler: async (req, res) => {
+        const query = parse(quarantineQuery, req.query, `Send ?cursor=<next of an earlier answer>&limit=1..${LIST_MAX_LIMIT}&reason=&source=&stage=`);
+        const limit = query.limit === undefined ? 100 : Number(query.limit);
+        if (!Number.isInteger(limit) || limit < 1 || limit > LIST_MAX_LIMIT) throw new TayguardError('REQUEST_INVALID', `limit must be an integer from 1 to ${LIST_MAX_LIMIT}`);
+        // A bad cursor is the client's mistake whether or not Kafka is reachable: say so before anything is read.
+        if (query.cursor !== undefined) decodeCursor(query.cursor);
+        const page = await admin.listQuarantine({ ...query, limit, maxRecordBytes: LIST_MAX_BYTES, maxScanBytes: LIST_SCAN_BYTES });
         res.json({
-          entries: entries.map((e) => ({
+          entries: page.entries.map((e) => ({
             key: e.key,
+            coordinates: e.coordinates,
             source: e.source,
             reasons: e.reasons,
             at: e.at,
             record: e.value.toString('utf8'),
-            released: e.released ?? null,
+            released: page.released(e.key),
             ...(e.truncated ? { truncated: e.truncated } : {}),
+            ...(e.omitted ? { recordOmitted: e.omitted } : {}),
           })),
-          ...(entries.more ? { more: true } : {}),
-          note: entries.more
-            ? `the most recent quarantined records of this process, cut at ${LIST_MAX_BYTES} bytes of records: lower limit or filter; the quarantine topic holds all of them`
-            : 'the most recent quarantined records of this process; the quarantine topic holds all of them',
+          next: page.next,
+          tail: page.tail,
+          ...(page.cut ? { cut: page.cut } : {}),
+          note:
+            page.cut === 'records'
+              ? `cut at ${LIST_MAX_BYTES} bytes of originals: go on with next, or lower limit`
+              : page.cut === 'scan'
+                ? `read ${page.scannedBytes} bytes of the quarantine topic without filling the page: go on with next`
+                : page.next === null
+                  ? 'the end of the quarantine topic for now: ask again with tail for records quarantined since'
+                  : 'more on the quarantine topic: go on with next',
         });
       },
     }),
@@ -90,12 +109,12 @@ export function adminRoutes(admin: AdminView, token: string | undefined): RouteD
       summary: 'Release quarantined records back onto the records topic (HMAC-signed; they skip the poisoning screens, never the schema)',
       request: { body: releaseBody },
       responses: {
-        200: { description: 'which keys were released and which are unknown to this process', schema: releaseResult },
+        200: { description: 'which keys were released, which are unknown (not on the quarantine topic, or not in the cache), which cannot be (truncated originals)', schema: releaseResult },
         400: error('REQUEST_INVALID: a bad body'),
         503: error('MODEL_NOT_READY: not connected to Kafka yet'),
       },
       handler: async (req, res) => {
-        const body = parse(releaseBody, req.body, 'Send {"keys":["topic/partition/offset",…],"operator":"…","note":"why"}');
+        const body = parse(releaseBody, req.body, 'Send {"keys":["<coordinates from the list>",…],"operator":"…","note":"why"}');
         res.json(await admin.release(body.keys, body.operator, body.note));
       },
     }),

@@ -5,6 +5,7 @@ import type { Logger } from '../logger';
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
   REQUEST_INVALID: 400,
+  QUARANTINE_CURSOR_INVALID: 400,
   RECORD_INVALID: 400,
   ARGUMENT_INVALID: 400,
   NOT_FOUND: 404,

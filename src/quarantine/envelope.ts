@@ -10,7 +10,9 @@
  * So an envelope is at most 4/3 × min(original, QUARANTINE_RECORD_BYTES) + a header of a few KB.
  */
 import { createHash } from 'node:crypto';
+import type { RawMessage } from '../../core/record';
 import type { Reason } from '../../filters/types';
+import type { QuarantineEntry } from '../admin/quarantine-index';
 
 export const MAX_REASONS = 16;
 export const MAX_REASON_MESSAGE = 500;
@@ -47,4 +49,77 @@ export function minimalEnvelope(value: string, why: string): string {
   const original = typeof parsed.record === 'string' ? Buffer.from(parsed.record, 'utf8') : Buffer.from((parsed.record as { base64: string }).base64, 'base64');
   const { record: _omitted, ...rest } = parsed;
   return JSON.stringify({ ...rest, record: null, recordOmitted: { why, storedBytes: original.length, sha256: createHash('sha256').update(original).digest('hex') } });
+}
+
+/**
+ * The quarantine message for one record and the entry the admin cache keeps. The message's key is the original's
+ * coordinates (topic/partition/offset); the envelope carries the original message key too, so that a release read
+ * back from the topic (src/admin/quarantine-page.ts) goes out with the key it arrived with.
+ */
+export function quarantineEnvelope(
+  raw: RawMessage,
+  reasonsIn: readonly Reason[],
+  source: string | null,
+  at: string,
+  maxStoredRecordBytes: number,
+): { message: { key: string; value: string }; entry: QuarantineEntry } {
+  const stored = storeOriginal(raw.value ?? Buffer.alloc(0), maxStoredRecordBytes);
+  const reasons = boundedReasons(reasonsIn);
+  const messageKey = raw.key === null ? null : boundedSource(raw.key.toString('utf8'));
+  const value = {
+    record: stored.record,
+    reasons,
+    topic: raw.topic,
+    partition: raw.partition,
+    offset: raw.offset,
+    source: boundedSource(source),
+    at,
+    messageKey,
+    ...(stored.truncated ? { recordTruncated: stored.truncated } : {}),
+  };
+  const key = `${raw.topic}/${raw.partition}/${raw.offset}`;
+  const entry: QuarantineEntry = { key, source: value.source, reasons, at, value: stored.kept, messageKey, ...(stored.truncated ? { truncated: stored.truncated } : {}) };
+  return { message: { key, value: JSON.stringify(value) }, entry };
+}
+
+export interface EnvelopeOmission {
+  readonly why: string;
+  readonly storedBytes: number;
+  readonly sha256: string;
+}
+
+/**
+ * An entry back from a quarantine message's value; undefined when it is not an envelope tayguard wrote (the topic
+ * is the operator's, anything may be on it). `omitted`: a minimal envelope, whose original is not on the topic.
+ */
+export function parseEnvelope(value: Buffer | null): (QuarantineEntry & { omitted?: EnvelopeOmission }) | undefined {
+  if (value === null) return undefined;
+  let e: Record<string, unknown>;
+  try {
+    e = JSON.parse(value.toString('utf8')) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+  if (typeof e !== 'object' || e === null || typeof e.topic !== 'string' || typeof e.partition !== 'number' || typeof e.offset !== 'string' || !Array.isArray(e.reasons)) return undefined;
+  const record = e.record;
+  const bytes =
+    typeof record === 'string'
+      ? Buffer.from(record, 'utf8')
+      : record !== null && typeof record === 'object' && typeof (record as { base64?: unknown }).base64 === 'string'
+        ? Buffer.from((record as { base64: string }).base64, 'base64')
+        : Buffer.alloc(0);
+  const str = (v: unknown) => (typeof v === 'string' ? v : null);
+  const reasons = (e.reasons as unknown[])
+    .filter((r): r is Record<string, unknown> => typeof r === 'object' && r !== null)
+    .map((r) => ({ stage: String(r.stage ?? ''), code: String(r.code ?? ''), message: String(r.message ?? '') }));
+  return {
+    key: `${e.topic}/${e.partition}/${e.offset}`,
+    source: str(e.source),
+    reasons,
+    at: str(e.at) ?? new Date(0).toISOString(),
+    value: bytes,
+    messageKey: str(e.messageKey),
+    ...(e.recordTruncated ? { truncated: e.recordTruncated as QuarantineEntry['truncated'] & object } : {}),
+    ...(e.recordOmitted ? { omitted: e.recordOmitted as EnvelopeOmission } : {}),
+  };
 }

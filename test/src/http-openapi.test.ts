@@ -69,8 +69,9 @@ const CALLS: Record<string, readonly Call[]> = {
   ],
   'GET /openapi.json': [{ what: 'the document', path: '/openapi.json', status: 200 }],
   'GET /v1/admin/quarantine': [
-    { what: 'with the token', path: '/v1/admin/quarantine?stage=echo&limit=5', init: { headers: auth }, status: 200 },
+    { what: 'not connected to Kafka', path: '/v1/admin/quarantine?stage=echo&limit=5', init: { headers: auth }, status: 503 },
     { what: 'a bad limit', path: '/v1/admin/quarantine?limit=0', init: { headers: auth }, status: 400 },
+    { what: 'a bad cursor', path: '/v1/admin/quarantine?cursor=not-one', init: { headers: auth }, status: 400 },
     { what: 'without the token', path: '/v1/admin/quarantine', status: 401 },
     { what: 'admin API off', path: '/v1/admin/quarantine', init: { headers: auth }, status: 404, on: 'withoutToken' },
   ],
@@ -112,6 +113,7 @@ const ELSEWHERE: Record<string, string> = {
   'GET /readyz 200': 'needs a joined consumer: test/integration/status-page.test.ts parses it with the same schema',
   'POST /v1/predict 503': 'MODEL_NOT_READY while the model loads: createSidecar loads it before listening',
   'POST /v1/admin/quarantine/release 200': 'needs Kafka: test/integration/admin.test.ts',
+  'GET /v1/admin/quarantine 200': 'reads the quarantine topic: test/integration/quarantine-list.test.ts',
 };
 
 describe('OpenAPI 3.1 document of every route', () => {
@@ -165,7 +167,7 @@ describe('OpenAPI 3.1 document of every route', () => {
     expect(predict.properties.records.items).toMatchObject({ properties: { text: { type: 'string', maxLength: config.limits.maxTextChars } }, additionalProperties: false });
     expect(predict.properties.records.maxItems).toBe(config.ops.predictMaxRecords);
     expect(doc.paths['/v1/admin/sources/{source}/block'].post.parameters).toEqual([expect.objectContaining({ in: 'path', name: 'source', required: true })]);
-    expect(doc.paths['/v1/admin/quarantine'].get.parameters.map((p: { name: string }) => p.name).sort()).toEqual(['limit', 'reason', 'source', 'stage']);
+    expect(doc.paths['/v1/admin/quarantine'].get.parameters.map((p: { name: string }) => p.name).sort()).toEqual(['cursor', 'limit', 'reason', 'source', 'stage']);
   });
 
   it('has a call for every documented operation, and every documented status is called (or said where it is)', () => {

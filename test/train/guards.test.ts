@@ -144,7 +144,6 @@ describe('bounded bytes', () => {
     expect(index.size).toBeLessThan(16);
     expect(index.get('t/0/99')).toBeDefined();
     expect(index.get('t/0/0')).toBeUndefined();
-    expect(index.list({ limit: 1000, maxBytes: 200 * 1024 })).toHaveLength(3);
   });
 
   it('a message the broker refuses for good is sent as a minimal envelope: the flush does not fail forever', async () => {
