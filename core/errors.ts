@@ -31,6 +31,8 @@ export const ERROR_CODES = [
   'QUARANTINE_FLUSH_FAILED',
   'SHUTDOWN_INCOMPLETE',
   'MODEL_VERSION_EXISTS',
+  // Issue 10 item 5: the checkpoint's worst case (start-up) or an encoded checkpoint exceeds CHECKPOINT_MAX_BYTES.
+  'CHECKPOINT_TOO_LARGE',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
