@@ -17,9 +17,10 @@
  * ~310 µs per SpamAssassin mail. Most texts are decided without it: an upper bound on its span count (the distinct
  * end positions of term matches in the same transformed text, whitelist ignored, one pass of a lazily built DFA,
  * filters/term-automaton.ts) that is below the thresholds means no `toxic_language` reason, exactly; otherwise
- * `getAllMatches` decides as before. The transform and the DFA are each a few ns per character whatever the text,
- * so a record of 20,000 fresh tokens costs ~16× a 1,261-character mail, not ~30× (the old bound ran one regular
- * expression per term from the first possible match: npm run bench:screens). Same verdicts as `{ reference: true }`
+ * `getAllMatches` decides as before. The transform and the DFA are each a few ns per character whatever the text:
+ * a record of 20,000 fresh tokens takes ~360 µs, ~13× the median mail's ~28 µs (its length is 16×); the old bound,
+ * one alternation and then one regular expression per term, took ~1,700 µs (npm run bench:screens, 2 cores).
+ * Same verdicts as `{ reference: true }`
  * (the old path; test/filters/content.test.ts and bench/screen.ts compare them).
  */
 import {
