@@ -33,6 +33,8 @@ export const ERROR_CODES = [
   'MODEL_VERSION_EXISTS',
   // Issue 10 item 5: the admin quarantine list pages the quarantine topic with a cursor.
   'QUARANTINE_CURSOR_INVALID',
+  // Issue 10 item 5: the checkpoint's worst case (start-up) or an encoded checkpoint exceeds CHECKPOINT_MAX_BYTES.
+  'CHECKPOINT_TOO_LARGE',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

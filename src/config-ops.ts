@@ -30,6 +30,14 @@ export const opsShape = {
   PREDICT_MAX_RECORDS: int(1, 100_000).default(1000),
   /** Records per second each client may ask predictions for (token bucket over one second; 0 = no limit). */
   PREDICT_RATE_LIMIT: int(0).default(2000),
+  /**
+   * Largest checkpoint file, in bytes (src/checkpoint/budget.ts). Start-up refuses a configuration whose worst case
+   * exceeds it; a checkpoint that encodes larger fails visibly (/readyz, tayguard_checkpoint_failures_total) and is
+   * not written. 384 MiB: the defaults' worst case (every pool slot a maximal record) is ~245 MiB for text, and the
+   * checkpoint header, one JSON string holding the pool, must stay below V8's string limit (2^29 − 24 UTF-16 units,
+   * issue 10), hence also the 512 MiB ceiling: a file within it has a header below that limit.
+   */
+  CHECKPOINT_MAX_BYTES: int(1 << 20, 512 * 1024 * 1024).default(384 * 1024 * 1024),
   HTTP_HEADERS_TIMEOUT_MS: int(1000, 600_000).default(10_000),
   HTTP_REQUEST_TIMEOUT_MS: int(1000, 600_000).default(15_000),
   HTTP_KEEPALIVE_TIMEOUT_MS: int(100, 600_000).default(5_000),
@@ -46,6 +54,8 @@ export interface OpsConfig {
   readonly quarantineRecordBytes: number;
   readonly predictMaxRecords: number;
   readonly predictRateLimit: number;
+  /** CHECKPOINT_MAX_BYTES. */
+  readonly checkpointBudgetBytes: number;
   readonly http: { readonly headersTimeoutMs: number; readonly requestTimeoutMs: number; readonly keepAliveTimeoutMs: number };
 }
 
@@ -59,6 +69,7 @@ export function opsConfig(c: OpsInput): OpsConfig {
     quarantineRecordBytes: c.QUARANTINE_RECORD_BYTES,
     predictMaxRecords: c.PREDICT_MAX_RECORDS,
     predictRateLimit: c.PREDICT_RATE_LIMIT,
+    checkpointBudgetBytes: c.CHECKPOINT_MAX_BYTES,
     http: { headersTimeoutMs: c.HTTP_HEADERS_TIMEOUT_MS, requestTimeoutMs: c.HTTP_REQUEST_TIMEOUT_MS, keepAliveTimeoutMs: c.HTTP_KEEPALIVE_TIMEOUT_MS },
   };
 }

@@ -14,6 +14,7 @@ import { initTf } from '../core/tf';
 import { createLearner } from '../middleware/build';
 import type { TfjsLearner } from '../middleware/learner';
 import { CheckpointStore } from './checkpoint/store';
+import { checkCheckpointBudget, describeWorstCase, worstCaseCheckpoint } from './checkpoint/budget';
 import { encodeCheckpoint } from './checkpoint/encode';
 import { resumeState, type ModelIdentity } from './checkpoint/resume';
 import { ModelPublisher, type PublishedVersion } from './checkpoint/publish';
@@ -88,7 +89,7 @@ interface SidecarParts {
 export async function createSidecar(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<Sidecar> {
   const metrics = createMetrics();
   const backend = await initTf();
-  const store = new CheckpointStore(config.checkpoint.dir, config.checkpoint.kept);
+  const store = new CheckpointStore(config.checkpoint.dir, config.checkpoint.kept, config.ops.checkpointBudgetBytes);
   const publisher = new ModelPublisher(config.checkpoint.modelDir, config.checkpoint.versionsKept);
   await store.init();
   await publisher.init();
@@ -121,6 +122,13 @@ export async function createSidecar(config: Config, logger: Logger = createLogge
   // The witness (trusted data only, never served) must exist before the screens that judge with it.
   const witness = await buildWitness(config, logger);
   const screens = createScreens(config, { serving, trainedRecords: () => tally.counts.trained, witness });
+  // Refuse a configuration whose worst-case checkpoint exceeds CHECKPOINT_MAX_BYTES (src/checkpoint/budget.ts),
+  // with the loaded model's real size and the chain's own state budgets.
+  const budgets = screens.stateBudgets();
+  const fixedState = Object.entries(screens.stateBytes()).filter(([k]) => !(k in budgets)).reduce((n, [, b]) => n + b, 0);
+  const worstCase = worstCaseCheckpoint(config, { modelParams: learner.model.countParams(), screenStateBytes: Object.values(budgets).reduce((n, b) => n + b, 0) + fixedState });
+  checkCheckpointBudget(worstCase, config.ops.checkpointBudgetBytes);
+  logger.info({ worstCaseBytes: worstCase.total, budgetBytes: config.ops.checkpointBudgetBytes }, `checkpoint worst case ${describeWorstCase(worstCase)}, within CHECKPOINT_MAX_BYTES`);
   if (resumed?.screens) screens.restore(resumed.screens);
   for (const [screen, bytes] of Object.entries(screens.stateBudgets())) metrics.screenStateBudget.set({ screen }, bytes);
   for (const [screen, bytes] of Object.entries(screens.stateBytes())) metrics.screenStateBytes.set({ screen }, bytes);

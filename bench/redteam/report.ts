@@ -52,12 +52,12 @@ export interface Row {
 }
 
 /**
- * The checkpoint's configured byte budget, if this version has one. No setting bounds the checkpoint today;
- * when the bounded-state work adds one, name it here.
+ * The checkpoint's configured byte budget: CHECKPOINT_MAX_BYTES (config.ops.checkpointBudgetBytes,
+ * src/checkpoint/budget.ts). The null branch stays for results of builds without one ("no budget").
  */
 export function checkpointBudget(config: Config): number | null {
-  const ops = config.ops as unknown as { checkpointBudgetBytes?: number };
-  return typeof ops.checkpointBudgetBytes === 'number' ? ops.checkpointBudgetBytes : null;
+  const budget: unknown = config.ops.checkpointBudgetBytes;
+  return typeof budget === 'number' && Number.isFinite(budget) ? budget : null;
 }
 
 export interface Verdicts {

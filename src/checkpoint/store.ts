@@ -45,6 +45,8 @@ export class CheckpointStore {
   constructor(
     readonly dir: string,
     private readonly kept = 3,
+    /** CHECKPOINT_MAX_BYTES: a checkpoint encoding larger is refused, not written (src/checkpoint/budget.ts). */
+    private readonly maxBytes = Number.POSITIVE_INFINITY,
   ) {}
 
   async init(): Promise<void> {
@@ -108,6 +110,14 @@ export class CheckpointStore {
     const headerBytes = Buffer.from(JSON.stringify(header));
     const len = Buffer.alloc(4);
     len.writeUInt32BE(headerBytes.length);
+    const size = MAGIC.length + 4 + headerBytes.length + weights.length + 32;
+    if (size > this.maxBytes) {
+      // Failing here keeps the last good checkpoint and turns /readyz 503 (the sidecar's checkpoint-failure path).
+      throw new TayguardError(
+        'CHECKPOINT_TOO_LARGE',
+        `checkpoint ${header.seq} encodes to ${size} bytes, over CHECKPOINT_MAX_BYTES (${this.maxBytes}); it was not written. Raise CHECKPOINT_MAX_BYTES, or lower what \`tayguard config check\` lists as the worst case's largest part`,
+      );
+    }
     const body = Buffer.concat([MAGIC, len, headerBytes, weights]);
     const digest = createHash('sha256').update(body).digest();
     const final = path.join(this.dir, fileName(header.seq));

@@ -19,6 +19,7 @@ import { sourceSampleRate } from '../../privacy/budget';
 import { parseDetectorSettings } from '../../filters/config';
 import { WITNESS_OFF } from '../config-witness';
 import { formatScheduleAdvice, scheduleAdvice, type ScheduleAdvice } from './schedule-advice';
+import { checkCheckpointBudget, configModelParams, configScreenStateBytes, describeWorstCase, worstCaseCheckpoint, type CheckpointWorstCase } from '../checkpoint/budget';
 
 /** Read outside src/config.ts (src/tf.ts); listed so a typo of it is caught too. */
 const OTHER_SETTINGS = ['TFJS_BACKEND'] as const;
@@ -54,6 +55,8 @@ export interface CheckReport {
   readonly window: WindowCost | null;
   /** What S and W mean in messages (and in seconds at --rate); null with DP_ENABLED=false. */
   readonly schedule: ScheduleAdvice | null;
+  /** CHECKPOINT_MAX_BYTES and the worst-case checkpoint from the configuration (src/checkpoint/budget.ts). */
+  readonly checkpoint: { readonly budgetBytes: number; readonly worstCase: CheckpointWorstCase; readonly modelKnown: boolean };
   readonly warnings: readonly string[];
 }
 
@@ -201,6 +204,13 @@ export function checkConfig(env: Env, options: { checkFiles?: boolean; rate?: nu
     throw TayguardError.is(e) && e.code === 'CONFIG_INVALID' ? withFixes(e) : e;
   }
   const problems = startupProblems(config, options.checkFiles ?? true);
+  const params = configModelParams(config);
+  const worstCase = worstCaseCheckpoint(config, { modelParams: params ?? 0, screenStateBytes: configScreenStateBytes(config) });
+  try {
+    checkCheckpointBudget(worstCase, config.ops.checkpointBudgetBytes);
+  } catch (e) {
+    problems.push(`CHECKPOINT_MAX_BYTES: ${(e as Error).message}`);
+  }
   if (problems.length > 0) {
     throw new TayguardError('CONFIG_INVALID', `invalid configuration (fix these environment variables; see README "Configuration"):\n  ${problems.join('\n  ')}`);
   }
@@ -223,6 +233,7 @@ export function checkConfig(env: Env, options: { checkFiles?: boolean; rate?: nu
     fromEnvironment: KNOWN.filter((k) => env[k] !== undefined && env[k] !== ''),
     window: config.privacy ? windowCost(config.privacy) : null,
     schedule: scheduleAdvice(config, options.rate),
+    checkpoint: { budgetBytes: config.ops.checkpointBudgetBytes, worstCase, modelKnown: params !== undefined },
     warnings,
   };
 }
@@ -259,6 +270,10 @@ export function formatReport(r: CheckReport): string {
     );
   }
   if (r.schedule) lines.push(...formatScheduleAdvice(r.schedule));
+  const c = r.checkpoint;
+  lines.push(
+    `checkpoint: worst case ${describeWorstCase(c.worstCase)}${c.modelKnown ? '' : ' (without MODEL_PATH\'s model: serve adds it at start-up)'}; budget CHECKPOINT_MAX_BYTES = ${(c.budgetBytes / (1024 * 1024)).toFixed(1)} MiB`,
+  );
   for (const warning of r.warnings) lines.push(`warning: ${warning}`);
   return `${lines.join('\n')}\n`;
 }

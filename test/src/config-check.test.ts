@@ -31,7 +31,8 @@ const reference = readFileSync(path.join(ROOT, 'test/fixtures/reference/accounta
   .split(',')
   .map(Number);
 const [, , , , EPS_RDP, ORDER, EPS_PRV] = reference;
-const MECHANISM = { KAFKA_BROKERS: 'kafka-0:9092,kafka-1:9092', SAMPLE_RATE: '0.01', NOISE_MULTIPLIER: '1', WINDOW_STEPS: '1000', DELTA: '1e-5' };
+// 1,000 steps of 32 messages pool 32,032 records: at MAX_TEXT_CHARS=1000 their worst case fits CHECKPOINT_MAX_BYTES.
+const MECHANISM = { KAFKA_BROKERS: 'kafka-0:9092,kafka-1:9092', SAMPLE_RATE: '0.01', NOISE_MULTIPLIER: '1', WINDOW_STEPS: '1000', DELTA: '1e-5', MAX_TEXT_CHARS: '1000' };
 
 describe('tayguard config check', () => {
   it('accepts a valid environment: exit 0, the effective config without the admin token, one window at Opacus ε', () => {
@@ -65,7 +66,7 @@ describe('tayguard config check', () => {
     // Text defaults: S = 32, W = 50, q = 0.2, d = 0.95 → 1,600 messages a window, 320 records a step, 160 + 640.
     expect(report.schedule).toMatchObject({ stepEveryMessages: 32, windowMessages: 1600, expectedBatch: 320, freshnessMessages: 800 });
     expect(report.schedule.atRate).toEqual({ messagesPerSecond: 4, stepEverySeconds: 8, windowSeconds: 400, freshnessSeconds: 200 });
-    const slow = check({ KAFKA_BROKERS: 'k:9092', STEP_EVERY_RECORDS: '4000' }, '--rate', '0.5');
+    const slow = check({ KAFKA_BROKERS: 'k:9092', STEP_EVERY_RECORDS: '4000', WINDOW_STEPS: '5', MAX_TEXT_CHARS: '100' }, '--rate', '0.5');
     expect(slow.code).toBe(0);
     expect(slow.stdout).toMatch(/at 0\.5 messages\/s: a step every 2\.2 h, a window lasts .* h/);
     expect(slow.stdout).toMatch(/advice: at 0\.5 messages\/s a new pattern takes about \d+\.\d h to show: lower STEP_EVERY_RECORDS/);
@@ -125,5 +126,16 @@ describe('tayguard config check', () => {
     expect(r.stderr).toMatch(/CHECKPOINT_DIR: .* is not writable \(ENOTDIR/);
     const envOnly = check({ ...env, SCREENS_CONFIG: '{}' }, '--env-only');
     expect(envOnly.code).toBe(0);
+  });
+  it('prints the checkpoint budget and the worst case, and refuses a worst case over the budget naming the knobs', () => {
+    const ok = check({ KAFKA_BROKERS: 'kafka-0:9092' });
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/checkpoint: worst case model [\d.]+ MiB \+ DP pool 192\.0 MiB \(1632 slots × 123328 bytes\) \+ screen state 32\.0 MiB .* = 235\.\d MiB; budget CHECKPOINT_MAX_BYTES = 384\.0 MiB/);
+    const json = JSON.parse(check({ KAFKA_BROKERS: 'kafka-0:9092' }, '--json').stdout);
+    expect(json.checkpoint.budgetBytes).toBe(384 * 1024 * 1024);
+    expect(json.checkpoint.worstCase.total).toBeGreaterThan(200 * 1024 * 1024);
+    const tight = check({ KAFKA_BROKERS: 'kafka-0:9092', WINDOW_STEPS: '200' });
+    expect(tight.code).toBe(2);
+    expect(tight.stderr).toMatch(/CHECKPOINT_MAX_BYTES: the worst-case checkpoint .* exceeds CHECKPOINT_MAX_BYTES \(384\.0 MiB\): raise CHECKPOINT_MAX_BYTES, or lower the DP pool: MAX_TEXT_CHARS/);
   });
 });
