@@ -49,7 +49,10 @@ export function clippedGradientSum(
   if (model.trainableWeights.length === 0) {
     throw new TayguardError('ARGUMENT_INVALID', 'model has no trainable weights; unfreeze at least one layer');
   }
-  const units = buildUnits(batch, opts.groups);
+  if (opts.nested === true && opts.groups === undefined) {
+    throw new TayguardError('ARGUMENT_INVALID', 'nested clipping needs groups (one source id per example); pass groups or drop nested');
+  }
+  const units = buildUnits(batch, opts.groups, opts.nested === true);
   const wanted = opts.path ?? 'auto';
   if (wanted !== 'auto' && wanted !== 'ghost' && wanted !== 'microbatch') {
     throw new TayguardError('ARGUMENT_INVALID', `path must be 'auto', 'ghost' or 'microbatch', got ${String(wanted)}`);

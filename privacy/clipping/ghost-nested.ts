@@ -1,0 +1,116 @@
+/**
+ * Nested clipping on the ghost path (ClipOptions.nested; docs/privacy.md "Per-source influence under
+ * record-level DP"):
+ *
+ *   g_step = Σ_G clip_C( Σ_{i∈G} sᵢ gᵢ ),   sᵢ = min(1, C/‖gᵢ‖)
+ *
+ * computed from the same forward/backward pass as ghost.ts, without materialising any per-example gradient:
+ *   1. inner scales sᵢ from the per-example ghost norms (Goodfellow 2015: ‖aᵢδᵢᵀ‖² = ‖aᵢ‖²‖δᵢ‖²);
+ *   2. each group's norm of the inner-clipped sum by the Gram identity with δᵢ scaled by sᵢ:
+ *        ‖Σ_{i∈G} sᵢ aᵢδᵢᵀ‖² = Σ_{i,j∈G} sᵢsⱼ (aᵢ·aⱼ)(δᵢ·δⱼ)   (+ Σ sᵢsⱼ δᵢ·δⱼ for the bias),
+ *      and the Embedding rule of ghost.ts on the sᵢ-scaled rows; outer scale c_G = min(1, C/‖·‖);
+ *   3. the sum with per-example weights wᵢ = sᵢ·c_{G(i)}: Aᵀ·(w ⊙ Δ) per Dense layer.
+ * The Gram matrices are formed only over the rows of groups with ≥ 2 examples: for a one-example group
+ * clip_C(clip_C(g)) = clip_C(g), so c_G = 1 exactly, and on an honest stream (about one sampled record per
+ * source) that is nearly every row — the step costs about what per-example clipping costs (bench/results).
+ */
+import { tf } from '../../core/tf';
+import { varName } from './plan';
+import { buildUnits, unitSizes } from './types';
+import { transposeAMatMul, unitQuadratic, unitSquaredNorms, type GhostPass } from './ghost-ops';
+
+type Tensor = tf.Tensor;
+
+/** Rows that share their unit with another row, their units renumbered 0..m-1, and which units those are. */
+function multiRows(pass: GhostPass): { rows: Int32Array; unitOf: Int32Array; units: Int32Array; singleton: Float32Array } {
+  const { units } = pass;
+  const size = unitSizes(units);
+  const renumber = new Int32Array(units.count).fill(-1);
+  const multiUnits: number[] = [];
+  const rows: number[] = [];
+  const unitOf: number[] = [];
+  units.unitOf.forEach((u, i) => {
+    if (size[u] < 2) return;
+    if (renumber[u] < 0) {
+      renumber[u] = multiUnits.length;
+      multiUnits.push(u);
+    }
+    rows.push(i);
+    unitOf.push(renumber[u]);
+  });
+  const singleton = Float32Array.from(size, (n) => (n < 2 ? 1 : 0));
+  return { rows: Int32Array.from(rows), unitOf: Int32Array.from(unitOf), units: Int32Array.from(multiUnits), singleton };
+}
+
+/** Nested clipped sum and the per-EXAMPLE pre-clip norms; runs inside ghostClippedSum's tidy. */
+export function nestedGhostSums(pass: GhostPass): { grads: tf.NamedTensorMap; norms: Tensor } {
+  const { steps, recs, lowest, batch, units, clipNorm, pairs, pairsEx } = pass;
+  // 1. inner clip: per-example norms and sᵢ.
+  const perExample = buildUnits(batch, undefined);
+  const norms = tf.sqrt(unitSquaredNorms({ steps, recs, lowest, units: perExample, pairs: pairsEx }).sq);
+  const s = tf.minimum(1, tf.div(clipNorm, norms));
+  const sCol = tf.reshape(s, [batch, 1]);
+
+  // 2. outer clip: ‖Σ_{i∈G} sᵢgᵢ‖² for the groups with ≥ 2 rows (the others keep c_G = 1).
+  const multi = multiRows(pass);
+  const m = multi.units.length;
+  const idx = tf.tensor1d(multi.rows, 'int32');
+  const Sm = tf.tensor2d(
+    Float32Array.from({ length: multi.rows.length * m }, (_, k) => (multi.unitOf[Math.floor(k / m)] === k % m ? 1 : 0)),
+    [multi.rows.length, m],
+  );
+  const terms: Tensor[] = [];
+  let pairSum: Tensor | undefined;
+  for (let k = lowest; k < steps.length; k++) {
+    const step = steps[k];
+    const { input: a, delta } = recs[k];
+    if (step.kind === 'dense' && delta !== undefined && (step.kernelTrainable || step.biasTrainable)) {
+      const dm = tf.gather(tf.mul(delta, sCol), idx);
+      const gd = tf.matMul(dm, dm, false, true);
+      let gram: Tensor | undefined;
+      if (step.kernelTrainable) {
+        const am = tf.gather(a, idx);
+        gram = tf.matMul(am, am, false, true);
+        if (step.biasTrainable) gram = tf.add(gram, 1);
+      }
+      terms.push(unitQuadratic(gram === undefined ? gd : tf.mul(gd, gram), Sm));
+    } else if (step.kind === 'embedding' && delta !== undefined && pairs !== undefined) {
+      // The Embedding rule of ghost.ts per (group, token) pair, on rows δ_{i,t}·sᵢ.
+      const d = delta.shape[2] as number;
+      const rows = tf.reshape(tf.mul(delta, tf.reshape(s, [batch, 1, 1])), [-1, d]);
+      const np = pairs.pairUnit.length;
+      pairSum = tf.scatterND(tf.tensor2d(pairs.pairOfToken, [pairs.pairOfToken.length, 1], 'int32'), rows, [np, d]);
+      const perUnit = tf.scatterND(tf.tensor2d(pairs.pairUnit, [np, 1], 'int32'), tf.sum(tf.square(pairSum), 1), [units.count]);
+      terms.push(tf.gather(perUnit, tf.tensor1d(multi.units, 'int32')));
+    }
+  }
+  const groupSq = terms.length === 1 ? terms[0] : tf.addN(terms);
+  const cMulti = tf.minimum(1, tf.div(clipNorm, tf.sqrt(groupSq)));
+  // c per unit: c_G for the multi-row groups, exactly 1 for the singletons.
+  const c = tf.add(
+    tf.scatterND(tf.tensor2d(multi.units, [m, 1], 'int32'), cMulti, [units.count]),
+    tf.tensor1d(multi.singleton),
+  );
+  const w = tf.reshape(tf.mul(s, tf.gather(c, tf.tensor1d(units.unitOf, 'int32'))), [batch, 1]);
+
+  // 3. Σᵢ wᵢ aᵢδᵢᵀ per Dense layer; per Embedding, the group's sᵢ-scaled pair rows times c_G.
+  const grads: tf.NamedTensorMap = {};
+  for (let k = lowest; k < steps.length; k++) {
+    const step = steps[k];
+    const { input: a, delta } = recs[k];
+    if (step.kind === 'dense' && delta !== undefined) {
+      const wd = tf.mul(delta, w);
+      if (step.kernelTrainable) grads[varName(step.kernel)] = transposeAMatMul(a, wd);
+      if (step.biasTrainable && step.bias) grads[varName(step.bias)] = tf.sum(wd, 0);
+    } else if (step.kind === 'embedding' && pairSum !== undefined && pairs !== undefined) {
+      const np = pairs.pairUnit.length;
+      const cPair = tf.gather(c, tf.tensor1d(pairs.pairUnit, 'int32'));
+      grads[varName(step.table)] = tf.scatterND(
+        tf.tensor2d(pairs.pairRow, [np, 1], 'int32'),
+        tf.mul(pairSum, tf.reshape(cPair, [np, 1])),
+        step.table.shape as number[],
+      );
+    }
+  }
+  return { grads, norms };
+}
