@@ -6,13 +6,13 @@
  *
  * computed from the same forward/backward pass as ghost.ts, without materialising any per-example gradient:
  *   1. inner scales sᵢ from the per-example ghost norms (Goodfellow 2015: ‖aᵢδᵢᵀ‖² = ‖aᵢ‖²‖δᵢ‖²);
- *   2. each group's norm of the inner-clipped sum by the Gram identity with δᵢ scaled by sᵢ:
+ *   2. each group's norm of the inner-clipped sum, per Dense layer either by the Gram identity with δᵢ scaled by sᵢ
  *        ‖Σ_{i∈G} sᵢ aᵢδᵢᵀ‖² = Σ_{i,j∈G} sᵢsⱼ (aᵢ·aⱼ)(δᵢ·δⱼ)   (+ Σ sᵢsⱼ δᵢ·δⱼ for the bias),
- *      and the Embedding rule of ghost.ts on the sᵢ-scaled rows; outer scale c_G = min(1, C/‖·‖);
+ *      over the rows of groups with ≥ 2 examples only, or by forming each group's [D,K] sum when that is cheaper
+ *      (`materialise`); the Embedding rule of ghost.ts on the sᵢ-scaled rows; outer scale c_G = min(1, C/‖·‖);
  *   3. the sum with per-example weights wᵢ = sᵢ·c_{G(i)}: Aᵀ·(w ⊙ Δ) per Dense layer.
- * The Gram matrices are formed only over the rows of groups with ≥ 2 examples: for a one-example group
- * clip_C(clip_C(g)) = clip_C(g), so c_G = 1 exactly, and on an honest stream (about one sampled record per
- * source) that is nearly every row — the step costs about what per-example clipping costs (bench/results).
+ * For a one-example group clip_C(clip_C(g)) = clip_C(g): its c_G is set to exactly 1, and a batch of one-example
+ * groups takes the per-example path bit for bit (types.ts buildUnits).
  */
 import { tf } from '../../core/tf';
 import { varName } from './plan';
@@ -42,6 +42,49 @@ function multiRows(pass: GhostPass): { rows: Int32Array; unitOf: Int32Array; uni
   return { rows: Int32Array.from(rows), unitOf: Int32Array.from(unitOf), units: Int32Array.from(multiUnits), singleton };
 }
 
+/**
+ * Which way to get a Dense layer's group norms, with B rows in the batch of which M share their group, input width
+ * D (0: kernel frozen) and K outputs: the Gram identity over the M rows costs ~M²(D+K); forming every group's summed
+ * gradient Σ_{i∈G} sᵢaᵢδᵢᵀ (a [D,K] matrix per group) costs ~B·D·K — the per-layer choice of "mixed ghost
+ * clipping" (Bu, Mao, Xu 2022). The default text model (D = 4,096, K = 2, B ≈ 320, M ≈ 200 on the honest bench
+ * stream) forms the sums: clipping a step took 253 ms with the Gram matrix on wasm, 12 ms with the sums (6 ms
+ * without nesting).
+ */
+function materialise(B: number, D: number, K: number, M: number): boolean {
+  return B * Math.max(D, 1) * K < M * M * (D + K);
+}
+
+/**
+ * Σ_G ‖Σ_{i∈G} aᵢ(sᵢδᵢ)ᵀ‖² (+ ‖Σ_{i∈G} sᵢδᵢ‖² for the bias) for every group, one output column at a time: column k
+ * of a group's kernel gradient is Σ_{i∈G} (sᵢδᵢ)_k aᵢ, a scatter-add of the scaled rows (scatterND adds rows with
+ * the same index). Works on all B rows: gathering the repeated-source rows of a [B, 4,096] input costs more on wasm
+ * (~47 ms) than the whole sum.
+ */
+function groupSumSq(a: Tensor | undefined, sd: Tensor, bias: boolean, unitIdx: Tensor, count: number): Tensor {
+  const parts: Tensor[] = [];
+  const [B, K] = sd.shape as [number, number];
+  if (a !== undefined) {
+    const D = a.shape[1] as number;
+    for (let k = 0; k < K; k++) {
+      const rows = tf.mul(a, tf.slice(sd, [0, k], [B, 1]));
+      parts.push(tf.sum(tf.square(tf.scatterND(unitIdx, rows, [count, D])), 1));
+    }
+  }
+  if (bias) parts.push(tf.sum(tf.square(tf.scatterND(unitIdx, sd, [count, K])), 1));
+  return parts.length === 1 ? parts[0] : tf.addN(parts);
+}
+
+/** The same by the Gram identity: Σ_{i,j∈G} (aᵢ·aⱼ + 1)(δᵢ·δⱼ), restricted to same-group pairs by Sm. */
+function gramSq(am: Tensor | undefined, dm: Tensor, bias: boolean, Sm: Tensor): Tensor {
+  const gd = tf.matMul(dm, dm, false, true);
+  let gram: Tensor | undefined;
+  if (am !== undefined) {
+    gram = tf.matMul(am, am, false, true);
+    if (bias) gram = tf.add(gram, 1);
+  }
+  return unitQuadratic(gram === undefined ? gd : tf.mul(gd, gram), Sm);
+}
+
 /** Nested clipped sum and the per-EXAMPLE pre-clip norms; runs inside ghostClippedSum's tidy. */
 export function nestedGhostSums(pass: GhostPass): { grads: tf.NamedTensorMap; norms: Tensor } {
   const { steps, recs, lowest, batch, units, clipNorm, pairs, pairsEx } = pass;
@@ -59,21 +102,22 @@ export function nestedGhostSums(pass: GhostPass): { grads: tf.NamedTensorMap; no
     Float32Array.from({ length: multi.rows.length * m }, (_, k) => (multi.unitOf[Math.floor(k / m)] === k % m ? 1 : 0)),
     [multi.rows.length, m],
   );
+  const unitIdx = tf.tensor2d(units.unitOf, [batch, 1], 'int32');
+  const multiUnits = tf.tensor1d(multi.units, 'int32');
   const terms: Tensor[] = [];
   let pairSum: Tensor | undefined;
   for (let k = lowest; k < steps.length; k++) {
     const step = steps[k];
     const { input: a, delta } = recs[k];
     if (step.kind === 'dense' && delta !== undefined && (step.kernelTrainable || step.biasTrainable)) {
-      const dm = tf.gather(tf.mul(delta, sCol), idx);
-      const gd = tf.matMul(dm, dm, false, true);
-      let gram: Tensor | undefined;
-      if (step.kernelTrainable) {
-        const am = tf.gather(a, idx);
-        gram = tf.matMul(am, am, false, true);
-        if (step.biasTrainable) gram = tf.add(gram, 1);
+      const sd = tf.mul(delta, sCol);
+      const D = step.kernelTrainable ? (a.shape[1] as number) : 0;
+      if (materialise(batch, D, sd.shape[1] as number, multi.rows.length)) {
+        const perUnit = groupSumSq(step.kernelTrainable ? a : undefined, sd, step.biasTrainable, unitIdx, units.count);
+        terms.push(tf.gather(perUnit, multiUnits));
+      } else {
+        terms.push(gramSq(step.kernelTrainable ? tf.gather(a, idx) : undefined, tf.gather(sd, idx), step.biasTrainable, Sm));
       }
-      terms.push(unitQuadratic(gram === undefined ? gd : tf.mul(gd, gram), Sm));
     } else if (step.kind === 'embedding' && delta !== undefined && pairs !== undefined) {
       // The Embedding rule of ghost.ts per (group, token) pair, on rows δ_{i,t}·sᵢ.
       const d = delta.shape[2] as number;
@@ -81,7 +125,7 @@ export function nestedGhostSums(pass: GhostPass): { grads: tf.NamedTensorMap; no
       const np = pairs.pairUnit.length;
       pairSum = tf.scatterND(tf.tensor2d(pairs.pairOfToken, [pairs.pairOfToken.length, 1], 'int32'), rows, [np, d]);
       const perUnit = tf.scatterND(tf.tensor2d(pairs.pairUnit, [np, 1], 'int32'), tf.sum(tf.square(pairSum), 1), [units.count]);
-      terms.push(tf.gather(perUnit, tf.tensor1d(multi.units, 'int32')));
+      terms.push(tf.gather(perUnit, multiUnits));
     }
   }
   const groupSq = terms.length === 1 ? terms[0] : tf.addN(terms);

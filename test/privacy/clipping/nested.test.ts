@@ -50,11 +50,13 @@ const kinds: Array<[string, () => Kind]> = [
     },
   ],
   [
+    // A wide hidden layer (D·K = 4·48 against M²(D+K)): group norms by the Gram identity for few repeated rows, by
+    // the formed group sums for more — both ways of ghost-nested.ts get exercised.
     'dense model (MLP: relu hidden layer + softmax head)',
     () => ({
-      model: buildModel({ inputDim: 6, numClasses: 3, hiddenUnits: 5, seed: 3 }),
+      model: buildModel({ inputDim: 4, numClasses: 3, hiddenUnits: 48, seed: 3 }),
       classes: 3,
-      x: (n, rng) => tf.tensor2d(Float32Array.from({ length: n * 6 }, () => (rng() - 0.5) * 4), [n, 6]),
+      x: (n, rng) => tf.tensor2d(Float32Array.from({ length: n * 4 }, () => (rng() - 0.5) * 4), [n, 4]),
     }),
   ],
   [
