@@ -98,10 +98,17 @@ export function nestedGhostSums(pass: GhostPass): { grads: tf.NamedTensorMap; no
   const multi = multiRows(pass);
   const m = multi.units.length;
   const idx = tf.tensor1d(multi.rows, 'int32');
-  const Sm = tf.tensor2d(
-    Float32Array.from({ length: multi.rows.length * m }, (_, k) => (multi.unitOf[Math.floor(k / m)] === k % m ? 1 : 0)),
-    [multi.rows.length, m],
-  );
+  // The repeated-source rows' unit indicator, for the Gram way only (built on first use).
+  let Sm: Tensor | undefined;
+  const indicator = (): Tensor => {
+    if (Sm === undefined) {
+      const M = multi.rows.length;
+      const v = new Float32Array(M * m);
+      multi.unitOf.forEach((u, r) => (v[r * m + u] = 1));
+      Sm = tf.tensor2d(v, [M, m]);
+    }
+    return Sm;
+  };
   const unitIdx = tf.tensor2d(units.unitOf, [batch, 1], 'int32');
   const multiUnits = tf.tensor1d(multi.units, 'int32');
   const terms: Tensor[] = [];
@@ -116,7 +123,7 @@ export function nestedGhostSums(pass: GhostPass): { grads: tf.NamedTensorMap; no
         const perUnit = groupSumSq(step.kernelTrainable ? a : undefined, sd, step.biasTrainable, unitIdx, units.count);
         terms.push(tf.gather(perUnit, multiUnits));
       } else {
-        terms.push(gramSq(step.kernelTrainable ? tf.gather(a, idx) : undefined, tf.gather(sd, idx), step.biasTrainable, Sm));
+        terms.push(gramSq(step.kernelTrainable ? tf.gather(a, idx) : undefined, tf.gather(sd, idx), step.biasTrainable, indicator()));
       }
     } else if (step.kind === 'embedding' && delta !== undefined && pairs !== undefined) {
       // The Embedding rule of ghost.ts per (group, token) pair, on rows δ_{i,t}·sᵢ.
