@@ -1,6 +1,7 @@
 /**
  * Per-example gradient clipping for DP-SGD (Abadi et al. 2016, Algorithm 1): returns Σ_u clip_C(g_u) over
- * privacy units u (examples, or groups of examples), WITHOUT noise — the caller adds N(0, σ²C²) noise
+ * privacy units u (examples, or groups of examples; with `nested`, the record-level units of
+ * Σ_G clip_C(Σ_{i∈G} clip_C(g_i)) — ghost-nested.ts), WITHOUT noise — the caller adds N(0, σ²C²) noise
  * (privacy/noise.ts) and divides by the expected batch size.
  *
  *   path 'ghost'      — ghost norms (Goodfellow 2015) for chains of Dense/Embedding/Flatten/Dropout/Activation
