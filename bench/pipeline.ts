@@ -9,7 +9,8 @@
  *
  * Same records (SpamAssassin mails), same model, trainer settings and backend. Writes
  * bench/results/pipeline.json (or pipeline-plain.json with --plain).
- * Flags: --json (print only the JSON), --records N (default: all 6,046 mails), --plain (DP_ENABLED=false).
+ * Flags: --json (print only the JSON), --records N (default: all 6,046 mails), --plain (DP_ENABLED=false),
+ * --source-clip on|off (SOURCE_CLIP; default: the config default, on).
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
@@ -33,7 +34,8 @@ const args = process.argv.slice(2);
 const json = args.includes('--json');
 const nArg = args.indexOf('--records');
 const plain = args.includes('--plain');
-const modeEnv = { DP_ENABLED: plain ? 'false' : 'true' };
+const sourceClip = args.includes('--source-clip') ? args[args.indexOf('--source-clip') + 1] : undefined;
+const modeEnv = { DP_ENABLED: plain ? 'false' : 'true', ...(sourceClip ? { SOURCE_CLIP: sourceClip } : {}) };
 const say = (s: string) => json || process.stderr.write(`${s}\n`);
 
 async function main() {

@@ -19,7 +19,8 @@
  * Seeds: --tune runs on a validation split carved out of the TRAINING data (the last 20%), with tuning seeds
  * t1, t2, over the grid in TUNE_GRID, and prints the table the defaults were chosen from; the reporting run uses
  * the test split and seeds r1, r2, r3, which tuning never sees.
- * Flags: --json (only the JSON), --quick (one seed, ε ∈ {4}), --tune, --dataset text|dense.
+ * Flags: --json (only the JSON), --quick (one seed, ε ∈ {4}), --tune, --dataset text|dense,
+ * --source-clip on|off (SOURCE_CLIP for the DP runs; default: the config default, on).
  * Writes bench/results/utility.json (not with --quick or --tune).
  */
 import { writeFileSync } from 'node:fs';
@@ -48,6 +49,8 @@ const plainOnly = args.includes('--plain-only');
 /** With --tune: only grid entries that set this key (a second round without re-running the first). */
 const onlyKey = args.includes('--only-key') ? args[args.indexOf('--only-key') + 1] : undefined;
 const only = args.includes('--dataset') ? args[args.indexOf('--dataset') + 1] : undefined;
+/** SOURCE_CLIP for every run (the honest stream's 300 sources have ~1 record each in a step). */
+const sourceClip = args.includes('--source-clip') ? args[args.indexOf('--source-clip') + 1] : undefined;
 const log = (s: string) => json || process.stderr.write(`${s}\n`);
 
 const DELTA = 1e-6;
@@ -122,7 +125,7 @@ function accuracy(learner: TfjsLearner, data: readonly Example[]): number {
 }
 
 async function runStream(data: Data, env: Record<string, string>, seed: string, withCampaign: boolean): Promise<RunResult> {
-  const config: Config = loadConfig({ KAFKA_BROKERS: '127.0.0.1:1', LOG_LEVEL: 'silent', ...data.env, ...env });
+  const config: Config = loadConfig({ KAFKA_BROKERS: '127.0.0.1:1', LOG_LEVEL: 'silent', ...data.env, ...(sourceClip ? { SOURCE_CLIP: sourceClip } : {}), ...env });
   const make = (s: number) =>
     new TfjsLearner(buildModel({ inputDim: config.model.inputDim, numClasses: config.model.numClasses, hiddenUnits: config.model.hiddenUnits, seed: s }), featurizerFor(config.model.kind, config.model.inputDim), {
       learningRate: config.training.learningRate,

@@ -4,8 +4,8 @@
  *   g̃ = ( Σ_u clip_C(g_u) + N(0, σ²C²·I) ) / (q·N)
  *
  * where u ranges over the privacy units of the Poisson-sampled batch (examples, or groups of a source's
- * examples), C is the clipping norm, σ the noise multiplier charged to the accountant and q·N the EXPECTED
- * batch size. The result is keyed by variable name, ready for `optimizer.applyGradients` /
+ * examples; with `nested`, g_u = Σ_{i∈u} clip_C(g_i), the record-level mechanism with a per-source bound),
+ * C is the clipping norm, σ the noise multiplier charged to the accountant and q·N the EXPECTED batch size. The result is keyed by variable name, ready for `optimizer.applyGradients` /
  * `TfjsLearner.applyGradients`.
  *
  * Why divide by the expected batch size and not by the realised one: under Poisson sampling the realised
@@ -34,6 +34,11 @@ export interface PrivateGradientOptions {
   readonly noise: GaussianSource;
   /** Source-level privacy: group id per row of x; a group's examples are summed, then clipped together. */
   readonly groups?: Int32Array;
+  /**
+   * With `groups`: nested clipping, Σ_G clip_C(Σ_{i∈G} clip_C(g_i)) — record-level sensitivity C (the same
+   * accountant charge) and at most C per group per step (clipping/types.ts ClipOptions.nested).
+   */
+  readonly nested?: boolean;
   /** Clipping path (default 'auto': ghost when the model supports it). */
   readonly path?: 'auto' | ClipPath;
 }
@@ -41,7 +46,7 @@ export interface PrivateGradientOptions {
 export interface PrivateGradients {
   /** (Σ clip(g_u) + N(0, σ²C²)) / expectedBatchSize, keyed by trainable variable name. Caller disposes. */
   readonly grads: tf.NamedTensorMap;
-  /** Pre-clip L2 norm per unit (input to adaptive clipping). Empty for an empty batch. */
+  /** Pre-clip L2 norm per unit (input to adaptive clipping); per example when nested. Empty for an empty batch. */
   readonly norms: Float32Array;
   /** The clipping path taken ('ghost' for an empty batch, where nothing is clipped). */
   readonly path: ClipPath;
@@ -89,14 +94,14 @@ export function privateGradients(
   opts: PrivateGradientOptions,
 ): PrivateGradients {
   check(opts);
-  const { clipNorm, noiseMultiplier, expectedBatchSize, noise, groups, path } = opts;
+  const { clipNorm, noiseMultiplier, expectedBatchSize, noise, groups, nested, path } = opts;
   const empty = x.shape[0] === 0;
   if (empty && groups !== undefined && groups.length !== 0) {
     throw new TayguardError('ARGUMENT_INVALID', `groups has ${groups.length} ids but x has no rows`);
   }
   const clipped = empty
     ? { grads: zeroGrads(model), norms: new Float32Array(0), path: 'ghost' as ClipPath, groupIds: undefined }
-    : clippedGradientSum(model, x, yOneHot, clipNorm, { path, groups });
+    : clippedGradientSum(model, x, yOneHot, clipNorm, { path, groups, nested });
   const std = noiseMultiplier * clipNorm;
   const scale = 1 / expectedBatchSize;
   const out: tf.NamedTensorMap = {};

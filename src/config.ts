@@ -91,6 +91,8 @@ export const configSchema = z.object({
   EPSILON_LIMIT: z.coerce.number().positive().max(1000).default(8),
   DELTA: z.coerce.number().gt(0).lt(1).default(1e-6),
   PRIVACY_UNIT: z.enum(['record', 'source']).default('record'),
+  /** PRIVACY_UNIT=record: clip each source's sum of clipped records per step to C too (docs/privacy.md "Per-source influence"). */
+  SOURCE_CLIP: z.enum(['on', 'off']).default('on'),
   /** σ = 2.24 with q = 0.2 and W = 50: ε = 3.73 by RDP (δ = 1e-6), the same as the old q = 0.05, σ = 1 — four times the batch at the same privacy. */
   NOISE_MULTIPLIER: z.coerce.number().positive().max(1000).default(2.24),
   CLIP_NORM: z.coerce.number().positive().max(1e6).default(1.0),
@@ -182,6 +184,8 @@ export interface Config {
     readonly epsilonLimit: number;
     readonly delta: number;
     readonly unit: 'record' | 'source';
+    /** SOURCE_CLIP: nested per-source clipping under PRIVACY_UNIT=record (train/privatize.ts). */
+    readonly sourceClip: boolean;
     readonly noiseMultiplier: number;
     readonly clipNorm: number;
     /** Andrew et al. 2021: the clip norm follows a quantile of the norms; null = fixed CLIP_NORM. */
@@ -342,6 +346,7 @@ export function loadConfig(env: Env = process.env): Config {
           epsilonLimit: c.EPSILON_LIMIT,
           delta: c.DELTA,
           unit: c.PRIVACY_UNIT,
+          sourceClip: c.SOURCE_CLIP === 'on',
           noiseMultiplier: c.NOISE_MULTIPLIER,
           clipNorm: c.CLIP_NORM,
           adaptiveClip: c.ADAPTIVE_CLIP

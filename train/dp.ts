@@ -45,6 +45,12 @@ export interface DpOptions {
   readonly epsilonLimit: number;
   readonly delta: number;
   readonly unit: PrivacyUnit;
+  /**
+   * PRIVACY_UNIT=record: nested clipping by source (SOURCE_CLIP, default on) — each record clipped to C, then each
+   * source's sum in the step clipped to C, so a flooding source moves a step by no more than one record can.
+   * Same accountant charge (train/privatize.ts). Ignored in source mode. Undefined = on.
+   */
+  readonly sourceClip?: boolean;
   readonly maxRecordsPerSource: number;
   /** Decision accountant; undefined = PRV for a new ledger, the checkpoint's for a restored one. */
   readonly accountant?: 'rdp' | 'prv';
@@ -146,6 +152,7 @@ export class DpTrainer implements Trainer {
     }
     const privatize = privatizeStage(learner, {
       unit: o.unit,
+      sourceClip: o.sourceClip ?? true,
       clipNorm: o.clipNorm,
       noiseMultiplier: o.noiseMultiplier,
       expectedBatchSize: this.expectedBatchSize,

@@ -1,6 +1,9 @@
 /**
  * The privatize stage of a DP-SGD step (Abadi et al. 2016): per-example (or per-source) clipping of the step's
- * gradients and Gaussian noise from the trainer's source, divided by the fixed expected batch q·W·S. It sets
+ * gradients and Gaussian noise from the trainer's source, divided by the fixed expected batch q·W·S. Under
+ * PRIVACY_UNIT=record with SOURCE_CLIP=on (the default) the clipping is nested — each record to C, then the sum
+ * of one source's sampled records to C again — so one source moves a step by at most C however many records it
+ * sends, at the same record-level charge (docs/privacy.md, "Per-source influence under record-level DP"). It sets
  * `ctx.gradients`, which the update stage (train/update.ts) applies. Built by DpTrainer (train/dp.ts); where it
  * sits in the step: train/step-order.ts.
  */
@@ -14,6 +17,13 @@ export interface PrivatizeOptions {
   /** The fixed clip norm and noise multiplier (adaptive clipping, when on, supplies its own). */
   readonly clipNorm: number;
   readonly noiseMultiplier: number;
+  /**
+   * PRIVACY_UNIT=record only: nested clipping by source, Σ_s clip_C(Σ_{i∈s∩B} clip_C(g_i)). Projection onto the
+   * C-ball is non-expansive, so zeroing one record still moves the sum by ≤ ‖clip_C(g_x)‖ ≤ C (the sensitivity
+   * the accountant is charged for, unchanged), and any one source adds at most C per step (Ma, Zhu, Hsu 2019).
+   * Source mode ignores it: its summand clip_C(Σ g_i) already bounds a source to C.
+   */
+  readonly sourceClip: boolean;
   /** q·W·S: the divisor, fixed so that it does not depend on the data. */
   readonly expectedBatchSize: number;
   readonly noise: GaussianSource;
@@ -25,7 +35,8 @@ export function privatizeStage(learner: Learner, o: PrivatizeOptions): StepStage
   return {
     name: 'privatize',
     handle: (ctx, next) => {
-      const groups = o.unit === 'source' ? sourceGroups(ctx.records, ctx.padding) : undefined;
+      const nested = o.unit === 'record' && o.sourceClip;
+      const groups = o.unit === 'source' || nested ? sourceGroups(ctx.records, ctx.padding) : undefined;
       // With adaptive clipping the accountant is still charged σ for the whole step; the gradient gets the
       // slightly larger σ_Δ because the noisy count of unclipped examples shares the step (Andrew et al. 2021).
       const { grads, norms, groupIds } = privateGradients(learner.model, ctx.x, ctx.y, {
@@ -33,10 +44,11 @@ export function privatizeStage(learner: Learner, o: PrivatizeOptions): StepStage
         noiseMultiplier: o.clipper?.gradientNoiseMultiplier ?? o.noiseMultiplier,
         expectedBatchSize: o.expectedBatchSize,
         noise: o.noise,
-        ...(groups ? { groups } : {}),
+        ...(groups ? { groups, nested } : {}),
       });
       // Adaptive clipping counts the records' units only: padding rows have norm 0 and would bias the quantile.
-      if (o.clipper) o.clipper.update(realUnitNorms(norms, groupIds, ctx.records.length, groups));
+      // Nested clipping returns per-record norms: C is then the records' clip norm, adapted to their quantile.
+      if (o.clipper) o.clipper.update(realUnitNorms(norms, groupIds, ctx.records.length, nested ? undefined : groups));
       ctx.gradients = grads;
       return next();
     },
@@ -45,20 +57,24 @@ export function privatizeStage(learner: Learner, o: PrivatizeOptions): StepStage
 
 /**
  * Group ids for source-level clipping: the records of one source in a step are summed, then clipped together.
- * Each padding row is a unit of its own (its gradient is zero, so it adds nothing).
+ * Each padding row is a unit of its own (its gradient is zero, so it adds nothing), and so is a record without a
+ * source (the schema refuses an empty source; this only keeps such a record from merging with others). Audit
+ * canaries carry one reserved source each (src/audit/auditor.ts), so each is its own unit too.
  */
 function sourceGroups(records: readonly TrainingRecord[], padding: number): Int32Array {
   const ids = new Map<string, number>();
   const out = new Int32Array(records.length + padding);
+  let next = 0;
   records.forEach((r, i) => {
-    let id = ids.get(r.source);
+    const own = typeof r.source !== 'string' || r.source.length === 0;
+    let id = own ? undefined : ids.get(r.source);
     if (id === undefined) {
-      id = ids.size;
-      ids.set(r.source, id);
+      id = next++;
+      if (!own) ids.set(r.source, id);
     }
     out[i] = id;
   });
-  for (let i = 0; i < padding; i++) out[records.length + i] = ids.size + i;
+  for (let i = 0; i < padding; i++) out[records.length + i] = next + i;
   return out;
 }
 

@@ -1,6 +1,7 @@
 /**
  * Per-example gradient clipping for DP-SGD (Abadi et al. 2016, Algorithm 1): returns Σ_u clip_C(g_u) over
- * privacy units u (examples, or groups of examples), WITHOUT noise — the caller adds N(0, σ²C²) noise
+ * privacy units u (examples, or groups of examples; with `nested`, the record-level units of
+ * Σ_G clip_C(Σ_{i∈G} clip_C(g_i)) — ghost-nested.ts), WITHOUT noise — the caller adds N(0, σ²C²) noise
  * (privacy/noise.ts) and divides by the expected batch size.
  *
  *   path 'ghost'      — ghost norms (Goodfellow 2015) for chains of Dense/Embedding/Flatten/Dropout/Activation
@@ -49,7 +50,10 @@ export function clippedGradientSum(
   if (model.trainableWeights.length === 0) {
     throw new TayguardError('ARGUMENT_INVALID', 'model has no trainable weights; unfreeze at least one layer');
   }
-  const units = buildUnits(batch, opts.groups);
+  if (opts.nested === true && opts.groups === undefined) {
+    throw new TayguardError('ARGUMENT_INVALID', 'nested clipping needs groups (one source id per example); pass groups or drop nested');
+  }
+  const units = buildUnits(batch, opts.groups, opts.nested === true);
   const wanted = opts.path ?? 'auto';
   if (wanted !== 'auto' && wanted !== 'ghost' && wanted !== 'microbatch') {
     throw new TayguardError('ARGUMENT_INVALID', `path must be 'auto', 'ghost' or 'microbatch', got ${String(wanted)}`);

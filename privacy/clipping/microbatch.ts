@@ -92,6 +92,7 @@ export function microbatchClippedSum(
   clipNorm: number,
   units: Units,
 ): ClippedGradients {
+  if (units.nested) return nestedMicrobatchClippedSum(model, x, yOneHot, clipNorm, units);
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const logitsOf = logitsFunction(model);
   const members: number[][] = Array.from({ length: units.count }, () => []);
@@ -136,5 +137,71 @@ export function microbatchClippedSum(
     throw err;
   } finally {
     for (const t of normTs) t.dispose();
+  }
+}
+
+/** Rows [rows] of t (a slice for one row, a gather otherwise). */
+function take(t: Tensor, rows: readonly number[]): Tensor {
+  return rows.length === 1
+    ? tf.slice(t, [rows[0], ...t.shape.slice(1).map(() => 0)], [1, ...t.shape.slice(1)])
+    : tf.gather(t, tf.tensor1d(rows as number[], 'int32'));
+}
+
+/**
+ * Nested clipping taken literally (types.ts ClipOptions.nested): per unit G, one backward pass per example,
+ * each gradient clipped to C, summed, and the sum clipped to C again; g_step = Σ_G clip_C(Σ_{i∈G} clip_C(g_i)).
+ * The reference for the ghost path's nested formulas, and the path for models ghost norms do not cover.
+ * Returns the per-EXAMPLE pre-clip norms.
+ */
+function nestedMicrobatchClippedSum(
+  model: tf.LayersModel,
+  x: Tensor,
+  yOneHot: tf.Tensor2D,
+  clipNorm: number,
+  units: Units,
+): ClippedGradients {
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const logitsOf = logitsFunction(model);
+  const members: number[][] = Array.from({ length: units.count }, () => []);
+  units.unitOf.forEach((u, i) => members[u].push(i));
+  const norms = new Float32Array(units.unitOf.length);
+  let acc: tf.NamedTensorMap | undefined;
+  try {
+    for (const rows of members) {
+      const next = tf.tidy(() => {
+        let group: Tensor[] | undefined;
+        const rowNorms: Tensor[] = [];
+        for (const i of rows) {
+          const { grads } = tf.variableGrads(() => crossEntropySum(logitsOf(take(x, [i])), take(yOneHot, [i])), vars);
+          const full = vars.map((v) => grads[v.name] ?? tf.zerosLike(v));
+          const norm = tf.sqrt(tf.addN(full.map((g) => tf.sum(tf.square(g)))));
+          rowNorms.push(norm);
+          const s = tf.minimum(1, tf.div(clipNorm, norm));
+          const clipped = full.map((g) => tf.mul(g, s));
+          group = group === undefined ? clipped : group.map((g, k) => tf.add(g, clipped[k]));
+        }
+        const sum = group as Tensor[];
+        // The outer clip; for a one-example unit it is the identity (clip_C ∘ clip_C = clip_C), skipped so that a
+        // singleton is bit-identical to per-example clipping.
+        const c = rows.length === 1 ? tf.scalar(1) : tf.minimum(1, tf.div(clipNorm, tf.sqrt(tf.addN(sum.map((g) => tf.sum(tf.square(g)))))));
+        const out: tf.NamedTensorMap = {};
+        vars.forEach((v, k) => {
+          const clipped = tf.mul(sum[k], c);
+          out[v.name] = acc === undefined ? clipped : tf.add(acc[v.name], clipped);
+        });
+        return { out, rowNorms: tf.stack(rowNorms) };
+      });
+      if (acc !== undefined) for (const t of Object.values(acc)) t.dispose();
+      acc = next.out;
+      const rn = next.rowNorms.dataSync();
+      rows.forEach((i, k) => (norms[i] = rn[k]));
+      next.rowNorms.dispose();
+    }
+    if (acc === undefined) throw new TayguardError('ARGUMENT_INVALID', 'empty batch; pass at least one example');
+    checkFiniteNorms(norms, acc);
+    return { grads: acc, norms, path: 'microbatch' };
+  } catch (err) {
+    if (acc !== undefined) for (const t of Object.values(acc)) if (!t.isDisposed) t.dispose();
+    throw err;
   }
 }

@@ -16,12 +16,21 @@ export interface ClipOptions {
    * one unit, g_G = Σ_{i∈G} g_i.
    */
   groups?: Int32Array;
+  /**
+   * With `groups`: nested clipping (record-level DP with a per-source influence bound, docs/privacy.md
+   * "Per-source influence under record-level DP"). Each example is clipped first, then the clipped gradients of
+   * one group are summed and the sum is clipped again: g_G = clip_C(Σ_{i∈G} clip_C(g_i)). Since clip_C is the
+   * projection onto the C-ball, a convex set, it is non-expansive, so one example still moves the total by ≤ C
+   * (the record-level sensitivity the accountant charges) and one group by ≤ C however many examples it has.
+   * `norms` are then the per-EXAMPLE pre-clip norms and `groupIds` is absent. Default false.
+   */
+  nested?: boolean;
 }
 
 export interface ClippedGradients {
   /** Σ_u clip(g_u), keyed by the trainable variable's name (what optimizer.applyGradients expects). */
   grads: tf.NamedTensorMap;
-  /** Pre-clip L2 norm per unit: per example, or per group in the order of `groupIds`. */
+  /** Pre-clip L2 norm per unit: per example, or per group in the order of `groupIds` (per example when nested). */
   norms: Float32Array;
   path: ClipPath;
   /** With `groups`: the group id of each entry of `norms` (ascending ids). Absent without groups. */
@@ -35,13 +44,15 @@ export interface Units {
   groupIds?: Int32Array;
   /** True when each example is its own unit (no groups), which allows the cheaper per-row formulas. */
   perExample: boolean;
+  /** Nested clipping: examples are clipped, then each unit's sum of clipped examples (ClipOptions.nested). */
+  nested: boolean;
 }
 
-export function buildUnits(batch: number, groups: Int32Array | undefined): Units {
+export function buildUnits(batch: number, groups: Int32Array | undefined, nested = false): Units {
   if (groups === undefined) {
     const unitOf = new Int32Array(batch);
     for (let i = 0; i < batch; i++) unitOf[i] = i;
-    return { unitOf, count: batch, perExample: true };
+    return { unitOf, count: batch, perExample: true, nested: false };
   }
   if (!(groups instanceof Int32Array) || groups.length !== batch) {
     throw new TayguardError(
@@ -55,7 +66,17 @@ export function buildUnits(batch: number, groups: Int32Array | undefined): Units
   ids.forEach((id, k) => index.set(id, k));
   const unitOf = new Int32Array(batch);
   for (let i = 0; i < batch; i++) unitOf[i] = index.get(groups[i]) as number;
-  return { unitOf, count: ids.length, groupIds: ids, perExample: false };
+  // Every group a singleton: clip_C(clip_C(g)) = clip_C(g), so nested clipping IS per-example clipping; take
+  // the per-example formulas (bit-identical to PRIVACY_UNIT=record without groups).
+  if (nested && ids.length === batch) return buildUnits(batch, undefined);
+  return { unitOf, count: ids.length, groupIds: ids, perExample: false, nested };
+}
+
+/** Number of examples in each unit. */
+export function unitSizes(units: Units): Int32Array {
+  const size = new Int32Array(units.count);
+  for (const u of units.unitOf) size[u] += 1;
+  return size;
 }
 
 export function checkClipNorm(clipNorm: number): void {

@@ -79,6 +79,12 @@ describe('configuration', () => {
     expect(loadConfig({ ...base, PRIVACY_UNIT: 'source', NOISE_MULTIPLIER: '4' }).privacy?.unit).toBe('source');
   });
 
+  it('bounds each source per DP step by default (SOURCE_CLIP=on), off with SOURCE_CLIP=off, and refuses other values', () => {
+    expect(loadConfig(base).privacy?.sourceClip).toBe(true);
+    expect(loadConfig({ ...base, SOURCE_CLIP: 'off' }).privacy?.sourceClip).toBe(false);
+    expect(() => loadConfig({ ...base, SOURCE_CLIP: 'yes' })).toThrow(/SOURCE_CLIP/);
+  });
+
   it('selects poisoning screens by name, and none with SCREENS=none', () => {
     expect(loadConfig(base).screens.enabled).toEqual(['echo', 'toxicity']);
     expect(loadConfig({ ...base, SCREENS: 'none' }).screens.enabled).toEqual([]);

@@ -59,6 +59,8 @@ interface Run {
   ledger: unknown;
   epsilon: number;
   stepCount: number;
+  /** Each step's weight change (after − before), flattened. */
+  updates: Float64Array[];
 }
 
 /** The stream of 200 honest messages the neighbours differ from; message 37 is x. */
@@ -78,7 +80,17 @@ async function run(messages: readonly RawMessage[], o: DpOptions = options): Pro
   const metrics = createMetrics();
   const steps: string[][] = [];
   const record: StepStage = { name: 'record-membership', handle: (ctx, next) => { steps.push(ctx.records.map((r) => r.id)); return next(); } };
-  const trainer = new DpTrainer(learner, metrics, o, undefined, [record]);
+  const updates: Float64Array[] = [];
+  const weights = () => Float64Array.from(learner.model.getWeights().flatMap((w) => Array.from(w.dataSync())));
+  const update: StepStage = {
+    name: 'record-update',
+    handle: async (ctx, next) => {
+      const before = weights();
+      await next();
+      updates.push(weights().map((v, k) => v - before[k]));
+    },
+  };
+  const trainer = new DpTrainer(learner, metrics, o, undefined, [record, update]);
   const sent: QuarantineMessage[] = [];
   const quarantined: Record<string, string> = {};
   const screens = createDetectors(parseDetectorSettings({ echo: { enabled: true }, abuseLabels: [1] }), { now: () => 1_700_000_000_000, witness });
@@ -95,7 +107,7 @@ async function run(messages: readonly RawMessage[], o: DpOptions = options): Pro
     onQuarantine: (e) => void (quarantined[`m${e.key.split('/')[2]}`] = `${e.reasons[0].stage}/${e.reasons[0].code}`),
   });
   for (const m of messages) await pipeline.handle(m);
-  return { steps, quarantined, ledger: trainer.ledger.toJSON(), epsilon: trainer.budget().spent, stepCount: trainer.ledger.steps };
+  return { steps, quarantined, ledger: trainer.ledger.toJSON(), epsilon: trainer.budget().spent, stepCount: trainer.ledger.steps, updates };
 }
 
 /** Each step's batch without x. */
@@ -142,6 +154,33 @@ describe('the DP schedule depends on public information only (zero-out adjacency
     const bothEmpty = await run(stream((i, v) => (i === X || i === 120 ? '' : resend(i, v))));
     expect(withoutX(bothEmpty)).toEqual(withoutX(withResend));
     expect(bothEmpty.ledger).toEqual(withResend.ledger);
+  });
+
+  it('x shares its source with other records of its steps (SOURCE_CLIP, nested clipping): same schedule, and the first step with x differs by ≤ lr·C/(q·W·S)', async () => {
+    // x and every other message from 24 to 60 come from one busy source (19 records: under the rate caps' 20 for a
+    // new source, a cross-record screen this test is not about); SOURCE_CLIP is on (the default).
+    const isBusy = (i: number) => i === X || (i >= 24 && i <= 60 && i % 2 === 0);
+    const busy = (i: number, v: string) => (isBusy(i) ? v.replace(/"source":"s\d+"/, '"source":"busy"') : v);
+    const withX = await run(stream(busy));
+    const withoutXRun = await run(stream((i, v) => (i === X ? '' : busy(i, v))));
+    const busyIds = new Set(Array.from({ length: 200 }, (_, i) => i).filter(isBusy).map((i) => `m${i}`));
+    const first = withX.steps.findIndex((b) => b.includes(`m${X}`));
+    expect(first).toBeGreaterThanOrEqual(0);
+    // The neighbour matters for the nesting: x's step holds other records of x's source.
+    expect(withX.steps[first].filter((id) => id !== `m${X}` && busyIds.has(id)).length).toBeGreaterThan(0);
+    expect(withoutX(withoutXRun)).toEqual(withoutX(withX));
+    expect(withoutXRun.ledger).toEqual(withX.ledger);
+    expect(withoutXRun.epsilon).toBe(withX.epsilon);
+    expect(withX.quarantined).toEqual({});
+    // Same weights before that step and the same seeded noise in it: the updates differ by lr·Δ(clipped sum)/(q·W·S),
+    // and removing x from its source's nested term moves that sum by at most C (non-expansive projection).
+    const a = withX.updates[first];
+    const b = withoutXRun.updates[first];
+    for (let s = 0; s < first; s++) expect(Array.from(withoutXRun.updates[s])).toEqual(Array.from(withX.updates[s]));
+    const moved = Math.sqrt(a.reduce((acc, v, k) => acc + (v - b[k]) ** 2, 0));
+    const bound = (1 * options.clipNorm) / (options.sampleRate * options.window * options.stepEveryRecords); // lr = 1
+    expect(moved).toBeGreaterThan(0);
+    expect(moved).toBeLessThanOrEqual(bound * (1 + 1e-3) + 1e-6);
   });
 
   it('a record that changes content but keeps its slot moves nobody else either (replace-one = zero-out twice)', async () => {
