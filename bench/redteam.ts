@@ -188,6 +188,7 @@ async function main() {
       configs: 'defaults = the config loader\'s defaults (MODEL=text, or MODEL=dense FEATURE_DIM=784 NUM_CLASSES=10); defaults+gate = the same with CANARY_FILE (200 held-out examples)',
       SCREENS: defaults.screens.enabled.join(',') || 'none',
       dp: defaults.privacy ? `on (q=${defaults.privacy.sampleRate}, σ=${defaults.privacy.noiseMultiplier}, W=${defaults.privacy.window}, a step per ${defaults.privacy.stepEveryRecords} records, DP_SEED=seed)` : 'off',
+      producer: 'attaches sourceMeta.createdAt to every record (established honest accounts created up to two years before their first record; new users, the attacker\'s accounts and sybils when they first sent — an attacker ages an account by creating it early, ageDays)',
       cleanRecords: SIZE,
       servedModelEvery: `${SERVE_EVERY} records (checkpoint + publish)`,
       seeds: { tuning: quick ? [] : TUNING_SEEDS, reporting: REPORTING_SEEDS },

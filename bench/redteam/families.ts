@@ -26,6 +26,8 @@ export const FAMILIES: readonly FamilySpec[] = [
       { share: 0.2, accounts: 10, ageDays: 2, budget: 8, threshold: 0.32 },
       { share: 0.2, accounts: 200, ageDays: 2, budget: 8, threshold: 0.32 },
       { share: 0.2, accounts: 10, ageDays: 7, budget: 8, threshold: 0.5 },
+      // The patient attacker who read INFLUENCE_MATURE_DAYS: accounts created a month before they flood.
+      { share: 0.2, accounts: 200, ageDays: 30, budget: 8, threshold: 0.32 },
     ],
   },
   {

@@ -47,6 +47,11 @@ export interface RunSpec {
   readonly seed: string;
   /** The update gate on, with this trusted canary file (JSONL in the record contract). */
   readonly canaryFile?: string;
+  /**
+   * The producer attaches each account's creation time as `sourceMeta.createdAt` (default true: a deployment knows
+   * when its accounts were made; bench/redteam/stream.ts accountCreation). False: records carry no sourceMeta.
+   */
+  readonly vouchAccounts?: boolean;
   readonly serveEvery: number;
   /** Clean held-out examples: accuracy. */
   readonly test: readonly Example[];
@@ -193,7 +198,14 @@ export async function runStream(stream: Stream, spec: RunSpec): Promise<RunResul
       if (item.empty) value = '{}'; // not a record: the schema stage refuses it and it takes an empty slot
       else {
         const example = item.example ?? (await (item.build as NonNullable<Item['build']>)(oracle));
-        record = { id: item.id, source: item.source, ts: item.recordTs ?? item.ts, label: example.label, ...(example.text !== undefined ? { text: example.text } : { features: example.features }) };
+        record = {
+          id: item.id,
+          source: item.source,
+          ts: item.recordTs ?? item.ts,
+          label: example.label,
+          ...(example.text !== undefined ? { text: example.text } : { features: example.features }),
+          ...(spec.vouchAccounts === false ? {} : { sourceMeta: { createdAt: new Date(item.createdAt).toISOString() } }),
+        };
         value = JSON.stringify(record);
       }
       const raw: RawMessage = {

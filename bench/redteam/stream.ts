@@ -62,6 +62,8 @@ export interface Item {
   readonly crafted?: boolean;
   /** The counterfactual's stand-in for an attacker message: consumed, not trained (an empty DP slot). */
   readonly empty?: boolean;
+  /** When the account was created, as the deployment's producer states it (`sourceMeta.createdAt`, ms). */
+  readonly createdAt: number;
 }
 
 export interface Timeline {
@@ -198,6 +200,7 @@ export function buildStream(clean: readonly Example[], plan: AttackPlan, seed: s
   const warmStart = age > 0 ? t.liveStart - age * DAY : t.liveStart + start * liveStep - HOUR;
   warm.forEach((s, i) => (s.ts = Math.round(warmStart + (i * HOUR) / Math.max(1, warm.length))));
   const slots = mergeByTime([...history, ...liveSlots], warm);
+  const created = accountCreation(slots, t, seed);
   const counters = new Map<string, number>();
   const items: Item[] = slots.map((s) => {
     const n = counters.get(s.source) ?? 0;
@@ -214,11 +217,32 @@ export function buildStream(clean: readonly Example[], plan: AttackPlan, seed: s
       ...(s.recordOffsetMs !== undefined ? { recordTs: ts + s.recordOffsetMs } : {}),
       ...(s.screenOnly ? { screenOnly: true } : {}),
       ...(s.crafted ? { crafted: true } : {}),
+      createdAt: created.get(s.source) as number,
     };
   });
   return { items, poisonCount: items.filter((x) => x.role === 'poison').length, honestCount: items.filter((x) => x.role === 'honest').length };
 }
 
+
+/**
+ * When each account was created, as a deployment's own account records would say (the producer sends it as
+ * `sourceMeta.createdAt`; docs/threat-model.md: the deployment's word, never the user's). Established honest
+ * sources (`src-…`) were created up to two years before their first record here (uniform, seeded: most are older
+ * than a month, a few are not); every other account — new users, the attacker's accounts, sybils — was created when
+ * it first sent, so an attacker ages an account only by creating it early (its warm-up records, `ageDays`).
+ * Compromised established accounts keep their honest creation time.
+ */
+function accountCreation(slots: readonly Slot[], t: Timeline, seed: string): Map<string, number> {
+  const rng = seedrandom(`${seed}/accounts`);
+  const out = new Map<string, number>();
+  for (const s of slots) {
+    if (out.has(s.source)) continue;
+    const first = s.ts as number;
+    out.set(s.source, s.source.startsWith('src-') ? Math.round(first - rng() * 730 * DAY) : first);
+  }
+  void t;
+  return out;
+}
 
 /** Merge two time-ordered lists by `ts` (stable: on a tie the first list's slot goes first). */
 function mergeByTime(a: readonly Slot[], b: readonly Slot[]): Slot[] {
@@ -249,6 +273,6 @@ export function accounts(prefix: string, n: number): string[] {
 export function counterfactual(stream: Stream): Stream {
   const items: Item[] = stream.items
     .filter((x) => !x.screenOnly)
-    .map((x) => (x.role === 'honest' && !x.crafted ? x : { role: 'attacker', source: x.source, ts: x.ts, id: x.id, empty: true }));
+    .map((x) => (x.role === 'honest' && !x.crafted ? x : { role: 'attacker', source: x.source, ts: x.ts, id: x.id, empty: true, createdAt: x.createdAt }));
   return { items, poisonCount: 0, honestCount: items.filter((x) => x.role === 'honest').length };
 }
