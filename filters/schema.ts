@@ -12,6 +12,12 @@ export interface SchemaLimits {
   readonly featureDim?: number;
   readonly task: 'text' | 'dense';
   readonly maxTextChars: number;
+  /**
+   * Texts are cut to their first this many characters (TEXT_READ_CHARS; never inside a surrogate pair): what
+   * training, the screens and predictions read, so screening cost is linear in a capped input and no stage sees
+   * text the model does not learn from. Unset: the whole text (up to maxTextChars).
+   */
+  readonly textReadChars?: number;
   readonly maxMessageBytes: number;
   /**
    * Largest |feature| accepted (MAX_FEATURE_ABS, default 1e6). A value like 1e20 is finite in float64 but overflows
@@ -23,7 +29,7 @@ export interface SchemaLimits {
 export const DEFAULT_MAX_FEATURE_ABS = 1e6;
 
 export type ParseResult =
-  | { readonly ok: true; readonly record: TrainingRecord }
+  | { readonly ok: true; readonly record: TrainingRecord; /** The text's length before it was cut to textReadChars. */ readonly cutFrom?: number }
   | { readonly ok: false; readonly reasons: readonly Reason[] };
 
 const STAGE = 'schema';
@@ -34,6 +40,13 @@ const META_KEYS = new Set(['createdAt', 'verified']);
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
 
 const reason = (code: string, message: string): Reason => ({ stage: STAGE, code, message });
+
+/** The first `chars` characters of a text, one fewer when the cut would split a surrogate pair. */
+export function readPart(text: string, chars: number | undefined): string {
+  if (chars === undefined || text.length <= chars) return text;
+  const c = text.charCodeAt(chars - 1);
+  return text.slice(0, c >= 0xd800 && c <= 0xdbff ? chars - 1 : chars);
+}
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -118,9 +131,10 @@ export function parseRecord(raw: Pick<RawMessage, 'value'>, limits: SchemaLimits
     label: label as number,
     ...(ts !== undefined ? { ts: ts as number } : {}),
     ...(sourceMeta !== undefined ? { sourceMeta: sourceMeta as SourceMeta } : {}),
-    ...(hasText ? { text: body as string } : { features: features as number[] }),
+    ...(hasText ? { text: readPart(body as string, limits.textReadChars) } : { features: features as number[] }),
   };
-  return { ok: true, record };
+  const cut = hasText && record.text !== body;
+  return cut ? { ok: true, record, cutFrom: (body as string).length } : { ok: true, record };
 }
 
 /**

@@ -50,6 +50,12 @@ export const configSchema = z.object({
   LEARNING_RATE: z.coerce.number().positive().max(100).optional(),
   AVERAGE_DECAY: z.coerce.number().min(0, 'AVERAGE_DECAY must be in [0, 1): 0 serves the last iterate').lt(1, 'AVERAGE_DECAY must be below 1 (0.9 averages about the last 10 steps)').default(0.95),
   MAX_TEXT_CHARS: int(1).default(20000),
+  /**
+   * Characters of a text that training, every screen and predictions read (the rest is cut at ingest and counted):
+   * 6,000, so a maximal record costs a linear screen about 5× the median mail (the red-team DoS target; a
+   * 20,000-character record cost toxicity 11×) while no SpamAssassin mail as tayguard loads it is longer than 3,000.
+   */
+  TEXT_READ_CHARS: int(1).default(6000),
   MAX_MESSAGE_BYTES: int(64).default(256 * 1024),
   DEDUP_IDS_KEPT: int(0).default(200000),
   HTTP_BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)$/i, 'like 1mb or 100kb').default('1mb'),
@@ -157,7 +163,13 @@ export interface Config {
     /** Serve and publish an exponential moving average of the weights with this decay; 0 = the last iterate. */
     readonly averageDecay: number;
   };
-  readonly limits: { readonly maxTextChars: number; readonly maxMessageBytes: number; readonly dedupIdsKept: number };
+  readonly limits: {
+    readonly maxTextChars: number;
+    /** The first this many characters of a text are read (min of TEXT_READ_CHARS and MAX_TEXT_CHARS). */
+    readonly textReadChars: number;
+    readonly maxMessageBytes: number;
+    readonly dedupIdsKept: number;
+  };
   /**
    * Enabled poisoning screens, in SCREENS order, and their settings (filters/config.ts schema). Unset SCREENS is
    * `echo,toxicity`, plus `witness` when trusted data is configured. `abuseLabels` (ABUSE_LABELS): the classes
@@ -325,7 +337,7 @@ export function loadConfig(env: Env = process.env): Config {
       seed: c.SEED,
       averageDecay: c.AVERAGE_DECAY,
     },
-    limits: { maxTextChars: c.MAX_TEXT_CHARS, maxMessageBytes: c.MAX_MESSAGE_BYTES, dedupIdsKept: c.DEDUP_IDS_KEPT },
+    limits: { maxTextChars: c.MAX_TEXT_CHARS, textReadChars: Math.min(c.TEXT_READ_CHARS, c.MAX_TEXT_CHARS), maxMessageBytes: c.MAX_MESSAGE_BYTES, dedupIdsKept: c.DEDUP_IDS_KEPT },
     screens: { enabled: screens, settings: c.SCREENS_CONFIG ?? {}, abuseLabels: abuseLabels(c, c.NUM_CLASSES), ...(c.SCREEN_STATE_BYTES !== undefined ? { stateBytes: c.SCREEN_STATE_BYTES } : {}) },
     witness,
     audit: c.AUDIT_CANARIES > 0 ? { canaries: c.AUDIT_CANARIES, every: c.AUDIT_EVERY_RECORDS } : null,

@@ -15,6 +15,7 @@ export function createMetrics() {
     quarantined: new Counter({ name: 'tayguard_records_quarantined_total', help: 'Quarantine reasons (a record with several reasons counts under each)', labelNames: ['reason'] as const, registers: [registry] }),
     skipped: new Counter({ name: 'tayguard_records_skipped_total', help: 'Skipped records by reason', labelNames: ['reason'] as const, registers: [registry] }),
     sourceRecordsDropped: new Counter({ name: 'tayguard_source_records_dropped_total', help: 'Pooled records of sources that could no longer afford a step (source mode, after a restart with a costlier plan): dropped so that the other sources train on', registers: [registry] }),
+    textCut: new Counter({ name: 'tayguard_text_cut_total', help: 'Records whose text was longer than TEXT_READ_CHARS and was cut to it (the model and the screens read the first TEXT_READ_CHARS characters)', registers: [registry] }),
     eventTimeClamped: new Counter({ name: 'tayguard_event_time_clamped_total', help: 'Records whose ts was further than MAX_CLOCK_SKEW_MS from their Kafka timestamp, clamped', registers: [registry] }),
     redeliveries: new Counter({ name: 'tayguard_redeliveries_total', help: 'Messages Kafka delivered again that were already handled (at or below the offset watermark); not new outcomes', registers: [registry] }),
     stepSeconds: new Histogram({ name: 'tayguard_step_duration_seconds', help: 'Wall time of one training step', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry] }),

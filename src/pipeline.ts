@@ -79,6 +79,7 @@ export class Pipeline {
     const o = this.o;
     const parsed = parseRecord(ctx.raw, o.limits);
     if (!parsed.ok) return quarantine(ctx, parsed.reasons);
+    if (parsed.cutFrom !== undefined) o.metrics.textCut.inc();
     const record = withEventTime(parsed.record, ctx.raw.timestamp, o.maxClockSkewMs ?? 5 * 60_000, () => o.metrics.eventTimeClamped.inc(), (o.now ?? Date.now)());
     ctx.record = record;
     ctx.released = o.release?.verify(ctx.raw.value, ctx.raw.headers?.[RELEASE_HEADER]) ?? false;

@@ -302,6 +302,7 @@ export class Sidecar {
         featureDim: c.model.kind === 'dense' ? this.learner.featurizer.dim : undefined,
         task: c.model.kind,
         maxTextChars: c.limits.maxTextChars,
+        textReadChars: c.limits.textReadChars,
         maxMessageBytes: c.limits.maxMessageBytes,
         maxFeatureAbs: c.ops.maxFeatureAbs,
       },

@@ -13,7 +13,7 @@ import type { TrainingRecord } from '../core/record';
 /** What the gate's factory reads of the service's configuration (src/config.ts `Config` has these fields). */
 export interface GateConfig {
   readonly model: { readonly numClasses: number; readonly kind: 'text' | 'dense' };
-  readonly limits: { readonly maxTextChars: number; readonly maxMessageBytes: number };
+  readonly limits: { readonly maxTextChars: number; readonly textReadChars?: number; readonly maxMessageBytes: number };
   readonly gate: (UpdateGateSettings & { readonly canaryFile: string }) | null;
   /** With DP on, the gate's rollback noise comes from the DP noise scale (train/gate-noise.ts). */
   readonly privacy?: { readonly noiseMultiplier: number; readonly clipNorm: number; readonly sampleRate: number; readonly window: number; readonly stepEveryRecords: number } | null;
@@ -50,6 +50,7 @@ export function loadCanaries(config: GateConfig, learner: Learner, file: string)
         task: config.model.kind,
         featureDim: config.model.kind === 'dense' ? learner.featurizer.dim : undefined,
         maxTextChars: config.limits.maxTextChars,
+        textReadChars: config.limits.textReadChars,
         maxMessageBytes: config.limits.maxMessageBytes,
       },
     );

@@ -8,7 +8,7 @@
  *  - DP pool: (WINDOW_STEPS + 1) × STEP_EVERY_RECORDS slots (W steps of S messages, plus the S since the last
  *    step), each the largest record the schema admits as JSON: a text record's string fields re-serialised are
  *    never longer than in the message (JSON.stringify never writes a longer escape than the input needed), so
- *    min(MAX_MESSAGE_BYTES, 6 × MAX_TEXT_CHARS + id and source at 6 bytes per character) — 6 bytes being the
+ *    min(MAX_MESSAGE_BYTES, 6 × TEXT_READ_CHARS (the text as the pool keeps it: cut at ingest) + id and source at 6 bytes per character) — 6 bytes being the
  *    longest escape, `\u0000`; a dense record's numbers can grow ("1e5" → "100000"), so FEATURE_DIM × 25 bytes
  *    (the longest shortest-round-trip double is 24 characters, plus a comma); plus 1 KiB of other fields;
  *  - screens: each stage's state budget (SCREEN_STATE_BYTES or the stage's maxStateBytes), plus the fixed-size
@@ -45,7 +45,8 @@ export interface CheckpointWorstCase {
 export function slotBytes(config: Config): number {
   const strings = 6 * (MAX_ID_LENGTH + SOURCE_CHARS);
   if (config.model.kind === 'dense') return config.model.inputDim * 25 + strings + OTHER_FIELDS;
-  return Math.min(config.limits.maxMessageBytes, 6 * config.limits.maxTextChars + strings) + OTHER_FIELDS;
+  // The pool keeps the record as parsed: its text already cut to TEXT_READ_CHARS (filters/schema.ts readPart).
+  return Math.min(config.limits.maxMessageBytes, 6 * config.limits.textReadChars + strings) + OTHER_FIELDS;
 }
 
 /** Trainable parameters of the configured model (undefined with MODEL_PATH: known only once it is loaded). */
@@ -100,7 +101,7 @@ export function describeWorstCase(w: CheckpointWorstCase): string {
 export function checkCheckpointBudget(w: CheckpointWorstCase, budget: number): void {
   if (w.total <= budget) return;
   const knobs: [number, string][] = [
-    [w.pool, 'the DP pool: MAX_TEXT_CHARS or MAX_MESSAGE_BYTES (bytes per slot; FEATURE_DIM for dense models), WINDOW_STEPS or STEP_EVERY_RECORDS (slots)'],
+    [w.pool, 'the DP pool: TEXT_READ_CHARS or MAX_MESSAGE_BYTES (bytes per slot; FEATURE_DIM for dense models), WINDOW_STEPS or STEP_EVERY_RECORDS (slots)'],
     [w.screens, 'SCREEN_STATE_BYTES (screen state)'],
     [w.dedup, 'DEDUP_IDS_KEPT (dedup ids)'],
     [w.model, 'the model (TEXT_HASH_DIM, HIDDEN_UNITS; AVERAGE_DECAY=0 drops the averaged copy)'],

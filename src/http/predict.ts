@@ -17,6 +17,7 @@ import type { Payload } from '../../middleware/featurize';
 import { TayguardError } from '../../core/errors';
 import { labelOf } from '../../middleware/probe';
 import { predictRequest } from './schemas';
+import { readPart } from '../../filters/schema';
 
 /** Records predicted per event-loop turn: a few ms for the 2^14 text model on one core. */
 export const PREDICT_CHUNK = 16;
@@ -51,7 +52,8 @@ export function predictHandler(sidecar: Predictor, config: Config) {
       const field = first ? `${first.path.join('.') || 'body'}: ${first.message}` : 'invalid body';
       throw new TayguardError('REQUEST_INVALID', `${field}. Send {"records":[{"${config.model.kind === 'text' ? 'text' : 'features'}": …}]} with 1 to ${max} records (PREDICT_MAX_RECORDS)`);
     }
-    const records = parsed.data.records as Payload[];
+    // Read as training reads them: a text's first TEXT_READ_CHARS characters (filters/schema.ts readPart).
+    const records = (parsed.data.records as Payload[]).map((r) => (r.text === undefined ? r : { ...r, text: readPart(r.text, config.limits.textReadChars) }));
     for (let attempt = 0; ; attempt++) {
       const { version, rows } = await predictChunked(sidecar, records);
       // A checkpoint between two chunks publishes a new version: answer from one version only.

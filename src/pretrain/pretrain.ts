@@ -65,6 +65,7 @@ export async function readLabelledRecords(file: string, config: Config, what = '
     featureDim: config.model.kind === 'dense' ? config.model.inputDim : undefined,
     task: config.model.kind,
     maxTextChars: config.limits.maxTextChars,
+    textReadChars: config.limits.textReadChars,
     maxMessageBytes: config.limits.maxMessageBytes,
     maxFeatureAbs: config.ops.maxFeatureAbs,
   };
