@@ -39,6 +39,11 @@ export interface PrivateGradientOptions {
    * accountant charge) and at most C per group per step (clipping/types.ts ClipOptions.nested).
    */
   readonly nested?: boolean;
+  /**
+   * Influence weight wᵢ ∈ [0, 1] per row of x, applied after the inner clip (wᵢ·clip_C(gᵢ); clipping/types.ts
+   * ClipOptions.rowWeights): every unit still has norm ≤ C, so the charge is unchanged.
+   */
+  readonly rowWeights?: Float32Array;
   /** Clipping path (default 'auto': ghost when the model supports it). */
   readonly path?: 'auto' | ClipPath;
 }
@@ -94,14 +99,14 @@ export function privateGradients(
   opts: PrivateGradientOptions,
 ): PrivateGradients {
   check(opts);
-  const { clipNorm, noiseMultiplier, expectedBatchSize, noise, groups, nested, path } = opts;
+  const { clipNorm, noiseMultiplier, expectedBatchSize, noise, groups, nested, path, rowWeights } = opts;
   const empty = x.shape[0] === 0;
   if (empty && groups !== undefined && groups.length !== 0) {
     throw new TayguardError('ARGUMENT_INVALID', `groups has ${groups.length} ids but x has no rows`);
   }
   const clipped = empty
     ? { grads: zeroGrads(model), norms: new Float32Array(0), path: 'ghost' as ClipPath, groupIds: undefined }
-    : clippedGradientSum(model, x, yOneHot, clipNorm, { path, groups, nested });
+    : clippedGradientSum(model, x, yOneHot, clipNorm, { path, groups, nested, rowWeights });
   const std = noiseMultiplier * clipNorm;
   const scale = 1 / expectedBatchSize;
   const out: tf.NamedTensorMap = {};

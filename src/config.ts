@@ -99,6 +99,15 @@ export const configSchema = z.object({
   PRIVACY_UNIT: z.enum(['record', 'source']).default('record'),
   /** PRIVACY_UNIT=record: clip each source's sum of clipped records per step to C too (docs/privacy.md "Per-source influence"). */
   SOURCE_CLIP: z.enum(['on', 'off']).default('on'),
+  /**
+   * Influence by account age (train/influence.ts): a record's clipped gradient counts max(w_min, age/A) of a mature
+   * account's, A = INFLUENCE_MATURE_DAYS. 30 days: the "new account" horizon abuse systems commonly use (an account
+   * under a month old is new), long enough that mass-created accounts are not aged by the time a campaign runs, short
+   * enough that an honest new user reaches full weight within a month. w_min = 0.1: a brand-new account pulls a tenth
+   * as hard; INFLUENCE_MIN_WEIGHT=1 turns the weighting off. Acts only on records with sourceMeta.createdAt.
+   */
+  INFLUENCE_MATURE_DAYS: z.coerce.number().positive().max(3650).default(30),
+  INFLUENCE_MIN_WEIGHT: z.coerce.number().min(0).max(1).default(0.1),
   /** σ = 2.24 with q = 0.2 and W = 50: ε = 3.73 by RDP (δ = 1e-6), the same as the old q = 0.05, σ = 1 — four times the batch at the same privacy. */
   NOISE_MULTIPLIER: z.coerce.number().positive().max(1000).default(2.24),
   CLIP_NORM: z.coerce.number().positive().max(1e6).default(1.0),
@@ -198,6 +207,8 @@ export interface Config {
     readonly unit: 'record' | 'source';
     /** SOURCE_CLIP: nested per-source clipping under PRIVACY_UNIT=record (train/privatize.ts). */
     readonly sourceClip: boolean;
+    /** INFLUENCE_*: per-record weight from the account's age (train/influence.ts); null when INFLUENCE_MIN_WEIGHT=1. */
+    readonly influence: { readonly matureMs: number; readonly minWeight: number } | null;
     readonly noiseMultiplier: number;
     readonly clipNorm: number;
     /** Andrew et al. 2021: the clip norm follows a quantile of the norms; null = fixed CLIP_NORM. */
@@ -359,6 +370,7 @@ export function loadConfig(env: Env = process.env): Config {
           delta: c.DELTA,
           unit: c.PRIVACY_UNIT,
           sourceClip: c.SOURCE_CLIP === 'on',
+          influence: c.INFLUENCE_MIN_WEIGHT < 1 ? { matureMs: c.INFLUENCE_MATURE_DAYS * 86_400_000, minWeight: c.INFLUENCE_MIN_WEIGHT } : null,
           noiseMultiplier: c.NOISE_MULTIPLIER,
           clipNorm: c.CLIP_NORM,
           adaptiveClip: c.ADAPTIVE_CLIP

@@ -33,6 +33,7 @@ import {
 } from '../privacy';
 import { createStepRunner, type StepStage } from './step';
 import { privatizeStage } from './privatize';
+import type { InfluenceOptions } from './influence';
 import type { AdmitResult, Trainer } from './types';
 
 export interface DpOptions {
@@ -52,6 +53,12 @@ export interface DpOptions {
    */
   readonly sourceClip?: boolean;
   readonly maxRecordsPerSource: number;
+  /**
+   * Influence by account age (INFLUENCE_MATURE_DAYS, INFLUENCE_MIN_WEIGHT; train/influence.ts): each record's
+   * clipped gradient times wᵢ = max(w_min, min(1, age/A)) from its own `sourceMeta` and `ts`. Same charge
+   * (train/privatize.ts). Undefined or null: off (every weight 1).
+   */
+  readonly influence?: InfluenceOptions | null;
   /** Decision accountant; undefined = PRV for a new ledger, the checkpoint's for a restored one. */
   readonly accountant?: 'rdp' | 'prv';
   /** Reproducible mode (tests, replays). Not secure; the budget status says "seeded". */
@@ -158,6 +165,7 @@ export class DpTrainer implements Trainer {
       expectedBatchSize: this.expectedBatchSize,
       noise: this.noise,
       clipper: this.clipper,
+      ...(o.influence ? { influence: checkInfluence(o.influence) } : {}),
     });
     this.step = createStepRunner(learner, metrics, stages, privatize);
   }
@@ -337,4 +345,15 @@ function checkLedgerCompatible(saved: unknown, o: DpOptions): void {
       `the privacy ledger in the checkpoint was kept under other settings: ${changed.join(', ')}. Restore them, or start a new model with a new CHECKPOINT_DIR.`,
     );
   }
+}
+
+/** A weight above 1 or a non-positive horizon would break the sensitivity bound or divide by zero. */
+function checkInfluence(o: InfluenceOptions): InfluenceOptions {
+  if (!(o.matureMs > 0 && Number.isFinite(o.matureMs)) || !(o.minWeight >= 0 && o.minWeight <= 1)) {
+    throw new TayguardError(
+      'CONFIG_INVALID',
+      `influence needs matureMs > 0 and minWeight in [0, 1], got ${o.matureMs} and ${o.minWeight}; set INFLUENCE_MATURE_DAYS > 0 and INFLUENCE_MIN_WEIGHT between 0 and 1`,
+    );
+  }
+  return o;
 }

@@ -5,12 +5,14 @@
  * of one source's sampled records to C again — so one source moves a step by at most C however many records it
  * sends, at the same record-level charge (docs/privacy.md, "Per-source influence under record-level DP"). It sets
  * `ctx.gradients`, which the update stage (train/update.ts) applies. Built by DpTrainer (train/dp.ts); where it
- * sits in the step: train/step-order.ts.
+ * sits in the step: train/step-order.ts. With INFLUENCE_MIN_WEIGHT < 1 each record's clipped gradient is also
+ * scaled by a weight from its account's age (train/influence.ts), inside the same sensitivity bound.
  */
 import type { Learner } from '../middleware/learner';
 import type { TrainingRecord } from '../core/record';
 import { privateGradients, type AdaptiveClipper, type GaussianSource, type PrivacyUnit } from '../privacy';
 import type { StepStage } from './step';
+import { stepWeights, type InfluenceOptions } from './influence';
 
 export interface PrivatizeOptions {
   readonly unit: PrivacyUnit;
@@ -24,6 +26,12 @@ export interface PrivatizeOptions {
    * Source mode ignores it: its summand clip_C(Σ g_i) already bounds a source to C.
    */
   readonly sourceClip: boolean;
+  /**
+   * Influence by account age (train/influence.ts): each record's clipped gradient times wᵢ ∈ [w_min, 1], computed
+   * from the record alone, before the nesting. Every unit keeps norm ≤ C (wᵢ ≤ 1, outer radius C fixed), so one
+   * record still moves the sum by ≤ C·wᵢ ≤ C and the charge is unchanged. Undefined: off.
+   */
+  readonly influence?: InfluenceOptions;
   /** q·W·S: the divisor, fixed so that it does not depend on the data. */
   readonly expectedBatchSize: number;
   readonly noise: GaussianSource;
@@ -37,6 +45,7 @@ export function privatizeStage(learner: Learner, o: PrivatizeOptions): StepStage
     handle: (ctx, next) => {
       const nested = o.unit === 'record' && o.sourceClip;
       const groups = o.unit === 'source' || nested ? sourceGroups(ctx.records, ctx.padding) : undefined;
+      const rowWeights = stepWeights(ctx.records, ctx.padding, o.influence);
       // With adaptive clipping the accountant is still charged σ for the whole step; the gradient gets the
       // slightly larger σ_Δ because the noisy count of unclipped examples shares the step (Andrew et al. 2021).
       const { grads, norms, groupIds } = privateGradients(learner.model, ctx.x, ctx.y, {
@@ -45,9 +54,11 @@ export function privatizeStage(learner: Learner, o: PrivatizeOptions): StepStage
         expectedBatchSize: o.expectedBatchSize,
         noise: o.noise,
         ...(groups ? { groups, nested } : {}),
+        ...(rowWeights ? { rowWeights } : {}),
       });
       // Adaptive clipping counts the records' units only: padding rows have norm 0 and would bias the quantile.
       // Nested clipping returns per-record norms: C is then the records' clip norm, adapted to their quantile.
+      // The norms are the unweighted pre-clip ones: the influence weights do not move C.
       if (o.clipper) o.clipper.update(realUnitNorms(norms, groupIds, ctx.records.length, nested ? undefined : groups));
       ctx.gradients = grads;
       return next();

@@ -5,7 +5,8 @@
  *   g_step = Σ_G clip_C( Σ_{i∈G} sᵢ gᵢ ),   sᵢ = min(1, C/‖gᵢ‖)
  *
  * computed from the same forward/backward pass as ghost.ts, without materialising any per-example gradient:
- *   1. inner scales sᵢ from the per-example ghost norms (Goodfellow 2015: ‖aᵢδᵢᵀ‖² = ‖aᵢ‖²‖δᵢ‖²);
+ *   1. inner scales sᵢ from the per-example ghost norms (Goodfellow 2015: ‖aᵢδᵢᵀ‖² = ‖aᵢ‖²‖δᵢ‖²), times the
+ *      influence weight wᵢ when given (sᵢ = wᵢ·min(1, C/‖gᵢ‖), types.ts ClipOptions.rowWeights);
  *   2. each group's norm of the inner-clipped sum, per Dense layer either by the Gram identity with δᵢ scaled by sᵢ
  *        ‖Σ_{i∈G} sᵢ aᵢδᵢᵀ‖² = Σ_{i,j∈G} sᵢsⱼ (aᵢ·aⱼ)(δᵢ·δⱼ)   (+ Σ sᵢsⱼ δᵢ·δⱼ for the bias),
  *      over the rows of groups with ≥ 2 examples only, or by forming each group's [D,K] sum when that is cheaper
@@ -91,7 +92,11 @@ export function nestedGhostSums(pass: GhostPass): { grads: tf.NamedTensorMap; no
   // 1. inner clip: per-example norms and sᵢ.
   const perExample = buildUnits(batch, undefined);
   const norms = tf.sqrt(unitSquaredNorms({ steps, recs, lowest, units: perExample, pairs: pairsEx }).sq);
-  const s = tf.minimum(1, tf.div(clipNorm, norms));
+  // Influence weights (types.ts ClipOptions.rowWeights) scale the clipped row: sᵢ ← wᵢ·sᵢ, so the unit is
+  // wᵢ·clip_C(gᵢ) (norm ≤ wᵢC) and both the group norms and the sum below see the weighted rows; the outer radius
+  // stays C. `norms` (returned, read by adaptive clipping) stay unweighted.
+  const clip = tf.minimum(1, tf.div(clipNorm, norms));
+  const s = units.weights === undefined ? clip : tf.mul(clip, tf.tensor1d(units.weights));
   const sCol = tf.reshape(s, [batch, 1]);
 
   // 2. outer clip: ‖Σ_{i∈G} sᵢgᵢ‖² for the groups with ≥ 2 rows (the others keep c_G = 1).

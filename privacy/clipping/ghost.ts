@@ -22,7 +22,7 @@
 import { TayguardError } from '../../core/errors';
 import { tf } from '../../core/tf';
 import { varName, type Activation, type GhostPlan } from './plan';
-import { buildUnits, checkFiniteNorms, type ClippedGradients, type Units } from './types';
+import { buildUnits, checkFiniteNorms, unitMinWeights, type ClippedGradients, type Units } from './types';
 import { tokenPairs, transposeAMatMul, unitSquaredNorms, type GhostPass, type LayerRecord } from './ghost-ops';
 import { nestedGhostSums } from './ghost-nested';
 
@@ -169,8 +169,10 @@ export function ghostClippedSum(
 function flatGhostSums({ steps, recs, lowest, batch, units, clipNorm, pairs }: GhostPass): { grads: tf.NamedTensorMap; norms: Tensor } {
   const { sq, pairSum } = unitSquaredNorms({ steps, recs, lowest, units, pairs });
   const norms = tf.sqrt(sq);
-  // c_u = min(1, C/‖g_u‖); ‖g_u‖ = 0 gives C/0 = +Inf → 1.
-  const c = tf.minimum(1, tf.div(clipNorm, norms));
+  // c_u = min(1, C/‖g_u‖); ‖g_u‖ = 0 gives C/0 = +Inf → 1. With influence weights, c_u ← w_u·c_u (w_u the least
+  // weight of the unit's rows; types.ts ClipOptions.rowWeights): the unit's norm is then ≤ w_u·C ≤ C.
+  const clip = tf.minimum(1, tf.div(clipNorm, norms));
+  const c = units.weights === undefined ? clip : tf.mul(clip, tf.tensor1d(unitMinWeights(units, units.weights)));
   const cEx = units.perExample ? c : tf.gather(c, tf.tensor1d(units.unitOf, 'int32'));
   const cCol = tf.reshape(cEx, [batch, 1]);
 

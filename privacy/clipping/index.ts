@@ -8,13 +8,14 @@
  *                       layers: one forward + one backward pass, one matmul per layer for the clipped sum.
  *   path 'microbatch' — any model: one tf.variableGrads per unit.
  *   path 'auto'       — ghost when every layer is supported, else microbatch.
+ * `rowWeights` scales each example after its clip (influence by account age, types.ts ClipOptions.rowWeights).
  */
 import { TayguardError } from '../../core/errors';
 import { tf } from '../../core/tf';
 import { ghostClippedSum } from './ghost';
 import { microbatchClippedSum } from './microbatch';
 import { analyseGhost } from './plan';
-import { buildUnits, checkClipNorm, type ClipOptions, type ClippedGradients } from './types';
+import { buildUnits, checkClipNorm, checkRowWeights, type ClipOptions, type ClippedGradients } from './types';
 
 export type { ClipOptions, ClippedGradients, ClipPath } from './types';
 export { analyseGhost } from './plan';
@@ -53,7 +54,8 @@ export function clippedGradientSum(
   if (opts.nested === true && opts.groups === undefined) {
     throw new TayguardError('ARGUMENT_INVALID', 'nested clipping needs groups (one source id per example); pass groups or drop nested');
   }
-  const units = buildUnits(batch, opts.groups, opts.nested === true);
+  const weights = checkRowWeights(opts.rowWeights, batch);
+  const units = { ...buildUnits(batch, opts.groups, opts.nested === true), ...(weights ? { weights } : {}) };
   const wanted = opts.path ?? 'auto';
   if (wanted !== 'auto' && wanted !== 'ghost' && wanted !== 'microbatch') {
     throw new TayguardError('ARGUMENT_INVALID', `path must be 'auto', 'ghost' or 'microbatch', got ${String(wanted)}`);

@@ -8,7 +8,7 @@ import type { SymbolicTensor } from '@tensorflow/tfjs-layers/dist/engine/topolog
 import { TayguardError } from '../../core/errors';
 import { tf } from '../../core/tf';
 import { chainLayers, softmaxHead, type Layer } from './plan';
-import { checkFiniteNorms, type ClippedGradients, type Units } from './types';
+import { checkFiniteNorms, unitMinWeights, type ClippedGradients, type Units } from './types';
 
 type Tensor = tf.Tensor;
 type LogitsFn = (x: Tensor) => Tensor;
@@ -98,10 +98,11 @@ export function microbatchClippedSum(
   const members: number[][] = Array.from({ length: units.count }, () => []);
   units.unitOf.forEach((u, i) => members[u].push(i));
 
+  const unitW = units.weights === undefined ? undefined : unitMinWeights(units, units.weights);
   let acc: tf.NamedTensorMap | undefined;
   const normTs: Tensor[] = [];
   try {
-    for (const rows of members) {
+    for (const [u, rows] of members.entries()) {
       const next = tf.tidy(() => {
         const take = (t: Tensor): Tensor =>
           rows.length === 1
@@ -112,7 +113,9 @@ export function microbatchClippedSum(
         const { grads } = tf.variableGrads(() => crossEntropySum(logitsOf(xu), yu), vars);
         const full = vars.map((v) => grads[v.name] ?? tf.zerosLike(v));
         const norm = tf.sqrt(tf.addN(full.map((g) => tf.sum(tf.square(g)))));
-        const c = tf.minimum(1, tf.div(clipNorm, norm));
+        // With influence weights the unit is w_u·clip_C(g_u), w_u the least weight of its rows (ClipOptions.rowWeights).
+        const clip = tf.minimum(1, tf.div(clipNorm, norm));
+        const c = unitW === undefined ? clip : tf.mul(clip, unitW[u]);
         const sum: tf.NamedTensorMap = {};
         vars.forEach((v, k) => {
           const clipped = tf.mul(full[k], c);
@@ -149,7 +152,8 @@ function take(t: Tensor, rows: readonly number[]): Tensor {
 
 /**
  * Nested clipping taken literally (types.ts ClipOptions.nested): per unit G, one backward pass per example,
- * each gradient clipped to C, summed, and the sum clipped to C again; g_step = Σ_G clip_C(Σ_{i∈G} clip_C(g_i)).
+ * each gradient clipped to C (and scaled by its influence weight, if any), summed, and the sum clipped to C again;
+ * g_step = Σ_G clip_C(Σ_{i∈G} wᵢ·clip_C(g_i)).
  * The reference for the ghost path's nested formulas, and the path for models ghost norms do not cover.
  * Returns the per-EXAMPLE pre-clip norms.
  */
@@ -176,7 +180,9 @@ function nestedMicrobatchClippedSum(
           const full = vars.map((v) => grads[v.name] ?? tf.zerosLike(v));
           const norm = tf.sqrt(tf.addN(full.map((g) => tf.sum(tf.square(g)))));
           rowNorms.push(norm);
-          const s = tf.minimum(1, tf.div(clipNorm, norm));
+          // The influence weight after the inner clip: wᵢ·clip_C(gᵢ) (ClipOptions.rowWeights); outer radius stays C.
+          const clip = tf.minimum(1, tf.div(clipNorm, norm));
+          const s = units.weights === undefined ? clip : tf.mul(clip, units.weights[i]);
           const clipped = full.map((g) => tf.mul(g, s));
           group = group === undefined ? clipped : group.map((g, k) => tf.add(g, clipped[k]));
         }

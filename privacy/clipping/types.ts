@@ -25,6 +25,16 @@ export interface ClipOptions {
    * `norms` are then the per-EXAMPLE pre-clip norms and `groupIds` is absent. Default false.
    */
   nested?: boolean;
+  /**
+   * Optional influence weight wᵢ ∈ [0, 1] per row (docs/privacy.md "Influence by account age"), applied AFTER the
+   * inner clip: a per-example unit is wᵢ·clip_C(gᵢ); nested, g_G = clip_C(Σ_{i∈G} wᵢ·clip_C(gᵢ)) with the outer
+   * radius C fixed (independent of the weights); a flat group (source-level) unit is w_G·clip_C(Σ_{i∈G} gᵢ) with
+   * w_G = min_{i∈G} wᵢ (a per-row weight inside an unclipped sum would not bound anything: gradients can cancel).
+   * Every unit still has norm ≤ C and one example still moves the sum by ≤ C·wᵢ ≤ C, so the accountant's charge
+   * is unchanged. `norms` stay the UNWEIGHTED pre-clip norms (adaptive clipping reads them). Padding rows have zero
+   * gradient, so their weight does not matter. Undefined, or all 1: bit-identical to no weights.
+   */
+  rowWeights?: Float32Array;
 }
 
 export interface ClippedGradients {
@@ -46,6 +56,8 @@ export interface Units {
   perExample: boolean;
   /** Nested clipping: examples are clipped, then each unit's sum of clipped examples (ClipOptions.nested). */
   nested: boolean;
+  /** ClipOptions.rowWeights, when some weight is below 1 (checkRowWeights). */
+  weights?: Float32Array;
 }
 
 export function buildUnits(batch: number, groups: Int32Array | undefined, nested = false): Units {
@@ -77,6 +89,37 @@ export function unitSizes(units: Units): Int32Array {
   const size = new Int32Array(units.count);
   for (const u of units.unitOf) size[u] += 1;
   return size;
+}
+
+/**
+ * The row weights to apply, or undefined when there are none or all are exactly 1 (then nothing is multiplied and
+ * the result is bit-identical to unweighted clipping). Refuses a wrong length or a weight outside [0, 1]: a weight
+ * above 1 would break the sensitivity bound C.
+ */
+export function checkRowWeights(weights: Float32Array | undefined, batch: number): Float32Array | undefined {
+  if (weights === undefined) return undefined;
+  if (!(weights instanceof Float32Array) || weights.length !== batch) {
+    throw new TayguardError(
+      'ARGUMENT_INVALID',
+      `rowWeights must be a Float32Array with one weight per example (batch ${batch}), got length ${(weights as { length?: number } | null)?.length}; pass one weight per row of x`,
+    );
+  }
+  let allOne = true;
+  for (let i = 0; i < batch; i++) {
+    const w = weights[i];
+    if (!(w >= 0 && w <= 1)) {
+      throw new TayguardError('ARGUMENT_INVALID', `rowWeights[${i}] is ${w}; influence weights must lie in [0, 1] (a weight above 1 would raise the sensitivity past C)`);
+    }
+    if (w !== 1) allOne = false;
+  }
+  return allOne ? undefined : weights;
+}
+
+/** w_u = min_{i∈u} wᵢ per unit: the weight of a flat (non-nested) unit. */
+export function unitMinWeights(units: Units, weights: Float32Array): Float32Array {
+  const out = new Float32Array(units.count).fill(1);
+  units.unitOf.forEach((u, i) => (out[u] = Math.min(out[u], weights[i])));
+  return out;
 }
 
 export function checkClipNorm(clipNorm: number): void {

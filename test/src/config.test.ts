@@ -85,6 +85,15 @@ describe('configuration', () => {
     expect(() => loadConfig({ ...base, SOURCE_CLIP: 'yes' })).toThrow(/SOURCE_CLIP/);
   });
 
+  it('weighs records by account age by default (30 days to full weight, w_min 0.1), off with INFLUENCE_MIN_WEIGHT=1, and refuses weights outside [0, 1]', () => {
+    expect(loadConfig(base).privacy?.influence).toEqual({ matureMs: 30 * 86_400_000, minWeight: 0.1 });
+    expect(loadConfig({ ...base, INFLUENCE_MATURE_DAYS: '7', INFLUENCE_MIN_WEIGHT: '0.25' }).privacy?.influence).toEqual({ matureMs: 7 * 86_400_000, minWeight: 0.25 });
+    expect(loadConfig({ ...base, INFLUENCE_MIN_WEIGHT: '1' }).privacy?.influence).toBeNull();
+    expect(() => loadConfig({ ...base, INFLUENCE_MIN_WEIGHT: '1.5' })).toThrow(/INFLUENCE_MIN_WEIGHT/);
+    expect(() => loadConfig({ ...base, INFLUENCE_MIN_WEIGHT: '-0.1' })).toThrow(/INFLUENCE_MIN_WEIGHT/);
+    expect(() => loadConfig({ ...base, INFLUENCE_MATURE_DAYS: '0' })).toThrow(/INFLUENCE_MATURE_DAYS/);
+  });
+
   it('selects poisoning screens by name, and none with SCREENS=none', () => {
     expect(loadConfig(base).screens.enabled).toEqual(['echo', 'toxicity']);
     expect(loadConfig({ ...base, SCREENS: 'none' }).screens.enabled).toEqual([]);

@@ -183,6 +183,31 @@ describe('the DP schedule depends on public information only (zero-out adjacency
     expect(moved).toBeLessThanOrEqual(bound * (1 + 1e-3) + 1e-6);
   });
 
+  it('x from an account the deployment says is brand new (INFLUENCE_*): same schedule and ledger, and its first step differs by ≤ lr·w_min·C/(q·W·S)', async () => {
+    // The weight is a function of x alone (its ts and sourceMeta), applied after x's clip: who is in a step and the
+    // charge cannot depend on it, and x moves its step by at most w_x·C.
+    const o: DpOptions = { ...options, influence: { matureMs: 30 * 86_400_000, minWeight: 0.1 } };
+    const ts = 1_700_000_000_000;
+    const young = (i: number, v: string) => (i === X ? v.replace(/}$/, `,"ts":${ts},"sourceMeta":{"createdAt":"${new Date(ts - 3_600_000).toISOString()}"}}`) : v);
+    const withX = await run(stream(young), o);
+    const emptied = await run(stream((i, v) => (i === X ? '' : v)), o);
+    expect(withX.quarantined).toEqual({});
+    const first = withX.steps.findIndex((b) => b.includes(`m${X}`));
+    expect(first).toBeGreaterThanOrEqual(0);
+    expect(withoutX(emptied)).toEqual(withoutX(withX));
+    expect(withoutX(withX)).toEqual(withoutX(d));
+    expect(emptied.ledger).toEqual(withX.ledger);
+    expect(withX.ledger).toEqual(d.ledger);
+    expect(emptied.epsilon).toBe(withX.epsilon);
+    for (let s = 0; s < first; s++) expect(Array.from(emptied.updates[s])).toEqual(Array.from(withX.updates[s]));
+    const a = withX.updates[first];
+    const b = emptied.updates[first];
+    const moved = Math.sqrt(a.reduce((acc, v, k) => acc + (v - b[k]) ** 2, 0));
+    const bound = (1 * options.clipNorm) / (options.sampleRate * options.window * options.stepEveryRecords); // lr = 1
+    expect(moved).toBeGreaterThan(0);
+    expect(moved).toBeLessThanOrEqual(0.1 * bound * (1 + 1e-3) + 1e-6);
+  });
+
   it('a record that changes content but keeps its slot moves nobody else either (replace-one = zero-out twice)', async () => {
     const d2 = await run(stream((i, v) => (i === X ? JSON.stringify({ id: `m${X}`, source: 's14', label: 0, text: 'lunch lunch lunch' }) : v)));
     expect(d2.steps).toEqual(d.steps);
