@@ -5,15 +5,12 @@
  * Batch handling and checkpoints never interleave: both run under one lock.
  */
 import type { Server } from 'node:http';
-import * as path from 'node:path';
 import { once } from 'node:events';
 import type { Config } from './config';
 import { createLogger, type Logger } from './logger';
 import type { Metrics } from './metrics';
 import type { TfjsLearner } from '../middleware/learner';
 import { CheckpointStore } from './checkpoint/store';
-import { encodeCheckpoint } from './checkpoint/encode';
-import { ModelPublisher, type PublishedVersion } from './checkpoint/publish';
 import { Deduplicator } from './dedup';
 import { OutcomeTally } from './counts';
 import { Pipeline, type QuarantineSink } from './pipeline';
@@ -37,8 +34,9 @@ import { probeCandidate } from '../middleware/probe';
 import { applyServerLimits } from './http/limits';
 import { stopOutcome, type StopOutcome } from './stop-outcome';
 import { StatusHistory, sampleOf } from './history';
-import { assembleSidecar, modelIdentity, type SidecarParts } from './assemble';
+import { assembleSidecar, type SidecarParts } from './assemble';
 import { ConsumeLoop } from './ingest/loop';
+import { announceVersion, composeCheckpoint, publishVersion, scoreAuditRound } from './checkpoint/sidecar-step';
 
 /**
  * Build a sidecar in one go: load the model, resume from the newest checkpoint, build the screens, the update
@@ -75,9 +73,10 @@ export class Sidecar {
   private readonly dedup: Deduplicator;
   private readonly tally: OutcomeTally;
   private readonly store: CheckpointStore;
-  private readonly publisher: ModelPublisher;
   /** The Kafka side: producer, consumer, quarantine reader, timers (src/ingest/loop.ts). */
   private readonly ingest: ConsumeLoop;
+  /** What createSidecar built; its seq, modelVersion and lastCheckpointAt are the start-up values (the fields below are current). */
+  private readonly parts: SidecarParts;
   private server?: Server;
   private lock: Promise<unknown> = Promise.resolve();
   private readonly backend: string;
@@ -103,12 +102,12 @@ export class Sidecar {
   private readonly figures = new StatusHistory();
 
   constructor(parts: SidecarParts) {
+    this.parts = parts;
     ({
       config: this.config,
       logger: this.logger,
       metrics: this.metrics,
       store: this.store,
-      publisher: this.publisher,
       health: this.health,
       signer: this.signer,
       backend: this.backend,
@@ -224,26 +223,8 @@ export class Sidecar {
         this.health.publishRefused(unservable);
         this.logger.error({ reason: unservable }, `ALERT: the trained model failed the publish probe (${unservable}); version ${this.modelVersion} stays served`);
       }
-      const gateBest = this.gate?.bestSnapshot();
-      const topic = this.config.topics.records;
-      const offsets = this.dedup.nextOffsets(topic);
-      const { header, weights } = encodeCheckpoint({
-        seq,
-        createdAt: new Date().toISOString(),
-        model: modelIdentity(this.config, this.learner),
-        learningRate: this.config.training.learningRate,
-        topic,
-        offsets,
-        dedup: this.dedup.toJSON(),
-        counts: this.tally.counts,
-        accountant: this.trainer.toJSON(),
-        modelVersion,
-        screens: this.screens.toJSON(),
-        ...(this.auditor ? { audit: this.auditor.toJSON() } : {}),
-        ...(this.gate ? { gate: { state: this.gate.toJSON(), best: gateBest } } : {}),
-        ...(this.average && averaged ? { average: { state: this.average.toJSON(), weights: averaged } } : {}),
-        weights: snapshot,
-      });
+      const offsets = this.dedup.nextOffsets(this.config.topics.records);
+      const { header, weights } = composeCheckpoint(this.parts, { seq, modelVersion, offsets, snapshot, averaged });
       faultPoint('before-checkpoint-write');
       await this.store.write(header, weights);
       faultPoint('after-checkpoint-write');
@@ -257,7 +238,7 @@ export class Sidecar {
       if (trained > 0 && !unservable) this.serving.restore(averaged ?? snapshot);
       this.lastCheckpointAt = header.createdAt;
       this.updatePrivacyGauges();
-      this.scoreAudit();
+      scoreAuditRound(this.parts, this.budget().epsilon?.spent ?? null);
       this.lastCheckpointError = null;
       this.health.checkpointSucceeded();
       this.metrics.checkpoints.inc();
@@ -265,24 +246,9 @@ export class Sidecar {
         try {
           const rolledBack = this.gate ? this.gate.rollbackCount > this.rollbacksPublished : false;
           const published = this.budget(); // the figure just checkpointed: what this version is published under
-          const version = await this.publisher.publish(this.serving.model, {
-            version: modelVersion,
-            createdAt: header.createdAt,
-            checkpointSeq: seq,
-            featurizer: this.learner.featurizer.describe(),
-            numClasses: this.learner.numClasses,
-            backend: this.backend,
-            privacy: {
-              epsilon: published.epsilon?.spent ?? null,
-              delta: published.delta,
-              accountant: published.accountant,
-              unit: published.unit,
-              ...(this.config.privacy ? { sampleRate: this.config.privacy.sampleRate, noiseMultiplier: this.config.privacy.noiseMultiplier } : {}),
-            },
-            gate: this.gate ? { rolledBack } : null,
-          });
+          const version = await publishVersion(this.parts, { version: modelVersion, createdAt: header.createdAt, checkpointSeq: seq, gate: this.gate ? { rolledBack } : null }, published);
           if (this.gate) this.rollbacksPublished = this.gate.rollbackCount;
-          await this.announce(version);
+          await announceVersion(this.parts, this.ingest.producer, version);
           this.modelVersion = modelVersion;
           this.metrics.modelVersion.set(modelVersion);
         } catch (e) {
@@ -307,20 +273,6 @@ export class Sidecar {
       throw e;
     } finally {
       end();
-    }
-  }
-
-  /**
-   * Tell `<prefix>.models` about a new version, for learners that would rather subscribe than poll MODEL_DIR. Not a
-   * durable outcome: the version directory is the source of truth, so a failed announcement is logged, not retried.
-   */
-  private async announce(v: PublishedVersion): Promise<void> {
-    if (!this.ingest.producer) return;
-    const message = { name: v.name, version: v.version, path: path.join(this.config.checkpoint.modelDir, v.name), weightsSha256: v.weightsSha256, epsilon: v.privacy.epsilon, delta: v.privacy.delta, createdAt: v.createdAt };
-    try {
-      await this.ingest.producer.send(this.config.topics.models, [{ key: v.name, value: JSON.stringify(message) }]);
-    } catch (e) {
-      this.logger.warn({ err: e, version: v.version }, `announcing the version on ${this.config.topics.models} failed; it is published in MODEL_DIR`);
     }
   }
 
@@ -374,24 +326,6 @@ export class Sidecar {
 
   private budgetNow(): BudgetResponse {
     return budgetStatus(this.config, this.trainer, this.lastCheckpointAt, this.crossRecordScreens(), this.startedFrom);
-  }
-
-  /** After a checkpoint: score the audit round on the published weights if its canaries are fully exposed. */
-  private scoreAudit(): void {
-    if (!this.auditor) return;
-    const spent = this.budget().epsilon?.spent ?? null;
-    const result = this.auditor.maybeScore(this.trainer.progress, this.serving, spent);
-    if (!result) return;
-    this.metrics.auditRounds.inc();
-    this.metrics.auditLowerBound.set(result.epsilonLowerBound);
-    this.metrics.auditAlarm.set(result.alarm ? 1 : 0);
-    if (result.alarm) {
-      this.logger.error({ audit: result }, `ALARM: the audit's ε lower bound ${result.epsilonLowerBound.toFixed(3)} exceeds the accountant's ε ${result.epsilonAccounted?.toFixed(3)}: suspect clipping, noise, sampling or accounting`);
-    } else if (result.exceeds) {
-      this.logger.warn({ audit: result }, `the audit's ε lower bound exceeds the accountant's ε in this round (expected in ~5% of rounds); a second round in a row raises the alarm`);
-    } else {
-      this.logger.info({ audit: result }, 'privacy audit round completed');
-    }
   }
 
   /** GET /v1/history: the figures at each checkpoint, both halves (the HTTP layer releases the operator half to the operator only). */
