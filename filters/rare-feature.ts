@@ -11,7 +11,8 @@
  *
  * Counts are exponentially decayed per time scale of event time (`scalesMs`, default an hour, a day, a week),
  * kept per (feature, label), with forward decay (Cormode, Shkapenyuk, Srivastava & Xu 2009: weights grow as
- * e^{t/τ} and the arrays are rescaled now and then, so an update touches only the record's own features). Each
+ * e^{t/τ} and the arrays are rescaled now and then, so an update touches only the record's own features;
+ * decayed-counts.ts). Each
  * pair of adjacent scales (short s, long L) asks: is (feature, label y) used now far more than before? The
  * expected count in the short scale is λ = C_s · (b + prior) / B, where C_s is the short
  * scale's record count and b / B the long scale's count of (feature, y) / of records AS OF one short scale ago
@@ -49,6 +50,7 @@ import { fnv1a, tokenize } from '../middleware/featurize';
 import type { FeatureView } from './feature-view';
 import { corrupt, decodeF32, encodeArray, type EventClock, type SourceRegistry } from './trust';
 import { ACCEPT, type Detector, type Verdict } from './types';
+import { laggedSnapshot, rescale, takeSnapshot, type Scale, type Snapshot } from './decayed-counts';
 
 export interface RareFeatureSettings {
   /** Time scales (ms of event time), increasing; adjacent pairs are compared. */
@@ -73,22 +75,6 @@ export interface RareFeatureSettings {
   readonly labels?: readonly number[];
 }
 
-/** One time scale's decayed counts, forward-decayed from `base`. */
-interface Scale {
-  readonly tau: number;
-  base: number;
-  /** Σ e^{(t_i − base)/τ} over records; per (feature, label) cell below. */
-  total: number;
-  cells: Float32Array;
-}
-
-/** A long scale's accepted counts as of `at` (already decayed to `at`). */
-interface Snapshot {
-  at: number;
-  total: number;
-  cells: Float32Array;
-}
-
 export interface RareFeatureState {
   readonly keys: number;
   readonly labels: number;
@@ -102,9 +88,6 @@ export interface RareFeatureState {
   readonly flagged: string;
   readonly dense?: { readonly seen: number; readonly mean: string; readonly variance: string };
 }
-
-/** e-folds before the forward-decay weights are rescaled (e^20 ≈ 5·10^8: far inside float32 range). */
-const RESCALE = 20;
 
 /** −log of the Chernoff bound on P(N ≥ n) for N ~ Poisson(λ), n > λ. */
 export function poissonSurprise(n: number, lambda: number): number {
@@ -172,10 +155,10 @@ export class RareFeatureDetector implements Detector {
     this.deps.registry.observe(record, t);
     const y = record.label;
     if (!Number.isInteger(y) || y < 0 || y >= this.L) return ACCEPT;
-    for (const sc of this.all) this.rescale(sc, t);
+    for (const sc of this.all) rescale(sc, t);
     for (let i = 0; i < this.acc.length; i++) {
-      this.rescale(this.acc[i], t);
-      this.snapshot(i, t);
+      rescale(this.acc[i], t);
+      takeSnapshot(this.snaps[i], this.acc[i], this.all[i].tau, t);
     }
     const nc = this.featuresOf(record);
     if (nc < 0) {
@@ -242,7 +225,7 @@ export class RareFeatureDetector implements Detector {
       if (this.flagged[k * L + y] === p + 1 && n < s.minCount / 2) this.flagged[k * L + y] = 0;
       return undefined;
     }
-    const snap = this.lagged(p, t);
+    const snap = laggedSnapshot(this.snaps[p], this.all[p].tau, t);
     if (!snap || snap.total < s.minBaseline) return undefined;
     const norm = (short.total * f) / snap.total;
     const lambda = norm * (snap.cells[k * L + y] + s.prior);
@@ -272,41 +255,6 @@ export class RareFeatureDetector implements Detector {
       sc.cells[c] = Math.max(0, sc.cells[c] - n * Math.exp((t - sc.base) / sc.tau));
       for (const snap of this.snaps[i]) snap.cells[c] = Math.max(0, snap.cells[c] - n);
     }
-  }
-
-  /** The long scale's snapshot taken at least one short scale ago (undefined before there is one). */
-  private lagged(p: number, t: number): Snapshot | undefined {
-    const lag = this.all[p].tau;
-    const [a, b] = this.snaps[p];
-    const newest = a.at >= b.at ? a : b;
-    const older = newest === a ? b : a;
-    if (t - newest.at >= lag) return newest;
-    if (t - older.at >= lag) return older;
-    return undefined;
-  }
-
-  /** Every short-scale τ of event time, copy the long scale's accepted counts (decayed to now) into the older slot. */
-  private snapshot(i: number, t: number): void {
-    const lag = this.all[i].tau;
-    const [a, b] = this.snaps[i];
-    const newest = a.at >= b.at ? a : b;
-    if (Number.isFinite(newest.at) && t - newest.at < lag) return;
-    const slot = newest === a ? b : a;
-    const sc = this.acc[i];
-    const f = Math.exp(-(t - sc.base) / sc.tau);
-    for (let c = 0; c < sc.cells.length; c++) slot.cells[c] = sc.cells[c] * f;
-    slot.total = sc.total * f;
-    slot.at = t;
-  }
-
-  /** Forward decay: once the weights reach e^RESCALE, fold them into the counts and move the base to now. */
-  private rescale(sc: Scale, t: number): void {
-    if (sc.base === 0 && sc.total === 0) sc.base = t;
-    if ((t - sc.base) / sc.tau < RESCALE) return;
-    const f = Math.exp(-(t - sc.base) / sc.tau);
-    for (let c = 0; c < sc.cells.length; c++) sc.cells[c] *= f;
-    sc.total *= f;
-    sc.base = t;
   }
 
   /** Is `src` new to feature k? (then remember it, oldest slot out). */

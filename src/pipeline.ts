@@ -2,7 +2,7 @@
  * The record path, independent of Kafka: redelivery check → a plain loop (parse → release → screens → dedup → admit) → trainer
  * (train/: plain minibatches, or the DP window; each step runs the step order of train/step-order.ts). Every consumed
  * message that is not a redelivery reaches the trainer — as a record to admit or as an empty slot — because the
- * DP schedule counts messages, not records. The Kafka consumer (src/sidecar.ts) feeds it messages; the
+ * DP schedule counts messages, not records. The Kafka consume loop (src/ingest/loop.ts) feeds it messages; the
  * benchmark feeds it directly. Quarantined records are buffered and must be flushed (acknowledged by the broker) before the
  * checkpoint that covers their offsets — that is what makes "quarantined" a durable outcome.
  */
