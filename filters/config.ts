@@ -134,6 +134,10 @@ export const detectorSettingsSchema = z.object({
       minPartThreshold: z.number().gt(0.5, 'minPartThreshold is a probability in (0.5, 1)').lt(1).default(0.97),
       // Plain SGD on the trusted records; unset: the model kind's non-private default (src/config.ts).
       learningRate: z.number().positive().max(100).optional(),
+      folds: int(1, 20).default(5),
+      minSteps: int(0, 100_000).default(800),
+      trainingWindows: int(0, 64).default(16),
+      perLabel: z.boolean().default(true),
       heldOut: z.number().gt(0, 'heldOut is a fraction in (0, 0.5]').lte(0.5, 'heldOut is a fraction in (0, 0.5]').default(0.25),
     })
     .strict()

@@ -41,6 +41,11 @@ export interface WitnessModel {
    */
   readonly labelThreshold?: number;
   /**
+   * The same bar per label (index = label), when each label had enough trusted records to calibrate its own;
+   * a label past its end, or undefined: `labelThreshold`.
+   */
+  readonly labelThresholds?: readonly number[];
+  /**
    * Probability of the abuse classes in one window above which an "acceptable"-labelled text is held back;
    * calibrated on held-out trusted records. Undefined: no calibration data, the parts rule is off.
    */
@@ -104,7 +109,7 @@ export class WitnessDetector implements Detector {
     for (let i = 1; i < probs.length; i++) if (probs[i] > probs[best]) best = i;
     const p = record.label < probs.length ? probs[record.label] : 0;
     const reasons: Reason[] = [];
-    const bar = Math.min(s.maxLabelProbability, this.witness.labelThreshold ?? s.maxLabelProbability);
+    const bar = Math.min(s.maxLabelProbability, this.witness.labelThresholds?.[record.label] ?? this.witness.labelThreshold ?? s.maxLabelProbability);
     if (p < bar && best !== record.label) {
       reasons.push({
         stage: this.name,
