@@ -13,7 +13,8 @@
  *   at most 0.25 / 0.5 / 1 / 2 / 4% of the honest records (the parts rule at its calibrated bar): what perfect
  *   calibration could give this witness.
  * Not a test. Run: npm run bench:witness -- [--kind text|dense] [--trusted 200,1000] [--split tune|report]
- *   [--settings '{"folds":1}'] [--epochs 6] [--write]   (--write: bench/results/witness.{json,md} get this run)
+ *   [--settings '{"folds":1}'] [--epochs 6] [--env '{"TEXT_HASH_DIM":"16384"}'] [--write [--tag before]]
+ *   (--write: bench/results/witness-KIND-SPLIT[-TAG].json gets this run; bench/results/witness.md summarises)
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
@@ -144,7 +145,8 @@ async function main(): Promise<void> {
   }
   if (process.argv.includes('--write')) {
     const out = { command: `npm run bench:witness -- ${process.argv.slice(2).join(' ')}`, date: new Date().toISOString(), cores: os.cpus().length, backend, node: process.version, kind, split, seconds: Math.round((Date.now() - started) / 1000), runs };
-    writeFileSync(path.join(__dirname, 'results', `witness-${kind}-${split}.json`), `${JSON.stringify(out, null, 2)}\n`);
+    const tag = arg('tag', '');
+    writeFileSync(path.join(__dirname, 'results', `witness-${kind}-${split}${tag ? `-${tag}` : ''}.json`), `${JSON.stringify(out, null, 2)}\n`);
   }
 }
 

@@ -10,10 +10,9 @@
  * A fold model saw (k − 1)/k of the records, so it is a little weaker than the final witness and its out-of-fold
  * p(label) a little lower: the bars err towards holding back less, never more.
  *
- * Calibration is per label when every label has MIN_CALIBRATION out-of-fold records (`perLabel`): the bar for
- * label y is the `falseQuarantine` quantile of p(y) over trusted records labelled y, so a class the witness finds
- * hard (spam written like ham) cannot pull down the bar of the other — each label's honest records are held back
- * at the same rate.
+ * With `perLabel` (off by default), the bar for label y is the `falseQuarantine` quantile of p(y) over the
+ * trusted records labelled y alone, when every label has MIN_CALIBRATION of them. Measured worse than one bar over
+ * all labels (filters/config.ts): a label's share of a small set resolves its tail even less.
  */
 import seedrandom from 'seedrandom';
 import type { TrainingRecord } from '../core/record';
@@ -56,6 +55,8 @@ export interface FittedWitness extends Pick<WitnessModel, 'predict' | 'windowPro
   readonly folds: number;
   /** Out-of-fold (or held-out) accuracy; null without calibration records. */
   readonly accuracy: number | null;
+  /** Each record's p(label) from the model that did not train on it, in input order (NaN: not used to calibrate). */
+  readonly outOfFold: readonly number[];
   /** Out-of-fold records of an "acceptable" label the parts rule was calibrated on (when the rule is on). */
   readonly partCalibration: number;
 }
@@ -115,12 +116,18 @@ export async function fitWitness(records: readonly TrainingRecord[], o: FitOptio
   const calibrate = records.length >= 2 * MIN_CALIBRATION;
   const k = calibrate ? Math.min(o.folds, records.length) : 0;
   const scored: Scored[] = [];
+  const outOfFold = new Array<number>(records.length).fill(NaN);
   let train: readonly TrainingRecord[] = records;
   if (k >= 2) {
     const fold = foldsOf(records, k);
     for (let f = 0; f < k; f++) {
       const { learner, scorer } = await trainOn(records.filter((_, i) => fold[i] !== f), o);
-      for (let i = 0; i < records.length; i++) if (fold[i] === f) scored.push(score(scorer, records[i], o));
+      for (let i = 0; i < records.length; i++) {
+        if (fold[i] !== f) continue;
+        const sc = score(scorer, records[i], o);
+        scored.push(sc);
+        outOfFold[i] = sc.probs[sc.label] ?? 0;
+      }
       learner.model.dispose();
     }
   } else if (k === 1) {
@@ -130,11 +137,15 @@ export async function fitWitness(records: readonly TrainingRecord[], o: FitOptio
     const held = order.slice(0, nHeld).map((i) => records[i]);
     train = order.slice(nHeld).map((i) => records[i]);
     const fitted = await trainOn(train, o);
-    for (const r of held) scored.push(score(fitted.scorer, r, o));
-    return { ...fitted.scorer, ...calibrateBars(scored, o), learner: fitted.learner, trainedOn: train.length, calibratedOn: held.length, folds: 1, accuracy: accuracyOf(scored) };
+    for (const i of order.slice(0, nHeld)) {
+      const sc = score(fitted.scorer, records[i], o);
+      scored.push(sc);
+      outOfFold[i] = sc.probs[sc.label] ?? 0;
+    }
+    return { ...fitted.scorer, ...calibrateBars(scored, o), learner: fitted.learner, trainedOn: train.length, calibratedOn: held.length, folds: 1, accuracy: accuracyOf(scored), outOfFold };
   }
   const fitted = await trainOn(train, o);
-  return { ...fitted.scorer, ...calibrateBars(scored, o), learner: fitted.learner, trainedOn: train.length, calibratedOn: scored.length, folds: k, accuracy: accuracyOf(scored) };
+  return { ...fitted.scorer, ...calibrateBars(scored, o), learner: fitted.learner, trainedOn: train.length, calibratedOn: scored.length, folds: k, accuracy: accuracyOf(scored), outOfFold };
 }
 
 function accuracyOf(scored: readonly Scored[]): number | null {
