@@ -159,27 +159,40 @@ export function lowerBar(values: readonly number[], q: number): number {
   return sorted[Math.floor(q * sorted.length)];
 }
 
+/**
+ * The two rules share one budget: together they hold back at most `falseQuarantine` of the calibration records.
+ * The parts bar takes at most half of it (its (1 − falseQuarantine/2) quantile, never below minPartThreshold);
+ * the whole-record bar then takes what is left, over the records the parts rule passes. (Calibrated each to the
+ * whole budget, the two added up: 1,000 trusted mails held back 1.4% of honest mail at falseQuarantine 1%.)
+ */
 function calibrateBars(scored: readonly Scored[], o: FitOptions): Pick<FittedWitness, 'labelThreshold' | 'labelThresholds' | 'partThreshold' | 'partCalibration'> {
   const out: { labelThreshold?: number; labelThresholds?: number[]; partThreshold?: number; partCalibration: number } = { partCalibration: 0 };
-  if (scored.length >= MIN_CALIBRATION) {
-    const pLabel = scored.map((s) => s.probs[s.label] ?? 0);
-    out.labelThreshold = Math.min(o.maxLabelProbability, lowerBar(pLabel, o.falseQuarantine));
-    const labels = [...new Set(scored.map((s) => s.label))].sort((a, b) => a - b);
-    const byLabel = labels.map((l) => pLabel.filter((_, i) => scored[i].label === l));
-    if (o.perLabel && byLabel.every((v) => v.length >= MIN_CALIBRATION)) {
-      const thresholds: number[] = [];
-      labels.forEach((l, j) => (thresholds[l] = Math.min(o.maxLabelProbability, lowerBar(byLabel[j], o.falseQuarantine))));
-      // A label no trusted record carries keeps the pooled bar.
-      for (let l = 0; l < thresholds.length; l++) thresholds[l] ??= out.labelThreshold;
-      out.labelThresholds = thresholds;
-    }
-  }
   const parts = scored.filter((s) => s.part !== undefined).map((s) => s.part as number);
   out.partCalibration = parts.length;
   if (o.parts && parts.length >= MIN_CALIBRATION) {
     parts.sort((a, b) => a - b);
-    const q = parts[Math.min(parts.length - 1, Math.ceil((1 - o.falseQuarantine) * parts.length) - 1)];
+    const q = parts[Math.min(parts.length - 1, Math.ceil((1 - o.falseQuarantine / 2) * parts.length) - 1)];
     out.partThreshold = Math.max(o.minPartThreshold, q);
+  }
+  if (scored.length >= MIN_CALIBRATION) {
+    const byParts = (s: Scored) => out.partThreshold !== undefined && s.part !== undefined && s.part > out.partThreshold;
+    const bar = (group: readonly Scored[]) => {
+      const left = Math.floor(o.falseQuarantine * group.length) - group.filter(byParts).length;
+      const rest = group.filter((s) => !byParts(s)).map((s) => s.probs[s.label] ?? 0);
+      // p < bar holds back the `left` lowest (the next one up is not held back).
+      const sorted = rest.sort((a, b) => a - b);
+      return Math.min(o.maxLabelProbability, sorted[Math.max(0, left)] ?? o.maxLabelProbability);
+    };
+    out.labelThreshold = bar(scored);
+    const labels = [...new Set(scored.map((s) => s.label))].sort((a, b) => a - b);
+    const byLabel = labels.map((l) => scored.filter((s) => s.label === l));
+    if (o.perLabel && byLabel.every((v) => v.length >= MIN_CALIBRATION)) {
+      const thresholds: number[] = [];
+      labels.forEach((l, j) => (thresholds[l] = bar(byLabel[j])));
+      // A label no trusted record carries keeps the pooled bar.
+      for (let l = 0; l < thresholds.length; l++) thresholds[l] ??= out.labelThreshold;
+      out.labelThresholds = thresholds;
+    }
   }
   return out;
 }

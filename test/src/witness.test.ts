@@ -184,7 +184,7 @@ describe('building the witness', () => {
     expect(Buffer.compare(a!.learner.snapshot().data, b!.learner.snapshot().data)).toBe(0);
     const probe = test.slice(0, 20).map((m) => ({ text: m.text }));
     expect(probe.map((p) => Array.from(b!.predict(p)))).toEqual(probe.map((p) => Array.from(a!.predict(p))));
-  }, 120_000);
+  }, 300_000);
 
   it('trains on the update gate\'s canaries too, unless WITNESS_CANARIES=false', async () => {
     const canaries = jsonl(path.join(dir, 'canaries.jsonl'), asRecords(train.slice(1000, 1200), 'operator'));
