@@ -16,7 +16,7 @@
  *   probability above the witness's calibrated `partThreshold`. Padding a spam mail with ham words until a
  *   bag-of-words model calls the WHOLE mail ham leaves its spam windows spam: of 120 SpamAssassin spam mails
  *   padded until the public model gave p(ham) ≥ 0.32, the whole-record rule of a witness trained on 1,000 other
- *   mails held back 32 and the parts rule 53 more (test/src/witness.test.ts). The rule
+ *   mails held back 67 and the parts rule 33 more (test/src/witness.test.ts, appended padding). The rule
  *   is directional on purpose: a record labelled with an abuse class may contain benign parts (spam carries
  *   filler text), and it does not teach the model that the abusive part is acceptable.
  *
