@@ -125,15 +125,32 @@ export const detectorSettingsSchema = z.object({
       // 0.2% / 1.0% / 1.7% of clean ham and 54% / 76% / 82% of spam padded against the public model.
       partTokens: int(4, 10_000).default(40),
       maxChars: int(1).default(20_000),
-      // Calibration when the witness is built (src/witness.ts), on held-out trusted records (heldOut of them):
-      // each rule's bar is set so that at most this share of them would be held back; the parts bar is never
-      // below minPartThreshold — a small held-out set cannot resolve a 0.5% quantile (300 trusted mails: the
-      // calibrated bar fell below 0.9 and 2.8% of clean ham was held back; at 0.97, 2.0%; 1,000 mails calibrate
-      // to ~0.985 by themselves).
-      falseQuarantine: fraction('falseQuarantine is a fraction in (0, 1]').default(0.005),
+      // Calibration when the witness is built (src/witness.ts, src/witness-fit.ts), on the out-of-fold scores of
+      // every trusted record (`folds`-fold cross-fitting; folds: 1 = the former 25% `heldOut` share): each rule's bar
+      // is set so that at most falseQuarantine of them would be held back; the parts bar is never below
+      // minPartThreshold (300 trusted mails once calibrated it below 0.9 and held back 2.8% of clean ham).
+      // 0.01, not 0.005: with 200 trusted mails the 0.5% quantile of 200 out-of-fold scores is their second lowest,
+      // far in the tail (bar 4e-4: 31% of spam labelled ham caught, 0.12% of honest mail held back); at 0.01 the bar
+      // reaches maxLabelProbability (69% caught, 0.75% honest); MNIST, 200 trusted digits: 7→1 flips 77% → 81%,
+      // clean digits 1.09% → 1.25%; 1,000 digits 82% → 88%, 0.53% → 0.98% (npm run bench:witness, tune split,
+      // bench/results/witness.md). The red-team budget for honest quarantine is 2% for the whole chain.
+      falseQuarantine: fraction('falseQuarantine is a fraction in (0, 1]').default(0.01),
       minPartThreshold: z.number().gt(0.5, 'minPartThreshold is a probability in (0.5, 1)').lt(1).default(0.97),
       // Plain SGD on the trusted records; unset: the model kind's non-private default (src/config.ts).
       learningRate: z.number().positive().max(100).optional(),
+      // 5 folds: 6 trainings at start-up (bench:witness: 200 trusted mails ~15 s, 1,000 ~20 s on 2 shared cores);
+      // 10 folds moved the 200-mail bar further (and cost twice as much) without a better ranking.
+      folds: int(1, 20).default(5),
+      // A bar per label (each label's own out-of-fold records) instead of one over all: measured worse — with ~100
+      // records a label, its 1% quantile is its lowest record (MNIST, 1,000 digits: 77% vs 82% of 7→1 caught; 200
+      // mails: honest spam held back 0.9% vs 0%), so off by default.
+      perLabel: z.boolean().default(false),
+      // At least 800 SGD steps (batch BATCH_SIZE): what 6 epochs over 1,000 mails and their windows already take;
+      // 200 mails then get ~22 epochs instead of 6 (ranking at 1% honest: 59% → 71% of spam labelled ham caught).
+      minSteps: int(0, 100_000).default(800),
+      // Windows of each trusted text trained on (the parts rule's unit): 16, not 8 — 200 mails: 71% → 74–78% caught at
+      // 1% honest; 1,000: 80% → 90%.
+      trainingWindows: int(0, 64).default(16),
       heldOut: z.number().gt(0, 'heldOut is a fraction in (0, 0.5]').lte(0.5, 'heldOut is a fraction in (0, 0.5]').default(0.25),
     })
     .strict()

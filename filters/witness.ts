@@ -16,7 +16,7 @@
  *   probability above the witness's calibrated `partThreshold`. Padding a spam mail with ham words until a
  *   bag-of-words model calls the WHOLE mail ham leaves its spam windows spam: of 120 SpamAssassin spam mails
  *   padded until the public model gave p(ham) ≥ 0.32, the whole-record rule of a witness trained on 1,000 other
- *   mails held back 32 and the parts rule 53 more (test/src/witness.test.ts). The rule
+ *   mails held back 67 and the parts rule 33 more (test/src/witness.test.ts, appended padding). The rule
  *   is directional on purpose: a record labelled with an abuse class may contain benign parts (spam carries
  *   filler text), and it does not teach the model that the abusive part is acceptable.
  *
@@ -40,6 +40,11 @@ export interface WitnessModel {
    * above `maxLabelProbability`). Undefined: `maxLabelProbability` alone.
    */
   readonly labelThreshold?: number;
+  /**
+   * The same bar per label (index = label), when each label had enough trusted records to calibrate its own;
+   * a label past its end, or undefined: `labelThreshold`.
+   */
+  readonly labelThresholds?: readonly number[];
   /**
    * Probability of the abuse classes in one window above which an "acceptable"-labelled text is held back;
    * calibrated on held-out trusted records. Undefined: no calibration data, the parts rule is off.
@@ -104,7 +109,7 @@ export class WitnessDetector implements Detector {
     for (let i = 1; i < probs.length; i++) if (probs[i] > probs[best]) best = i;
     const p = record.label < probs.length ? probs[record.label] : 0;
     const reasons: Reason[] = [];
-    const bar = Math.min(s.maxLabelProbability, this.witness.labelThreshold ?? s.maxLabelProbability);
+    const bar = Math.min(s.maxLabelProbability, this.witness.labelThresholds?.[record.label] ?? this.witness.labelThreshold ?? s.maxLabelProbability);
     if (p < bar && best !== record.label) {
       reasons.push({
         stage: this.name,
