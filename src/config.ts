@@ -52,10 +52,11 @@ export const configSchema = z.object({
   MAX_TEXT_CHARS: int(1).default(20000),
   /**
    * Characters of a text that training, every screen and predictions read (the rest is cut at ingest and counted):
-   * 6,000, so a maximal record costs a linear screen about 5× the median mail (the red-team DoS target; a
-   * 20,000-character record cost toxicity 11×) while no SpamAssassin mail as tayguard loads it is longer than 3,000.
+   * 4,000, so a maximal record costs a linear screen under 5× the median mail (the red-team DoS target: at 20,000
+   * characters toxicity cost 11×, at 6,000 6.8× — `npm run bench:redteam -- --quick --only dos`), while no
+   * SpamAssassin mail as tayguard loads it (src/data/spam.ts) is longer than 3,000.
    */
-  TEXT_READ_CHARS: int(1).default(6000),
+  TEXT_READ_CHARS: int(1).default(4000),
   MAX_MESSAGE_BYTES: int(64).default(256 * 1024),
   DEDUP_IDS_KEPT: int(0).default(200000),
   HTTP_BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)$/i, 'like 1mb or 100kb').default('1mb'),

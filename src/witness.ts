@@ -105,6 +105,15 @@ export async function buildWitness(config: Config, logger: Pick<Logger, 'info' |
   }
   const abuse = config.screens.abuseLabels;
   const parts = settings.parts && config.model.kind === 'text' && abuse.length > 0;
+  // The fit is a function of the trusted files, the model's shape, the settings and fixed seeds: sidecars built in
+  // one process with the same inputs (tests, the red-team benchmark's hundred runs) share it instead of repeating
+  // six trainings. Nothing trains or disposes a built witness, so sharing it is safe.
+  const key = JSON.stringify({ data: data.map((d) => [d.setting, d.sha256]), model: config.model, lr: config.training.learningRate, batch: config.training.batchSize, epochs: w.epochs, modelPath: w.modelPath ?? null, settings, abuse });
+  const known = BUILT.get(key);
+  if (known) {
+    logger.info({ witness: known.info }, `witness reused (built earlier in this process from the same ${records.length} trusted record(s))`);
+    return known;
+  }
   const fitted = await fitWitness(records, {
     kind: config.model.kind,
     newLearner: () => witnessLearner(config, w.modelPath, settings.learningRate),
@@ -137,7 +146,7 @@ export async function buildWitness(config: Config, logger: Pick<Logger, 'info' |
     partThreshold: partThreshold ?? null,
   };
   logger.info({ witness: info }, `witness built from ${records.length} trusted record(s)${w.modelPath ? ` and ${w.modelPath}` : ''}: fixed, never served, never trained on the stream`);
-  return {
+  const built: BuiltWitness = {
     predict,
     ...(windowProbabilities ? { windowProbabilities } : {}),
     ...(labelThreshold !== undefined ? { labelThreshold } : {}),
@@ -146,6 +155,18 @@ export async function buildWitness(config: Config, logger: Pick<Logger, 'info' |
     info,
     learner,
   };
+  BUILT.set(key, built);
+  while (BUILT.size > MAX_BUILT) BUILT.delete(BUILT.keys().next().value as string);
+  return built;
+}
+
+/** Witnesses built in this process, by what they were fitted from (a few: one per distinct trusted set and model). */
+const BUILT = new Map<string, BuiltWitness>();
+const MAX_BUILT = 4;
+
+/** Forget the witnesses built so far (a test that checks two fits agree). */
+export function forgetBuiltWitnesses(): void {
+  BUILT.clear();
 }
 
 async function witnessLearner(config: Config, modelPath: string | undefined, rate: number | undefined): Promise<TfjsLearner> {

@@ -39,7 +39,7 @@ describe('CHECKPOINT_MAX_BYTES', () => {
     expect(hasCode(err, 'CHECKPOINT_TOO_LARGE')).toBe(true);
     const message = (err as Error).message;
     for (const knob of ['CHECKPOINT_MAX_BYTES', 'TEXT_READ_CHARS', 'WINDOW_STEPS', 'STEP_EVERY_RECORDS', 'SCREEN_STATE_BYTES', 'DEDUP_IDS_KEPT']) expect(message).toContain(knob);
-    expect(message).toMatch(/DP pool 61\.2 MiB \(1632 slots/);
+    expect(message).toMatch(/DP pool 42\.6 MiB \(1632 slots/);
   });
 
   it('a sidecar fed records as large as the schema admits writes every checkpoint within the budget', async () => {

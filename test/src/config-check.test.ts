@@ -130,11 +130,11 @@ describe('tayguard config check', () => {
   it('prints the checkpoint budget and the worst case, and refuses a worst case over the budget naming the knobs', () => {
     const ok = check({ KAFKA_BROKERS: 'kafka-0:9092' });
     expect(ok.code).toBe(0);
-    expect(ok.stdout).toMatch(/checkpoint: worst case model [\d.]+ MiB \+ DP pool 61\.2 MiB \(1632 slots × 39328 bytes\) \+ screen state 32\.0 MiB .* = 105\.\d MiB; budget CHECKPOINT_MAX_BYTES = 384\.0 MiB/);
+    expect(ok.stdout).toMatch(/checkpoint: worst case model [\d.]+ MiB \+ DP pool 42\.6 MiB \(1632 slots × 27328 bytes\) \+ screen state 32\.0 MiB .* = 86\.\d MiB; budget CHECKPOINT_MAX_BYTES = 384\.0 MiB/);
     const json = JSON.parse(check({ KAFKA_BROKERS: 'kafka-0:9092' }, '--json').stdout);
     expect(json.checkpoint.budgetBytes).toBe(384 * 1024 * 1024);
-    expect(json.checkpoint.worstCase.total).toBeGreaterThan(100 * 1024 * 1024);
-    const tight = check({ KAFKA_BROKERS: 'kafka-0:9092', STEP_EVERY_RECORDS: '256' });
+    expect(json.checkpoint.worstCase.total).toBeGreaterThan(80 * 1024 * 1024);
+    const tight = check({ KAFKA_BROKERS: 'kafka-0:9092', STEP_EVERY_RECORDS: '400' });
     expect(tight.code).toBe(2);
     expect(tight.stderr).toMatch(/CHECKPOINT_MAX_BYTES: the worst-case checkpoint .* exceeds CHECKPOINT_MAX_BYTES \(384\.0 MiB\): raise CHECKPOINT_MAX_BYTES, or lower the DP pool: TEXT_READ_CHARS/);
   });

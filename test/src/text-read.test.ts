@@ -59,7 +59,7 @@ describe('TEXT_READ_CHARS in the sidecar', () => {
 
   it('is capped by MAX_TEXT_CHARS when that is lower', () => {
     expect(loadConfig({ KAFKA_BROKERS: 'h:1', MAX_TEXT_CHARS: '1000' }).limits.textReadChars).toBe(1000);
-    expect(loadConfig({ KAFKA_BROKERS: 'h:1' }).limits.textReadChars).toBe(6000);
+    expect(loadConfig({ KAFKA_BROKERS: 'h:1' }).limits.textReadChars).toBe(4000);
   });
 
   it('predicts a long text exactly as its first TEXT_READ_CHARS characters', async () => {

@@ -15,7 +15,7 @@ import { loadConfig, type Env } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { createSidecar, type Sidecar } from '../../src/sidecar';
 import { pretrain } from '../../src/pretrain/pretrain';
-import { buildWitness } from '../../src/witness';
+import { buildWitness, forgetBuiltWitnesses } from '../../src/witness';
 import { HAM, SPAM, shuffled, splitSpamCorpus, type Mail } from '../../src/data/spam';
 import { checkConfig } from '../../src/cli/config-check';
 
@@ -175,7 +175,11 @@ describe('building the witness', () => {
   it('is the same witness at every start (fixed files, fixed seed), trained on all trusted records, calibrated on their out-of-fold scores', async () => {
     const config = loadConfig({ ...base, WITNESS_DATA: witnessData });
     const a = await buildWitness(config, logger);
+    // A second sidecar in the same process reuses the fit; a fresh process (forgotten here) fits the same bytes.
+    expect(await buildWitness(config, logger)).toBe(a);
+    forgetBuiltWitnesses();
     const b = await buildWitness(config, logger);
+    expect(b).not.toBe(a);
     expect(a?.info).toMatchObject({ trainedOn: 1000, folds: 5, calibratedOn: 1000, data: [{ setting: 'WITNESS_DATA', file: 'witness.jsonl', records: 1000, skippedLines: 0 }] });
     expect(a?.info.heldOutAccuracy).toBeGreaterThan(0.9);
     expect(a?.partThreshold).toBeGreaterThanOrEqual(0.97);
