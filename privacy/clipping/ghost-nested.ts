@@ -16,9 +16,8 @@
  * groups takes the per-example path bit for bit (types.ts buildUnits).
  */
 import { tf } from '../../core/tf';
-import { varName } from './plan';
 import { buildUnits, unitSizes } from './types';
-import { transposeAMatMul, unitQuadratic, unitSquaredNorms, type GhostPass } from './ghost-ops';
+import { clippedSums, unitQuadratic, unitSquaredNorms, type GhostPass } from './ghost-ops';
 
 type Tensor = tf.Tensor;
 
@@ -150,23 +149,5 @@ export function nestedGhostSums(pass: GhostPass): { grads: tf.NamedTensorMap; no
   const w = tf.reshape(tf.mul(s, tf.gather(c, tf.tensor1d(units.unitOf, 'int32'))), [batch, 1]);
 
   // 3. Σᵢ wᵢ aᵢδᵢᵀ per Dense layer; per Embedding, the group's sᵢ-scaled pair rows times c_G.
-  const grads: tf.NamedTensorMap = {};
-  for (let k = lowest; k < steps.length; k++) {
-    const step = steps[k];
-    const { input: a, delta } = recs[k];
-    if (step.kind === 'dense' && delta !== undefined) {
-      const wd = tf.mul(delta, w);
-      if (step.kernelTrainable) grads[varName(step.kernel)] = transposeAMatMul(a, wd);
-      if (step.biasTrainable && step.bias) grads[varName(step.bias)] = tf.sum(wd, 0);
-    } else if (step.kind === 'embedding' && pairSum !== undefined && pairs !== undefined) {
-      const np = pairs.pairUnit.length;
-      const cPair = tf.gather(c, tf.tensor1d(pairs.pairUnit, 'int32'));
-      grads[varName(step.table)] = tf.scatterND(
-        tf.tensor2d(pairs.pairRow, [np, 1], 'int32'),
-        tf.mul(pairSum, tf.reshape(cPair, [np, 1])),
-        step.table.shape as number[],
-      );
-    }
-  }
-  return { grads, norms };
+  return { grads: clippedSums(pass, w, c, pairSum, pairs), norms };
 }

@@ -4,7 +4,7 @@
  */
 import { TayguardError } from '../../core/errors';
 import { tf } from '../../core/tf';
-import type { GhostStep } from './plan';
+import { varName, type GhostStep } from './plan';
 import type { Units } from './types';
 
 type Tensor = tf.Tensor;
@@ -133,4 +133,38 @@ export function unitSquaredNorms(
     }
   }
   return { sq: terms.length === 1 ? terms[0] : tf.addN(terms), pairSum };
+}
+
+/**
+ * The clipped sum from per-row coefficients: Σᵢ coefᵢ·aᵢδᵢᵀ per Dense layer (Aᵀ·(coef ⊙ Δ)), and per Embedding the
+ * distinct (unit, token) pairs' row sums times their unit's coefficient (`unitCoef`, gathered by pair). Flat ghost
+ * clipping passes coefᵢ = c_{u(i)}; nested passes coefᵢ = sᵢ·c_{G(i)} with the pairs' rows already sᵢ-scaled.
+ */
+export function clippedSums(
+  pass: Pick<GhostPass, 'steps' | 'recs' | 'lowest'>,
+  rowCoef: Tensor,
+  unitCoef: Tensor,
+  pairSum: Tensor | undefined,
+  pairs: TokenPairs | undefined,
+): tf.NamedTensorMap {
+  const { steps, recs, lowest } = pass;
+  const grads: tf.NamedTensorMap = {};
+  for (let k = lowest; k < steps.length; k++) {
+    const step = steps[k];
+    const { input: a, delta } = recs[k];
+    if (step.kind === 'dense' && delta !== undefined) {
+      const cd = tf.mul(delta, rowCoef);
+      if (step.kernelTrainable) grads[varName(step.kernel)] = transposeAMatMul(a, cd);
+      if (step.biasTrainable && step.bias) grads[varName(step.bias)] = tf.sum(cd, 0);
+    } else if (step.kind === 'embedding' && pairSum !== undefined && pairs !== undefined) {
+      const np = pairs.pairUnit.length;
+      const cPair = tf.gather(unitCoef, tf.tensor1d(pairs.pairUnit, 'int32'));
+      grads[varName(step.table)] = tf.scatterND(
+        tf.tensor2d(pairs.pairRow, [np, 1], 'int32'),
+        tf.mul(pairSum, tf.reshape(cPair, [np, 1])),
+        step.table.shape as number[],
+      );
+    }
+  }
+  return grads;
 }

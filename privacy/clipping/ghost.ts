@@ -21,9 +21,9 @@
  */
 import { TayguardError } from '../../core/errors';
 import { tf } from '../../core/tf';
-import { varName, type Activation, type GhostPlan } from './plan';
+import type { Activation, GhostPlan } from './plan';
 import { buildUnits, checkFiniteNorms, unitMinWeights, type ClippedGradients, type Units } from './types';
-import { tokenPairs, transposeAMatMul, unitSquaredNorms, type GhostPass, type LayerRecord } from './ghost-ops';
+import { clippedSums, tokenPairs, unitSquaredNorms, type GhostPass, type LayerRecord } from './ghost-ops';
 import { nestedGhostSums } from './ghost-nested';
 
 type Tensor = tf.Tensor;
@@ -177,23 +177,5 @@ function flatGhostSums({ steps, recs, lowest, batch, units, clipNorm, pairs }: G
   const cCol = tf.reshape(cEx, [batch, 1]);
 
   // ---- clipped sums: Aᵀ·(c ⊙ Δ) per Dense layer, scatter of clipped pair rows per Embedding ----
-  const grads: tf.NamedTensorMap = {};
-  for (let k = lowest; k < steps.length; k++) {
-    const step = steps[k];
-    const { input: a, delta } = recs[k];
-    if (step.kind === 'dense' && delta !== undefined) {
-      const cd = tf.mul(delta, cCol);
-      if (step.kernelTrainable) grads[varName(step.kernel)] = transposeAMatMul(a, cd);
-      if (step.biasTrainable && step.bias) grads[varName(step.bias)] = tf.sum(cd, 0);
-    } else if (step.kind === 'embedding' && pairSum !== undefined && pairs !== undefined) {
-      const np = pairs.pairUnit.length;
-      const cPair = tf.gather(c, tf.tensor1d(pairs.pairUnit, 'int32'));
-      grads[varName(step.table)] = tf.scatterND(
-        tf.tensor2d(pairs.pairRow, [np, 1], 'int32'),
-        tf.mul(pairSum, tf.reshape(cPair, [np, 1])),
-        step.table.shape as number[],
-      );
-    }
-  }
-  return { grads, norms };
+  return { grads: clippedSums({ steps, recs, lowest }, cCol, c, pairSum, pairs), norms };
 }
