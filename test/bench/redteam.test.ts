@@ -12,7 +12,7 @@ import { FAMILIES } from '../../bench/redteam/families';
 import { configFor, runStream } from '../../bench/redteam/harness';
 import { accepted, padUntilAccepted, publicPredict } from '../../bench/redteam/oracle';
 import type { Context } from '../../bench/redteam/scenario';
-import { buildStream, counterfactual, HOUR, type Example, type Oracle } from '../../bench/redteam/stream';
+import { buildStream, counterfactual, DAY, DEFAULT_TIMELINE, HOUR, type Example, type Oracle } from '../../bench/redteam/stream';
 import type { Dataset } from '../../bench/redteam/data';
 import { makeTrigger } from '../../bench/redteam/dense-attacks';
 import { loadConfig } from '../../src/config';
@@ -195,15 +195,25 @@ describe('publicPredict and the harness', () => {
     const r = await runStream(stream, { kind: 'text', seed: 'harness', serveEvery: 64, test: textSet.test.slice(0, 50) });
     expect(r.quarantineByStage.echo).toEqual({ poison: 0, honest: 1, attacker: 0 });
     expect(r.honestQuarantine).toBeCloseTo(Object.values(r.quarantineByStage).reduce((a, s) => a + s.honest, 0) / 150, 10);
-    // "Trust lost" in the report counts an honest source that was penalised, forgotten, or had a record quarantined
-    // (the harm a user notices), not only the registry's marks.
-    expect(r.trustLost).toBeGreaterThan(0);
+    // A per-record screen's quarantine is not a mark against its source (filters/source-registry.ts STRIKE_CODES):
+    // honest quarantine counts it, "trust lost" does not.
+    expect(r.trustLost).toBe(0);
     expect(r.curve.length).toBeGreaterThanOrEqual(2);
     expect(r.checkpointBytes).toBeGreaterThan(r.screenStateBytes);
     // Its counterfactual has no attacker message here, so it is the same run: same steps, coins and noise.
     const c = await runStream(counterfactual(stream), { kind: 'text', seed: 'harness', serveEvery: 64, test: textSet.test.slice(0, 50) });
     expect(c.accuracy).toBe(r.accuracy);
     expect(c.honestQuarantine).toBe(r.honestQuarantine);
+  });
+
+  it('counts honest sources struck for their own volume as having lost trust', async () => {
+    // 150 records from 10 sources: a cap of 3 records per source per 30 days strikes every one of them.
+    const clean = textSet.train.slice(0, 150);
+    const stream = buildStream(clean, { live: [] }, 'harness-strikes', { ...DEFAULT_TIMELINE, sources: 10 });
+    const env = { SCREENS: 'rate-caps,echo', SCREENS_CONFIG: JSON.stringify({ rateCaps: { windowMs: 30 * DAY, maxPerSource: 3, maxPerNewSource: 3 } }) };
+    const r = await runStream(stream, { kind: 'text', seed: 'harness', serveEvery: 64, test: textSet.test.slice(0, 50), env });
+    expect(r.quarantineByStage['rate-caps']?.honest ?? 0).toBeGreaterThan(0);
+    expect(r.trustLost).toBeGreaterThan(0);
   });
 
   it('an emptied message takes its slot but trains nothing: the counterfactual of an attack differs only by its content', async () => {
