@@ -129,15 +129,23 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   const t0 = Date.now() - 31 * day;
   const half = Math.floor(mails.length / 2);
   const tsOf = (i: number) => (i < half ? t0 + (i * 30 * day) / half : t0 + 30 * day + (i - half) * 3000);
+  // The producer states when each account was created, from the deployment's own account records (README "Record
+  // contract", `sourceMeta`): the regular users' accounts are one to twenty-four months old, the flood's were made
+  // the afternoon it came — so each of its records counts a tenth in a DP step (INFLUENCE_MIN_WEIGHT).
+  const createdAt = (source: string) => {
+    const n = Number(source.split('-')[1]);
+    const at = source.startsWith('sybil-') ? t0 + 30 * day - 3600_000 : t0 - (30 + ((n * 7919) % 700)) * day;
+    return new Date(at).toISOString();
+  };
   mails.forEach((m, i) => {
     // ~400 regular users; heavier senders first (a rough Zipf), like real accounts.
     const source = `user-${Math.floor(400 * rng() ** 2)}`;
     const ts = Math.round(tsOf(i));
-    messages.push({ key: source, value: JSON.stringify({ id: m.id, source, ts, label: m.label, text: m.text }), timestamp: String(ts) });
+    messages.push({ key: source, value: JSON.stringify({ id: m.id, source, ts, label: m.label, text: m.text, sourceMeta: { createdAt: createdAt(source) } }), timestamp: String(ts) });
     if (i % 97 === 50) messages.push({ key: null, value: malformed(bad++), timestamp: String(ts) });
     if (attack && i > half && i % 4 === 0) {
       const f = floodRecord(flood, rng, spamTexts);
-      messages.push({ key: f.source, value: JSON.stringify({ id: `flood-${flood++}`, ts: ts + 1, ...f }), timestamp: String(ts + 1) });
+      messages.push({ key: f.source, value: JSON.stringify({ id: `flood-${flood++}`, ts: ts + 1, ...f, sourceMeta: { createdAt: createdAt(f.source) } }), timestamp: String(ts + 1) });
     }
   });
 
