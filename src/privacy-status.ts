@@ -32,6 +32,7 @@ export interface BudgetResponse {
         expectedBatchSize: number;
         maxRecordsPerSource: number | null;
         sampling: string;
+        clipping: { perSource: boolean; influence: { matureDays: number; minWeight: number } | null; note: string };
       };
   randomness: 'crypto' | 'seeded' | null;
   screening: { stage: string; scope: 'cross-record'; note: string }[];
@@ -102,6 +103,7 @@ export function budgetStatus(
       stepEveryMessages: p.stepEveryRecords,
       expectedBatchSize: trainer.expectedBatchSize,
       maxRecordsPerSource: source ? p.maxRecordsPerSource : null,
+      clipping: clippingOf(p, source),
       sampling: `Poisson: every consumed message takes a slot for the next ${p.window} steps, a step runs after every ${p.stepEveryRecords} messages, and each slot joins each step with probability ${p.sampleRate}; a slot holds the record only if it was admitted${source ? ` (at most ${p.maxRecordsPerSource} per source in the window)` : ''}`,
     },
     randomness: trainer.randomness,
@@ -123,4 +125,16 @@ export function budgetStatus(
     updatedAt,
     start,
   };
+}
+
+/** The public description of how a step bounds records and accounts (docs/privacy.md: none of it changes ε). */
+function clippingOf(p: NonNullable<Config['privacy']>, source: boolean): { perSource: boolean; influence: { matureDays: number; minWeight: number } | null; note: string } {
+  const perSource = !source && p.sourceClip;
+  const influence = p.influence ? { matureDays: p.influence.matureMs / 86_400_000, minWeight: p.influence.minWeight } : null;
+  const parts = [
+    source ? "each source's sampled records are summed, then clipped to clipNorm together (the privacy unit)" : 'each record is clipped to clipNorm',
+    ...(perSource ? ["the clipped records of one source in a step are summed and clipped to clipNorm again, so an account adds at most one record's worth per step"] : []),
+    ...(influence ? [`a record whose account (sourceMeta.createdAt) is younger than ${influence.matureDays} days counts max(${influence.minWeight}, age/${influence.matureDays} days) of a mature one`] : []),
+  ];
+  return { perSource, influence, note: `${parts.join('; ')}. The sensitivity to one ${source ? 'source' : 'record'} stays clipNorm, so none of this changes the ε charged (docs/privacy.md).` };
 }

@@ -59,6 +59,16 @@ const mechanism = z.strictObject({
   expectedBatchSize: z.number(),
   maxRecordsPerSource: count.nullable(),
   sampling: z.string(),
+  clipping: z
+    .strictObject({
+      perSource: z.boolean().describe('SOURCE_CLIP: the clipped records of one source in a step are summed and clipped to clipNorm again'),
+      influence: z
+        .strictObject({ matureDays: z.number(), minWeight: z.number() })
+        .nullable()
+        .describe('INFLUENCE_*: a record counts max(minWeight, account age / matureDays) of a mature account; null when off'),
+      note: z.string(),
+    })
+    .describe('How a step bounds each record and each account; none of it changes the ε charged'),
 });
 
 export const budget = z

@@ -96,7 +96,16 @@ describe('HTTP API without a broker', () => {
       delta: 1e-6,
       accountant: 'prv',
       epsilon: { limit: 8, spent: 0, remaining: 8, exhausted: false },
-      mechanism: { name: 'dp-sgd', noiseMultiplier: 2.24, clipNorm: 1, sampleRate: 0.2, window: 50, steps: 0 },
+      mechanism: {
+        name: 'dp-sgd',
+        noiseMultiplier: 2.24,
+        clipNorm: 1,
+        sampleRate: 0.2,
+        window: 50,
+        steps: 0,
+        // The defaults bound each account per step and weigh young accounts less; the statement says ε is unchanged.
+        clipping: { perSource: true, influence: { matureDays: 30, minWeight: 0.1 }, note: expect.stringMatching(/an account adds at most one record's worth per step; .*younger than 30 days counts max\(0\.1, age\/30 days\).*none of this changes the ε charged/) },
+      },
       randomness: 'crypto',
     });
     // Default screens: echo and toxicity judge each record alone; the always-on trust gate (blocked sources)
@@ -131,7 +140,7 @@ describe('the release boundary (OPERATOR_AUTH=token)', () => {
     expect(Object.keys(model).sort()).toEqual(['backend', 'checkpointSeq', 'inputDim', 'lastCheckpointAt', 'numClasses', 'task', 'version']);
     const budget = await (await get('/v1/privacy/budget')).json();
     // Only configuration, the schedule (public: message counts) and ε may be numbers on the public surface.
-    const allowed = /^\.(epsilon\.(limit|spent|remaining)|replaceOne\.(epsilon|delta)|delta|epsilonRdp|epsilonPrv|mechanism\.(noiseMultiplier|clipNorm|sampleRate|window|steps|stepEveryMessages|expectedBatchSize))$/;
+    const allowed = /^\.(epsilon\.(limit|spent|remaining)|replaceOne\.(epsilon|delta)|delta|epsilonRdp|epsilonPrv|mechanism\.(noiseMultiplier|clipNorm|sampleRate|window|steps|stepEveryMessages|expectedBatchSize|clipping\.influence\.(matureDays|minWeight)))$/;
     for (const [at] of numbers(budget)) expect(at).toMatch(allowed);
     expect(JSON.stringify(budget)).not.toMatch(/"records"|"trained"|"quarantined"|"accepted"|"rejected"/);
   });
