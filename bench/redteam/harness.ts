@@ -47,11 +47,6 @@ export interface RunSpec {
   readonly seed: string;
   /** The update gate on, with this trusted canary file (JSONL in the record contract). */
   readonly canaryFile?: string;
-  /**
-   * The producer attaches each account's creation time as `sourceMeta.createdAt` (default true: a deployment knows
-   * when its accounts were made; bench/redteam/stream.ts accountCreation). False: records carry no sourceMeta.
-   */
-  readonly vouchAccounts?: boolean;
   readonly serveEvery: number;
   /** Clean held-out examples: accuracy. */
   readonly test: readonly Example[];
@@ -204,7 +199,8 @@ export async function runStream(stream: Stream, spec: RunSpec): Promise<RunResul
           ts: item.recordTs ?? item.ts,
           label: example.label,
           ...(example.text !== undefined ? { text: example.text } : { features: example.features }),
-          ...(spec.vouchAccounts === false ? {} : { sourceMeta: { createdAt: new Date(item.createdAt).toISOString() } }),
+          // The producer states each account's creation time, as a deployment's account records would (stream.ts).
+          sourceMeta: { createdAt: new Date(item.createdAt).toISOString() },
         };
         value = JSON.stringify(record);
       }

@@ -200,7 +200,7 @@ export function buildStream(clean: readonly Example[], plan: AttackPlan, seed: s
   const warmStart = age > 0 ? t.liveStart - age * DAY : t.liveStart + start * liveStep - HOUR;
   warm.forEach((s, i) => (s.ts = Math.round(warmStart + (i * HOUR) / Math.max(1, warm.length))));
   const slots = mergeByTime([...history, ...liveSlots], warm);
-  const created = accountCreation(slots, t, seed);
+  const created = accountCreation(slots, seed);
   const counters = new Map<string, number>();
   const items: Item[] = slots.map((s) => {
     const n = counters.get(s.source) ?? 0;
@@ -232,7 +232,7 @@ export function buildStream(clean: readonly Example[], plan: AttackPlan, seed: s
  * it first sent, so an attacker ages an account only by creating it early (its warm-up records, `ageDays`).
  * Compromised established accounts keep their honest creation time.
  */
-function accountCreation(slots: readonly Slot[], t: Timeline, seed: string): Map<string, number> {
+function accountCreation(slots: readonly Slot[], seed: string): Map<string, number> {
   const rng = seedrandom(`${seed}/accounts`);
   const out = new Map<string, number>();
   for (const s of slots) {
@@ -240,7 +240,6 @@ function accountCreation(slots: readonly Slot[], t: Timeline, seed: string): Map
     const first = s.ts as number;
     out.set(s.source, s.source.startsWith('src-') ? Math.round(first - rng() * 730 * DAY) : first);
   }
-  void t;
   return out;
 }
 
