@@ -13,7 +13,9 @@
  * Flags: --json (print only the JSON), --quick (reporting seed r1 only, each family's first setting, no tuning,
  *        defaults only unless --gate: for iterating), --only a,b (these families; no results file), --no-gate (defaults only),
  *        --params '{…}' (with --only and one family: this setting instead of the grid), --rewrite-md (write
- *        redteam.md again from the committed redteam.json, no run).
+ *        redteam.md again from the committed redteam.json, no run), --seeds a,b (with --only: run on these
+ *        seeds, e.g. the tuning seeds t1,t2 while trying a defence), --env '{…}' (with --only: configuration
+ *        variables on top of the defaults, e.g. a defence being tried; no results file).
  * Writes bench/results/redteam.json and redteam.md from a full run only.
  */
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -36,10 +38,15 @@ const only = onlyArg >= 0 ? new Set(args[onlyArg + 1].split(',')) : undefined;
 const paramsArg = args.indexOf('--params');
 /** With --only one family: run this setting (JSON) instead of its grid (no results file). */
 const fixedParams = paramsArg >= 0 ? (JSON.parse(args[paramsArg + 1]) as Params) : undefined;
+const seedsArg = args.indexOf('--seeds');
+const envArg = args.indexOf('--env');
+/** With --only: configuration on top of the defaults (a defence being tried). */
+const extraEnv = envArg >= 0 ? (JSON.parse(args[envArg + 1]) as Record<string, string>) : undefined;
+if ((seedsArg >= 0 || extraEnv) && onlyArg < 0) throw new Error('--seeds and --env need --only (they never write the results file)');
 const say = (s: string) => process.stderr.write(`${s}\n`);
 
 const TUNING_SEEDS = ['t1', 't2'];
-const REPORTING_SEEDS = quick ? ['r1'] : ['r1', 'r2', 'r3'];
+const REPORTING_SEEDS = seedsArg >= 0 ? args[seedsArg + 1].split(',') : quick ? ['r1'] : ['r1', 'r2', 'r3'];
 /** Clean records per stream (attack records come on top), and records between checkpoints (the served model). */
 const SIZE: Record<Kind, number> = { text: 3000, dense: 4000 };
 const SERVE_EVERY = 500;
@@ -76,7 +83,7 @@ async function cleanRun(kind: Kind, seed: string, config: ConfigName): Promise<R
 }
 
 function spec(kind: Kind, seed: string, config: ConfigName, data: Dataset) {
-  return { kind, seed, canaryFile: config === 'defaults+gate' ? data.canaryFile : undefined, serveEvery: SERVE_EVERY, test: data.test };
+  return { kind, seed, canaryFile: config === 'defaults+gate' ? data.canaryFile : undefined, serveEvery: SERVE_EVERY, test: data.test, ...(extraEnv ? { env: extraEnv } : {}) };
 }
 
 async function runScenario(fam: FamilySpec, params: Params, seed: string, config: ConfigName, phase: string): Promise<Row> {

@@ -7,6 +7,13 @@
  * Verbatim echoes of other recent messages are the campaign stage's job (near-duplicates across sources).
  * With the default patterns a literal precheck (`DEFAULT_LITERALS`) skips normalising and matching texts that
  * cannot match (~13 µs instead of ~95 µs per SpamAssassin mail, same verdicts; `{ reference: true }` disables it).
+ * When a literal does occur, the default patterns run without the `i` flag (the text is already lower-cased) and,
+ * on ASCII text, without `u`: case-insensitive Unicode matching made a 4,000-character text full of "repeat …
+ * after … exactly" cost ~600–900 µs (25× the median mail: a cheap denial of service for an attacker who has read
+ * this file); without the flags, ~40–90 µs. Same matches: every default pattern is lower-case ASCII, and the
+ * normalised text is NFKC-folded and lower-cased (NFKC maps "ſ" and the Kelvin sign, the two characters that
+ * case-insensitive Unicode matching folds into ASCII letters, to "s" and "K"), which test/filters/echo.test.ts
+ * checks against the reference path on generated text.
  * The label's direction counts (issue 10): only records that would teach the echoed content as acceptable are
  * held back; one labelled with an abuse class (`abuseLabels`, e.g. spam) says the content is bad and passes.
  */
@@ -92,6 +99,8 @@ export class EchoDetector implements Detector {
   readonly name = 'echo';
   readonly scope = 'record' as const;
   private readonly regexes: RegExp[];
+  /** The default patterns without `i` (lower-cased text), for ASCII text (`g`) and normalised text (`gu`). */
+  private readonly lowered?: { readonly ascii: RegExp[]; readonly unicode: RegExp[] };
   /** Per pattern, literals every match contains; only for the default patterns (others always run). */
   private readonly literals?: readonly (readonly { text: string; re: RegExp }[])[];
 
@@ -102,6 +111,7 @@ export class EchoDetector implements Detector {
     this.regexes = settings.patterns.map((p) => new RegExp(p, 'giu'));
     if (!options.reference && isDefault(settings.patterns)) {
       this.literals = DEFAULT_LITERALS.map((ls) => ls.map((l) => ({ text: l, re: new RegExp(l, 'iu') })));
+      this.lowered = { ascii: settings.patterns.map((p) => new RegExp(p, 'g')), unicode: settings.patterns.map((p) => new RegExp(p, 'gu')) };
     }
   }
 
@@ -110,6 +120,7 @@ export class EchoDetector implements Detector {
     if (this.settings.abuseLabels?.includes(record.label)) return ACCEPT;
     let text: string;
     let run: boolean[] | undefined; // which patterns can match; undefined = all
+    let regexes = this.regexes;
     if (this.literals && this.settings.minMatches >= 1) {
       const ascii = ASCII.test(record.text);
       const lower = ascii ? record.text.toLowerCase() : '';
@@ -123,17 +134,19 @@ export class EchoDetector implements Detector {
         run = this.literals.map((ls) => ls.every((l) => has(l, lower)));
         if (!run.includes(true)) return ACCEPT;
         text = lower.replace(/\s+/g, ' ');
+        regexes = this.lowered?.ascii ?? regexes;
       } else {
         text = normaliseForMatching(record.text);
         run = this.literals.map((ls) => ls.every((l) => has(l, text)));
         if (!run.includes(true)) return ACCEPT;
+        regexes = this.lowered?.unicode ?? regexes;
       }
     } else {
       text = normaliseForMatching(record.text);
     }
     let matches = 0;
     const hits: string[] = [];
-    this.regexes.forEach((re, i) => {
+    regexes.forEach((re, i) => {
       if (run && !run[i]) return;
       re.lastIndex = 0;
       for (const m of text.matchAll(re)) {

@@ -2,7 +2,7 @@
  * The attack families and the parameter grid the attacker searches in each (on the tuning seeds). The first
  * setting of each grid is the one issue 10 reports (or the closest); --quick runs only that one.
  */
-import { clockHijack, framing, oracleFlood, sybilFlush } from './text-floods';
+import { clockHijack, framing, oracleFlood, reverseFlood, sybilFlush } from './text-floods';
 import { textBackdoor, textDos, textParaphrase } from './text-content';
 import { denseBackdoor, denseFlip } from './dense-attacks';
 import type { Kind } from './harness';
@@ -28,6 +28,17 @@ export const FAMILIES: readonly FamilySpec[] = [
       { share: 0.2, accounts: 10, ageDays: 7, budget: 8, threshold: 0.5 },
       // The patient attacker who read INFLUENCE_MATURE_DAYS: accounts created a month before they flood.
       { share: 0.2, accounts: 200, ageDays: 30, budget: 8, threshold: 0.32 },
+      // …who has also read train/content-weight.ts: padding spread so that every 40-token window reads as ham.
+      { share: 0.2, accounts: 200, ageDays: 30, budget: 8, threshold: 0.5, placement: 'spread', windows: 40 },
+    ],
+  },
+  {
+    name: 'reverse-flood',
+    kind: 'text',
+    build: reverseFlood,
+    grid: [
+      { share: 0.2, accounts: 200, ageDays: 30 },
+      { share: 0.05, accounts: 200, ageDays: 30 },
     ],
   },
   {
@@ -83,6 +94,8 @@ export const FAMILIES: readonly FamilySpec[] = [
     grid: [
       { share: 0.05, chars: 20000 },
       { share: 0.01, chars: 20000 },
+      // The attacker who has read filters/: the words that make echo and toxicity do the most work.
+      { share: 0.01, chars: 20000, mode: 'slow-path' },
     ],
   },
   {

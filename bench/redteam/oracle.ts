@@ -8,7 +8,14 @@
  * with common ham words until the served model's p(ham) reaches a threshold chosen just above what the
  * label-consistency screen would object to — spending at most `budget` oracle queries per record (doubling the
  * padding each query, the cheapest search for a monotone-ish response).
+ *
+ * `placement: 'spread'` with `windows` is the attacker who has read train/content-weight.ts (and the witness's
+ * parts rule): appended padding leaves the spam windows spam, so it spreads the padding words evenly between the
+ * spam tokens (cycling the word list when it needs more) and asks the oracle about the whole text AND each of its
+ * `windows`-token windows over the part tayguard reads (`readChars`), accepting only when every one of them gets
+ * the wanted label at the threshold. One query is one POST with the text and its windows.
  */
+import { textWindows } from '../../filters/witness';
 import type { Oracle, Payload, PublicPrediction } from './stream';
 
 /** POST /v1/predict on a running sidecar; a 429 (rate limit) waits and retries, as a patient attacker would. */
@@ -37,6 +44,12 @@ export interface PaddingOptions {
   readonly firstPad: number;
   /** Largest text the attacker sends (MAX_TEXT_CHARS). */
   readonly maxChars: number;
+  /** Where the padding goes: after the text (default) or spread evenly between its tokens. */
+  readonly placement?: 'append' | 'spread';
+  /** With > 0: also ask about every window of this many tokens (stepping by half) over the first `readChars`. */
+  readonly windows?: number;
+  /** The characters tayguard reads (TEXT_READ_CHARS); windows beyond are never judged. */
+  readonly readChars?: number;
 }
 
 export interface PaddingResult {
@@ -52,10 +65,30 @@ export function accepted(p: PublicPrediction, o: Pick<PaddingOptions, 'threshold
   return p.label === o.wanted;
 }
 
-function padded(base: string, words: readonly string[], n: number, maxChars: number): string {
+function padded(base: string, words: readonly string[], n: number, maxChars: number, placement: 'append' | 'spread' = 'append'): string {
   if (n === 0) return base;
-  const text = `${base}\n${words.slice(0, n).join(' ')}`;
+  if (placement === 'append') {
+    const text = `${base}\n${words.slice(0, n).join(' ')}`;
+    return text.length <= maxChars ? text : text.slice(0, maxChars);
+  }
+  // Spread: the i-th of n padding words goes after base token ⌊i·m/n⌋, so every stretch of the text gets its share.
+  const tokens = base.split(/\s+/).filter((t) => t.length > 0);
+  const out: string[] = [];
+  let w = 0;
+  tokens.forEach((t, j) => {
+    out.push(t);
+    const upto = Math.floor(((j + 1) * n) / tokens.length);
+    for (; w < upto; w++) out.push(words[w % words.length]);
+  });
+  const text = out.join(' ');
   return text.length <= maxChars ? text : text.slice(0, maxChars);
+}
+
+/** The payloads one query asks about: the text, and its windows when the attacker mimics a windowed judge. */
+function queryOf(text: string, o: PaddingOptions): Payload[] {
+  if (!o.windows) return [{ text }];
+  const read = text.slice(0, o.readChars ?? text.length);
+  return [{ text }, ...textWindows(read, o.windows, read.length).map((w) => ({ text: w }))];
 }
 
 /**
@@ -64,16 +97,19 @@ function padded(base: string, words: readonly string[], n: number, maxChars: num
  * words). Returns the first accepted text, or the last one tried.
  */
 export async function padUntilAccepted(base: string, oracle: Oracle, o: PaddingOptions): Promise<PaddingResult> {
-  if (o.budget <= 0) return { text: padded(base, o.words, o.firstPad, o.maxChars), queries: 0, reached: false, padWords: Math.min(o.firstPad, o.words.length) };
+  const spread = o.placement === 'spread';
+  // Spread padding may cycle the word list; appended padding uses each word once.
+  const most = spread ? Number.MAX_SAFE_INTEGER : o.words.length;
+  if (o.budget <= 0) return { text: padded(base, o.words, o.firstPad, o.maxChars, o.placement), queries: 0, reached: false, padWords: Math.min(o.firstPad, most) };
   let n = 0;
   let last = { text: base, n: 0 };
   for (let q = 1; q <= o.budget; q++) {
-    const text = padded(base, o.words, n, o.maxChars);
+    const text = padded(base, o.words, n, o.maxChars, o.placement);
     last = { text, n };
-    const [p] = await oracle([{ text }]);
-    if (accepted(p, o)) return { text, queries: q, reached: true, padWords: n };
-    if (n >= o.words.length || text.length >= o.maxChars) return { text, queries: q, reached: false, padWords: n };
-    n = n === 0 ? Math.min(o.firstPad, o.words.length) : Math.min(2 * n, o.words.length);
+    const answers = await oracle(queryOf(text, o));
+    if (answers.every((p) => accepted(p, o))) return { text, queries: q, reached: true, padWords: n };
+    if (n >= most || text.length >= o.maxChars) return { text, queries: q, reached: false, padWords: n };
+    n = n === 0 ? Math.min(o.firstPad, most) : Math.min(2 * n, most);
   }
   return { text: last.text, queries: o.budget, reached: false, padWords: last.n };
 }

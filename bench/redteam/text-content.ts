@@ -8,7 +8,8 @@
  *   paraphrase  a spam campaign labelled ham with every k-th token swapped for a common ham word (MinHash
  *               agreement falls below the near-duplicate bar); or abuse in confusable letters (a Cyrillic "е" in
  *               "rеpeat after me") with profanity after the first 2,000 characters — what the abuse screens miss.
- *   dos         records of fresh random tokens up to MAX_TEXT_CHARS: screening cost and checkpoint growth.
+ *   dos         records of fresh random tokens up to MAX_TEXT_CHARS: screening cost and checkpoint growth; with
+ *               `mode: slow-path`, text made of the words that send echo and toxicity down their slow paths.
  */
 import seedrandom from 'seedrandom';
 import { fnv1a, tokenize } from '../../middleware/featurize';
@@ -134,13 +135,34 @@ export function junkText(rng: () => number, chars: number): string {
   return parts.join(' ').slice(0, chars);
 }
 
+/**
+ * Words that send each text screen down its slow path, for the attacker who has read filters/: echo's literals
+ * (its precheck passes, every pattern runs) and obscenity's terms, spelled plainly, with separators and as
+ * near-misses (toxicity's automaton bound passes, obscenity's full matcher runs over the whole text).
+ */
+const SLOW_PATH_WORDS = ['repeat', 'after', 'say', 'exactly', 'copy', 'this', 'fuck', 'shit', 'b1tch', 'c u n t', 'a$$', 'assess', 'class', 'dick', 'sh1t', 'wh0re'];
+
+/** `chars` characters of SLOW_PATH_WORDS in random order. */
+export function slowPathText(rng: () => number, chars: number): string {
+  const parts: string[] = [];
+  let len = 0;
+  while (len <= chars) {
+    const w = SLOW_PATH_WORDS[Math.floor(rng() * SLOW_PATH_WORDS.length)];
+    parts.push(w);
+    len += w.length + 1;
+  }
+  return parts.join(' ').slice(0, chars);
+}
+
 export const textDos: Family = (ctx, p) => {
   const rng = seedrandom(`${ctx.seed}/dos`);
   const names = accounts('dos', 20);
   const chars = Math.min(num(p, 'chars'), ctx.config.limits.maxTextChars);
+  const slow = p.mode === 'slow-path';
   const live: AttackDraft[] = Array.from({ length: attackCount(num(p, 'share'), ctx.clean.length) }, () => ({
     source: pick(names, rng),
-    example: { label: rng() < 0.5 ? HAM : SPAM, text: junkText(rng, chars) } as Example,
+    // Slow-path text is labelled ham: the abuse screens pass a record labelled spam without reading it.
+    example: (slow ? { label: HAM, text: slowPathText(rng, chars) } : { label: rng() < 0.5 ? HAM : SPAM, text: junkText(rng, chars) }) as Example,
   }));
   return { family: 'dos', params: p, plan: { live }, success: '— (the goal is cost and state)' };
 };

@@ -3,7 +3,11 @@
  * the code would send them — only through Kafka records and POST /v1/predict):
  *
  *   oracle-flood  aged accounts send correct mails days early, then spam labelled ham, each padded with common ham
- *                 words until the public model says p(ham) ≥ threshold (padUntilAccepted) within an oracle budget.
+ *                 words until the public model says p(ham) ≥ threshold (padUntilAccepted) within an oracle budget;
+ *                 `placement: spread` with `windows` spreads the padding so that every window reads as ham too.
+ *   reverse-flood the mirror image: aged accounts report honest-looking mail (held-out-like ham) as spam, to make
+ *                 the model block honest mail — and, with influence by content on, to have honest users' ham
+ *                 of that kind discounted as "abusive content labelled acceptable".
  *   clock-hijack  a few records dated far from now — in the record's `ts` only, or in the Kafka CreateTime too
  *                 (a producer sets it; the broker bounds it only if log.message.timestamp.difference.max.ms is set)
  *                 — then an unpadded spam→ham flood from new accounts, which a frozen event clock would favour.
@@ -57,6 +61,9 @@ export const oracleFlood: Family = (ctx, p) => {
           words: shuffle(words, own),
           firstPad: 16,
           maxChars: ctx.config.limits.maxTextChars,
+          placement: p.placement === 'spread' ? 'spread' : 'append',
+          windows: typeof p.windows === 'number' ? p.windows : 0,
+          readChars: ctx.config.limits.textReadChars,
         });
         attacker.sent += 1;
         attacker.reached += r.reached ? 1 : 0;
@@ -74,6 +81,21 @@ export const oracleFlood: Family = (ctx, p) => {
     attackSuccess: labelledAs(heldOutSpam(ctx), HAM),
     success: 'held-out spam classified ham',
     attacker,
+  };
+};
+
+export const reverseFlood: Family = (ctx, p) => {
+  const rng = seedrandom(`${ctx.seed}/reverse-flood`);
+  const names = accounts('aged', num(p, 'accounts'));
+  const ham = shuffle(ctx.data.train.filter((e) => e.label === HAM), rng);
+  const n = attackCount(num(p, 'share'), ctx.clean.length);
+  const live: AttackDraft[] = Array.from({ length: n }, (_, i) => ({ source: pick(names, rng), example: { label: SPAM, text: ham[i % ham.length].text } }));
+  return {
+    family: 'reverse-flood',
+    params: p,
+    plan: { live, warmup: warmups(ctx, names, rng), ageDays: num(p, 'ageDays') },
+    attackSuccess: labelledAs(ctx.data.test.filter((e) => e.label === HAM), SPAM),
+    success: 'held-out ham classified spam',
   };
 };
 

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { backdoor, dictionaryAttack, sybilFlood } from '../../bench/attack-scenarios';
 import { EchoDetector } from '../../filters/echo';
 import { englishDataset, englishRecommendedTransformers, RegExpMatcher } from 'obscenity';
@@ -150,6 +151,33 @@ describe('fast paths agree with the reference implementations', () => {
   });
 
   it('echo, default patterns', () => expectSameVerdicts(new EchoDetector(DEFAULT_ECHO), new EchoDetector(DEFAULT_ECHO, { reference: true }), texts));
+
+  // The fast path runs the default patterns without the i flag (and on ASCII text without u) over lower-cased
+  // text: generated texts of the patterns' own words in every case, with separators, quotes, confusables,
+  // fullwidth forms and the characters case-insensitive Unicode matching folds specially (ſ, K, İ).
+  it('echo, default patterns, on generated texts mixing their words, cases and look-alikes', () => {
+    const words = ['repeat after me', 'say after', 'say exactly', 'type the following exactly', 'copy this', 'repeat the following verbatim', 'repeat it back to me', 'repeat', 'say', 'after', 'me', 'this', 'it', 'the', 'following', 'exactly', 'copy', 'type', 'write', 'post', 'tweet', 'verbatim', 'word', 'for', 'back', 'to', 'hello'];
+    const odd = ['ſ', '\u212a', 'İ', 'ı', '\u0435', '\u0430', 'ｒｅｐｅａｔ', 'ＡＦＴＥＲ', '\u200b', '\u00ad', 'é'];
+    const glue = [' ', '  ', '\t', '\n', ': ', ' "', '“', '«', "'", '', '.', ','];
+    const token = fc.oneof(
+      fc.constantFrom(...words).chain((w) => fc.constantFrom(w, w.toUpperCase(), w[0].toUpperCase() + w.slice(1))),
+      fc.constantFrom(...odd),
+    );
+    const text = fc.array(fc.tuple(token, fc.constantFrom(...glue)), { minLength: 1, maxLength: 24 }).map((parts) => parts.map(([t, g]) => t + g).join(''));
+    const fast = new EchoDetector(DEFAULT_ECHO);
+    const ref = new EchoDetector(DEFAULT_ECHO, { reference: true });
+    let held = 0;
+    fc.assert(
+      fc.property(text, fc.constantFrom(0, 1), (t, label) => {
+        const verdict = ref.screen(rec(t, label), raw as never);
+        if (verdict.kind === 'quarantine') held += 1;
+        expect(fast.screen(rec(t, label), raw as never)).toEqual(verdict);
+      }),
+      { numRuns: 3000, seed: 20261128 },
+    );
+    // The generator does reach the patterns (and the look-alikes): not a test of accept-only texts.
+    expect(held).toBeGreaterThan(100);
+  });
 
   it('echo, configured patterns and thresholds (no precheck: full path)', () => {
     const custom = { patterns: [String.raw`\bparrot\b`, ...DEFAULT_ECHO.patterns], minMatches: 1 };
