@@ -1,7 +1,8 @@
 import { backdoor, dictionaryAttack, sybilFlood } from '../../bench/attack-scenarios';
 import { EchoDetector } from '../../filters/echo';
 import { englishDataset, englishRecommendedTransformers, RegExpMatcher } from 'obscenity';
-import { ToxicityDetector, compileTransformers, patternSource } from '../../filters/toxicity';
+import { ToxicityDetector, patternSource } from '../../filters/toxicity';
+import { compileTransformers } from '../../filters/transform';
 import { loadSpamCorpus, splitSpamCorpus, HAM, SPAM } from '../../src/data/spam';
 import type { TrainingRecord } from '../../core/record';
 import { DEFAULT_ECHO, DEFAULT_TOXICITY } from '../../filters/config';
