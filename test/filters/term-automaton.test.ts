@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { RegExpMatcher, englishDataset, englishRecommendedTransformers, parseRawPattern } from 'obscenity';
 import { TermAutomaton } from '../../filters/term-automaton';
-import { compileTransformersInto } from '../../filters/toxicity';
+import { compileTransformersInto } from '../../filters/transform';
 import { loadSpamCorpus } from '../../src/data/spam';
 
 // The toxicity screen decides a text without obscenity's matcher only when this automaton's count is below its

@@ -1,0 +1,154 @@
+/**
+ * obscenity's blacklist transformers (confusables, leetspeak, lower case, collapse duplicates) compiled to tables,
+ * for the toxicity screen's upper bound (filters/match-bound.ts). Same code points in, same text out as
+ * `RegExpMatcher`'s `TransformerSet.applyTo` (test/filters/content.test.ts compares them on the corpus), without
+ * its per-character index map, iterator objects and string concatenation: the leading stateless transformers are
+ * composed once per code point; the stateful ones that follow run per character, each only on characters the
+ * earlier ones kept.
+ */
+import type { TransformerContainer } from 'obscenity';
+
+/** The fields of obscenity's CollapseDuplicatesTransformer (not exported) that define its behaviour. */
+interface CollapseShape {
+  defaultThreshold: number;
+  customThresholds: Map<number, number>;
+}
+
+export interface SplitTransformers {
+  /** The leading stateless stages composed: a code point's image, or -1 when one of them drops it. */
+  readonly viaSimple: (c: number) => number;
+  /** The stateful stages after them, in order. */
+  readonly rest: readonly TransformerContainer[];
+  /**
+   * When `rest` is exactly obscenity's collapse-duplicates stage (the English preset's only stateful one,
+   * recognised by shape): its thresholds, read once so the stage can be inlined (a run of one character keeps its
+   * first `threshold` copies; CollapseDuplicatesTransformer.transform).
+   */
+  readonly collapse?: { readonly defaultThreshold: number; readonly customThresholds: ReadonlyMap<number, number> };
+}
+
+export function splitTransformers(transformers: readonly TransformerContainer[]): SplitTransformers {
+  let k = 0;
+  while (k < transformers.length && !('factory' in transformers[k])) k++;
+  const simple = transformers.slice(0, k).map((t) => ('transform' in t ? t.transform : () => undefined));
+  const rest = transformers.slice(k);
+  const viaSimple = (c: number): number => {
+    let v: number | undefined = c;
+    for (let i = 0; i < simple.length && v !== undefined; i++) v = simple[i](v);
+    return v === undefined ? -1 : v;
+  };
+  const probe = rest.length === 1 && 'factory' in rest[0] ? (rest[0].factory() as unknown as Partial<CollapseShape>) : undefined;
+  const isCollapse = probe?.constructor?.name === 'CollapseDuplicatesTransformer' && typeof probe.defaultThreshold === 'number' && probe.customThresholds instanceof Map;
+  const collapse = isCollapse ? { defaultThreshold: probe.defaultThreshold as number, customThresholds: probe.customThresholds as Map<number, number> } : undefined;
+  return { viaSimple, rest, ...(collapse ? { collapse } : {}) };
+}
+
+/** The blacklist transformers as one function from text to transformed text, exactly as `RegExpMatcher` computes it. */
+export function compileTransformers(transformers: readonly TransformerContainer[]): (input: string) => string {
+  const into = compileTransformersInto(transformers);
+  return (input: string): string => {
+    const { units, length } = into(input);
+    let s = '';
+    for (let j = 0; j < length; j += 8192) s += String.fromCharCode.apply(null, units.subarray(j, Math.min(length, j + 8192)) as unknown as number[]);
+    return s;
+  };
+}
+
+/**
+ * `compileTransformers` without building the string: the transformed UTF-16 code units in a buffer reused across
+ * calls (valid until the next call), for scanning with a `TermAutomaton` (the two-pass form of the bound; the
+ * screen itself uses the fused loop of filters/match-bound.ts when the stages allow it).
+ */
+export function compileTransformersInto(transformers: readonly TransformerContainer[]): (input: string) => { units: Uint16Array; length: number } {
+  const { viaSimple, rest, collapse: shape } = splitTransformers(transformers);
+  const bmp = new Int32Array(0x10000).fill(-2); // -2: not computed yet, -1: dropped
+  const astral = new Map<number, number>();
+  let buf = new Uint16Array(4096);
+  const collapse = shape ? new Float64Array(0x10000).fill(shape.defaultThreshold) : undefined;
+  if (collapse && shape) {
+    for (const [ch, t] of shape.customThresholds) if (ch < 0x10000) collapse[ch] = t;
+  }
+  const cachedAstral = (c: number): number => {
+    let v = astral.get(c);
+    if (v === undefined) astral.set(c, (v = viaSimple(c)));
+    return v;
+  };
+  return (input: string) => {
+    if (buf.length < 2 * input.length) buf = new Uint16Array(2 * input.length);
+    const length =
+      collapse && shape
+        ? transformCollapsing(input, buf, bmp, collapse, (c) => (c < 0x10000 ? viaSimple(c) : cachedAstral(c)), (v) => shape.customThresholds.get(v) ?? shape.defaultThreshold)
+        : transformGeneric(input, buf, bmp, rest.map((t) => ('factory' in t ? t.factory() : t)), viaSimple, cachedAstral);
+    return { units: buf, length };
+  };
+}
+
+/** Append code point `w` to `out` at `n` as UTF-16; the new length. */
+function put(out: Uint16Array, n: number, w: number): number {
+  if (w < 0x10000) {
+    out[n] = w;
+    return n + 1;
+  }
+  w -= 0x10000;
+  out[n] = 0xd800 + (w >> 10);
+  out[n + 1] = 0xdc00 + (w & 0x3ff);
+  return n + 2;
+}
+
+/**
+ * The stateless stages from `table` (BMP, -2 = not computed yet, -1 = dropped; `slow` for the rest), then the
+ * collapse-duplicates stage inlined from `thresholds`.
+ */
+function transformCollapsing(input: string, out: Uint16Array, table: Int32Array, thresholds: Float64Array, slow: (c: number) => number, astralThreshold: (v: number) => number): number {
+  const len = input.length;
+  let n = 0;
+  let last = -1;
+  let remaining = -1;
+  for (let i = 0; i < len; ) {
+    let c = input.charCodeAt(i++);
+    // Code points as obscenity's CharacterIterator reads them: a high surrogate followed by a low one is one.
+    if (c >= 0xd800 && c <= 0xdbff && i < len) {
+      const d = input.charCodeAt(i);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        i++;
+        c = (c - 0xd800) * 0x400 + (d - 0xdc00) + 0x10000;
+      }
+    }
+    let v = c < 0x10000 ? table[c] : slow(c);
+    if (v === -2) v = table[c] = slow(c);
+    if (v < 0) continue;
+    if (v === last) {
+      if (remaining-- <= 0) continue;
+    } else {
+      const threshold = v < 0x10000 ? thresholds[v] : astralThreshold(v);
+      remaining = threshold - 1;
+      last = v;
+      if (!(threshold > 0)) continue;
+    }
+    n = put(out, n, v);
+  }
+  return n;
+}
+
+/** The same for any stateful stages, each called through its transform(). */
+function transformGeneric(input: string, out: Uint16Array, table: Int32Array, stages: readonly { transform(c: number): number | undefined }[], viaSimple: (c: number) => number, astral: (c: number) => number): number {
+  const len = input.length;
+  let n = 0;
+  for (let i = 0; i < len; ) {
+    let c = input.charCodeAt(i++);
+    if (c >= 0xd800 && c <= 0xdbff && i < len) {
+      const d = input.charCodeAt(i);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        i++;
+        c = (c - 0xd800) * 0x400 + (d - 0xdc00) + 0x10000;
+      }
+    }
+    let v = c < 0x10000 ? table[c] : astral(c);
+    if (v === -2) v = table[c] = viaSimple(c);
+    if (v < 0) continue;
+    let w: number | undefined = v;
+    for (let j = 0; j < stages.length && w !== undefined; j++) w = stages[j].transform(w);
+    if (w !== undefined) n = put(out, n, w);
+  }
+  return n;
+}
