@@ -51,7 +51,9 @@ const REPORTING_SEEDS = seedsArg >= 0 ? args[seedsArg + 1].split(',') : quick ? 
 const SIZE: Record<Kind, number> = { text: 3000, dense: 4000 };
 const SERVE_EVERY = 500;
 type ConfigName = Row['config'];
-const CONFIGS: ConfigName[] = noGate ? ['defaults'] : ['defaults', 'defaults+gate'];
+/** --gate-only (with --only): the configuration with the update gate and its witness alone. */
+const gateOnly = args.includes('--gate-only');
+const CONFIGS: ConfigName[] = gateOnly ? ['defaults+gate'] : noGate ? ['defaults'] : ['defaults', 'defaults+gate'];
 
 const t0 = Date.now();
 const elapsed = () => {
