@@ -1,0 +1,452 @@
+/**
+ * The toxicity screen's exact span count: the number `countSpans(matcher.getAllMatches(text))` gives for
+ * obscenity's `RegExpMatcher` (filters/toxicity.ts), computed only where a term can match.
+ *
+ * Why: when the cheap bound (filters/match-bound.ts) reaches the thresholds, the screen needs obscenity's exact
+ * count (the reason message and score report it). `getAllMatches` runs 119 regular expressions over the whole
+ * transformed text, 66 `indexOf` passes for the whitelist and a per-character transformer pipeline that builds
+ * strings; on a 4,000-character text of profanity and near-misses that is ~0.9–1.4 ms, 49× the median honest
+ * record's whole screening chain (issue 10). Here the work is proportional to the places where some term matches.
+ *
+ * Exactness, step by step against RegExpMatcher.getAllMatches (obscenity 0.4.x):
+ * 1. The transformed text and its map to original indices are `applyTransformers`' (same stages in the same
+ *    order per code point as CharacterIterator reads them, one map entry per UTF-16 unit of each output code
+ *    point, holding the code point's start index; stateful stages fresh per text, as `resetAll` leaves them).
+ * 2. Every match of every term's RegExp ends at a position where the DFA of filters/term-automaton.ts reports a
+ *    match end (it recognises exactly the union of the terms' languages with the same `\b` rules, counting every
+ *    match, not only the leftmost ones). A match of term k ending at e has one of k's possible lengths, and its
+ *    last unit is one k's last node can produce; so its start is among the candidates built from those ends.
+ * 3. `String.prototype.matchAll` with a `g` RegExp reports, from lastIndex L (0 first), the match at the least
+ *    start s ≥ L at which the RegExp matches, found by backtracking (a greedy `(?:x)?` tries x first), then sets
+ *    L to its end (matches are never empty: obscenity rejects patterns that can match the empty string).
+ *    `matchAt` is that backtracking for obscenity's node kinds (literals as UTF-16 units, `.` any one unit — no
+ *    `u` flag, `s` flag —, optional literal or wildcard, `\b` over [A-Za-z0-9_] with the outside non-word);
+ *    trying the candidate starts in order from L gives the same least start, since every other start fails.
+ * 4. A match is dropped when some whitelist interval contains its original [start, end] (`IntervalCollection.query`
+ *    with the same intervals: each whitelisted term's `indexOf` occurrences from the previous one's end, over the
+ *    whitelist transformers' text, computed only when a match exists).
+ * 5. Spans are clusters of the kept matches sorted by start, a match starting after the cluster's end opening a
+ *    new one (`countSpans`); ties in start order cannot change that count.
+ * test/filters/match-count.test.ts compares the count with obscenity's on every SpamAssassin mail and on generated
+ * text of terms, near-misses, whitelisted words, leetspeak, look-alikes, separators and surrogates.
+ */
+import { SyntaxKind, type ParsedPattern, type TransformerContainer } from 'obscenity';
+import { TermAutomaton } from './term-automaton';
+import { splitTransformers } from './transform';
+
+const ANY = -1;
+const isWordUnit = (u: number): boolean => (u >= 48 && u <= 57) || (u >= 65 && u <= 90) || (u >= 97 && u <= 122) || u === 95;
+
+/**
+ * A term as `matchAt` reads it: its atoms' UTF-16 units flattened (ANY for `.`), each atom's [start, end) in them,
+ * which atoms are optional, and the `\b` flags.
+ */
+interface Term {
+  readonly units: Int32Array;
+  readonly atomStart: Int32Array;
+  readonly atomEnd: Int32Array;
+  readonly optional: Uint8Array;
+  readonly optionals: number;
+  readonly startBoundary: boolean;
+  readonly endBoundary: boolean;
+  /** Possible match lengths in units. */
+  readonly lengths: readonly number[];
+  /** The unit every match starts with, or -1 when it can vary (a leading optional or wildcard). */
+  readonly first: number;
+  /** Units a match can end with (ANY: any unit). */
+  readonly last: ReadonlySet<number>;
+}
+
+const unitsOf = (cp: number): number[] => (cp < 0x10000 ? [cp] : [0xd800 + ((cp - 0x10000) >> 10), 0xdc00 + ((cp - 0x10000) & 0x3ff)]);
+
+function compileTerm(p: ParsedPattern): Term {
+  const atoms = p.nodes.map((node) => {
+    const child = node.kind === SyntaxKind.Optional ? node.childNode : node;
+    return { units: child.kind === SyntaxKind.Wildcard ? [ANY] : child.chars.flatMap(unitsOf), optional: node.kind === SyntaxKind.Optional };
+  });
+  let lengths = new Set([0]);
+  for (const a of atoms) {
+    const next = new Set<number>();
+    for (const l of lengths) {
+      next.add(l + a.units.length);
+      if (a.optional) next.add(l);
+    }
+    lengths = next;
+  }
+  const last = new Set<number>();
+  for (let i = atoms.length - 1; i >= 0; i--) {
+    last.add(atoms[i].units[atoms[i].units.length - 1]);
+    if (!atoms[i].optional) break;
+  }
+  const atomStart: number[] = [];
+  const atomEnd: number[] = [];
+  let o = 0;
+  for (const a of atoms) {
+    atomStart.push(o);
+    atomEnd.push((o += a.units.length));
+  }
+  return {
+    units: Int32Array.from(atoms.flatMap((a) => a.units)),
+    atomStart: Int32Array.from(atomStart),
+    atomEnd: Int32Array.from(atomEnd),
+    optional: Uint8Array.from(atoms.map((a) => (a.optional ? 1 : 0))),
+    optionals: atoms.filter((a) => a.optional).length,
+    startBoundary: p.requireWordBoundaryAtStart,
+    endBoundary: p.requireWordBoundaryAtEnd,
+    lengths: [...lengths].filter((l) => l > 0),
+    first: atoms[0].optional || atoms[0].units[0] === ANY ? -1 : atoms[0].units[0],
+    last,
+  };
+}
+
+/** A transformed text with its map and match ends, filled by a walker (the same fields as `Recorded`). */
+interface Walk {
+  units: Uint16Array;
+  map: Int32Array;
+  length: number;
+  ends: Int32Array;
+  nEnds: number;
+}
+
+/**
+ * `applyTransformers` for a transformer set, in one loop with the walk of `automaton` over its output: the
+ * transformed UTF-16 units, each one's original index (the start of the code point it comes from) and the
+ * distinct match ends. The leading stateless stages are composed once per BMP code point; obscenity's
+ * collapse-duplicates stage, when it is the only stage after them, is inlined from its thresholds (as in
+ * filters/transform.ts); any other stages are called per code point on fresh instances (as `resetAll` leaves them).
+ */
+function walker(transformers: readonly TransformerContainer[], automaton: TermAutomaton): (input: string, out: Walk) => void {
+  const { viaSimple, rest, collapse: shape } = splitTransformers(transformers);
+  const bmp = new Int32Array(0x10000);
+  for (let c = 0; c < 0x10000; c++) bmp[c] = viaSimple(c); // -1: dropped
+  const astral = new Map<number, number>();
+  const astralImage = (c: number): number => {
+    let v = astral.get(c);
+    if (v === undefined) astral.set(c, (v = viaSimple(c)));
+    return v;
+  };
+  const thresholds = new Float64Array(0x10000).fill(shape?.defaultThreshold ?? 0);
+  if (shape) for (const [ch, t] of shape.customThresholds) if (ch < 0x10000) thresholds[ch] = t;
+  const astralThreshold = (v: number): number => shape?.customThresholds.get(v) ?? shape?.defaultThreshold ?? 0;
+  const classOf = automaton.classOf;
+  return (input, out) => {
+    const stages = shape ? [] : (rest.map((t) => ('factory' in t ? t.factory() : t)) as { transform(c: number): number | undefined }[]);
+    const len = input.length;
+    if (out.units.length < 2 * len) {
+      out.units = new Uint16Array(2 * len);
+      out.map = new Int32Array(2 * len);
+      out.ends = new Int32Array(2 * len + 1);
+    }
+    const { units, map, ends } = out;
+    automaton.begin();
+    let trans = automaton.table();
+    let row = 0;
+    let nEnds = 0;
+    let lastEnd = -1;
+    let n = 0;
+    let last = -1;
+    let remaining = -1;
+    for (let i = 0; i < len; ) {
+      const at = i;
+      let c = input.charCodeAt(i++);
+      if (c >= 0xd800 && c <= 0xdbff && i < len) {
+        const d = input.charCodeAt(i);
+        if (d >= 0xdc00 && d <= 0xdfff) {
+          i++;
+          c = (c - 0xd800) * 0x400 + (d - 0xdc00) + 0x10000;
+        }
+      }
+      let w: number | undefined = c < 0x10000 ? bmp[c] : astralImage(c);
+      if (w < 0) continue;
+      if (shape) {
+        // CollapseDuplicatesTransformer.transform
+        if (w === last) {
+          if (remaining-- <= 0) continue;
+        } else {
+          const threshold = w < 0x10000 ? thresholds[w] : astralThreshold(w);
+          remaining = threshold - 1;
+          last = w;
+          if (!(threshold > 0)) continue;
+        }
+      } else {
+        for (let j = 0; j < stages.length && w !== undefined; j++) w = stages[j].transform(w);
+        if (w === undefined) continue;
+      }
+      if (w < 0x10000) {
+        units[n] = w;
+        map[n] = at;
+        let t = trans[row + classOf[w]];
+        if (t < 0) {
+          t = automaton.transition(row, classOf[w]);
+          trans = automaton.table();
+        }
+        row = t >> 2;
+        if ((t & 1) !== 0 && n - 1 > lastEnd) ends[nEnds++] = lastEnd = n - 1;
+        if ((t & 2) !== 0 && n > lastEnd) ends[nEnds++] = lastEnd = n;
+        n++;
+        continue;
+      }
+      // An astral image: two units, two steps.
+      const hi = 0xd800 + ((w - 0x10000) >> 10);
+      const lo = 0xdc00 + ((w - 0x10000) & 0x3ff);
+      for (const u of [hi, lo]) {
+        units[n] = u;
+        map[n] = at;
+        let t = trans[row + classOf[u]];
+        if (t < 0) {
+          t = automaton.transition(row, classOf[u]);
+          trans = automaton.table();
+        }
+        row = t >> 2;
+        if ((t & 1) !== 0 && n - 1 > lastEnd) ends[nEnds++] = lastEnd = n - 1;
+        if ((t & 2) !== 0 && n > lastEnd) ends[nEnds++] = lastEnd = n;
+        n++;
+      }
+    }
+    if (automaton.endsAtEnd(row) && n - 1 > lastEnd) ends[nEnds++] = n - 1;
+    out.length = n;
+    out.nEnds = nEnds;
+  };
+}
+
+/** A transformed text with its map to original indices and its match ends (MatchBound.recorded). */
+export interface Recorded {
+  readonly units: Uint16Array;
+  readonly map: Int32Array;
+  readonly length: number;
+  readonly ends: Int32Array;
+  readonly nEnds: number;
+}
+
+export class MatchCount {
+  private readonly terms: Term[];
+  private readonly automaton: TermAutomaton;
+  /**
+   * Per last unit, (term, length, first unit) triples of the terms that can end with it; `anyLast`: the same for
+   * terms that can end with a wildcard.
+   */
+  private readonly byLast = new Map<number, Int32Array>();
+  private readonly anyLast: number[] = [];
+  private readonly blackWalk: (input: string, out: Walk) => void;
+  private readonly whiteWalk: (input: string, out: Walk) => void;
+  private readonly black: Walk = { units: new Uint16Array(0), map: new Int32Array(0), length: 0, ends: new Int32Array(0), nEnds: 0 };
+  private readonly white: Walk = { units: new Uint16Array(0), map: new Int32Array(0), length: 0, ends: new Int32Array(0), nEnds: 0 };
+  private reach = new Int32Array(0);
+  private cover = new Int32Array(0);
+  /** The whitelist: each term's UTF-16 units, a DFA over them, and per last unit the terms ending with it. */
+  private readonly whitelistTerms: readonly Uint16Array[];
+  private readonly whiteAutomaton: TermAutomaton;
+  private readonly whiteByLast = new Map<number, number[]>();
+  private readonly whiteLastEnd: Int32Array;
+  private readonly starts: number[][];
+  // Per-text scratch: the text being matched.
+  private t: Uint16Array = new Uint16Array(0);
+  private n = 0;
+
+  constructor(
+    patterns: readonly ParsedPattern[],
+    whitelist: readonly string[],
+    blacklistTransformers: readonly TransformerContainer[],
+    whitelistTransformers: readonly TransformerContainer[],
+  ) {
+    this.terms = patterns.map(compileTerm);
+    this.starts = this.terms.map(() => []);
+    this.automaton = new TermAutomaton(patterns);
+    this.automaton.complete();
+    const byLast = new Map<number, number[]>();
+    this.terms.forEach((term, k) => {
+      for (const u of term.last) {
+        const list = u === ANY ? this.anyLast : (byLast.get(u) ?? []);
+        for (const l of term.lengths) list.push(k, l, term.first);
+        if (u !== ANY) byLast.set(u, list);
+      }
+    });
+    for (const [u, list] of byLast) this.byLast.set(u, Int32Array.from(list));
+    // indexOf compares UTF-16 units: each term as one literal of its code points ([...term] keeps lone surrogates).
+    this.whitelistTerms = whitelist.map((w) => Uint16Array.from(w, (_, i) => w.charCodeAt(i)));
+    this.whiteAutomaton = new TermAutomaton(
+      whitelist.map((w) => ({
+        nodes: [{ kind: SyntaxKind.Literal, chars: [...w].map((c) => c.codePointAt(0) as number) }],
+        requireWordBoundaryAtStart: false,
+        requireWordBoundaryAtEnd: false,
+      })),
+    );
+    this.whiteAutomaton.complete();
+    this.whitelistTerms.forEach((units, i) => {
+      const u = units[units.length - 1];
+      this.whiteByLast.set(u, [...(this.whiteByLast.get(u) ?? []), i]);
+    });
+    this.whiteLastEnd = new Int32Array(whitelist.length);
+    this.blackWalk = walker(blacklistTransformers, this.automaton);
+    this.whiteWalk = walker(whitelistTransformers, this.whiteAutomaton);
+  }
+
+  private candidates(list: ArrayLike<number>, e: number, starts: number[][]): void {
+    const t = this.t;
+    for (let i = 0; i < list.length; i += 3) {
+      const s = e - list[i + 1] + 1;
+      const first = list[i + 2];
+      if (s >= 0 && (first < 0 || t[s] === first)) starts[list[i]].push(s);
+    }
+  }
+
+  private boundary(pos: number): boolean {
+    const before = pos > 0 && isWordUnit(this.t[pos - 1]);
+    const after = pos < this.n && isWordUnit(this.t[pos]);
+    return before !== after;
+  }
+
+  /**
+   * The end (exclusive) of the match the term's RegExp finds at `s`, or -1. Backtracking tries a greedy optional's
+   * atom before skipping it, depth first, so its leaves come in the order of the masks "optional i taken" read as
+   * binary numbers with the first optional most significant, from all taken down to none: the first mask whose
+   * path matches is the RegExp's match.
+   */
+  private matchAt(term: Term, s: number): number {
+    if (term.startBoundary && !this.boundary(s)) return -1;
+    const { units, atomStart, atomEnd, optional } = term;
+    const t = this.t;
+    const n = this.n;
+    const atoms = atomStart.length;
+    masks: for (let mask = (1 << term.optionals) - 1; mask >= 0; mask--) {
+      let pos = s;
+      let bit = term.optionals - 1;
+      for (let i = 0; i < atoms; i++) {
+        if (optional[i] === 1 && ((mask >> bit--) & 1) === 0) continue;
+        const end = atomEnd[i];
+        for (let j = atomStart[i]; j < end; j++, pos++) {
+          if (pos >= n) continue masks;
+          const u = units[j];
+          if (u !== ANY && u !== t[pos]) continue masks;
+        }
+      }
+      if (!term.endBoundary || this.boundary(pos)) return pos;
+    }
+    return -1;
+  }
+
+  /**
+   * `countSpans(getAllMatches(input))` for the matcher these patterns, whitelist and transformers make.
+   * `recorded`: the blacklist transform of `input` and its match ends as MatchBound's fused loop leaves them, for
+   * the same patterns and transformers (else computed here).
+   */
+  count(input: string, recorded?: Recorded): number {
+    let rec = recorded;
+    if (!rec) {
+      this.blackWalk(input, this.black);
+      rec = this.black;
+    }
+    const { units, map, length: n, ends, nEnds } = rec;
+    this.t = units;
+    this.n = n;
+    if (nEnds === 0) return 0;
+    // Candidate starts per term, from the match ends (a start must show the term's first unit, when fixed).
+    const starts = this.starts;
+    for (const list of starts) list.length = 0;
+    for (let j = 0; j < nEnds; j++) {
+      const e = ends[j];
+      const list = this.byLast.get(units[e]);
+      if (list) this.candidates(list, e, starts);
+      if (this.anyLast.length > 0) this.candidates(this.anyLast, e, starts);
+    }
+    // Each term's matchAll: the least matching start from lastIndex, then lastIndex = the match's end. Per
+    // original start index, the largest inclusive end of a match starting there (-1: none).
+    const len = input.length;
+    if (this.reach.length < len) this.reach = new Int32Array(len);
+    const reach = this.reach.fill(-1, 0, len);
+    let found = 0;
+    for (let k = 0; k < this.terms.length; k++) {
+      const cand = starts[k];
+      if (cand.length === 0) continue;
+      sortNearlySorted(cand);
+      const term = this.terms[k];
+      let last = 0;
+      for (let c = 0; c < cand.length; c++) {
+        const s = cand[c];
+        if (s < last) continue;
+        last = s + 1; // a start that failed is not tried twice
+        const end = this.matchAt(term, s);
+        if (end < 0) continue;
+        last = end;
+        let origEnd = map[end - 1];
+        // RegExpMatcher's inclusive end: a surrogate pair's end is its low surrogate.
+        if (origEnd < len - 1 && isHigh(input.charCodeAt(origEnd)) && isLow(input.charCodeAt(origEnd + 1))) origEnd++;
+        const origStart = map[s];
+        if (origEnd > reach[origStart]) reach[origStart] = origEnd;
+        found++;
+      }
+    }
+    if (found === 0) return 0;
+    const cover = this.whitelistCover(input);
+    // countSpans over the matches no whitelist interval contains. Of the matches starting at one index the longest
+    // decides: if a whitelist interval contains it, it contains the others (same start, earlier ends); if not, the
+    // others lie inside its span. `covered`: the largest upper bound of the intervals starting at or before s.
+    let spans = 0;
+    let end = -1;
+    let covered = -1;
+    for (let s = 0; s < len; s++) {
+      if (cover !== undefined && cover[s] > covered) covered = cover[s];
+      const e = reach[s];
+      if (e < 0 || covered >= e) continue;
+      if (s > end) spans += 1;
+      if (e > end) end = e;
+    }
+    return spans;
+  }
+
+  /**
+   * RegExpMatcher.getWhitelistedIntervals as, per original index x, the largest upper bound of the intervals whose
+   * lower bound is x (-1: none): a match [s, e] is whitelisted (IntervalCollection.query: some interval with
+   * lower ≤ s and upper ≥ e) iff the largest cover at or before s is ≥ e.
+   * Undefined when no interval exists. Occurrences come from the whitelist DFA's ends (every occurrence of a term
+   * ends where the DFA reports an end), checked unit by unit; per term, in increasing order, an occurrence is kept
+   * when it starts at or after the end of the last one kept — `indexOf(term, lastEnd)`.
+   */
+  private whitelistCover(input: string): Int32Array | undefined {
+    if (this.whitelistTerms.length === 0) return undefined;
+    this.whiteWalk(input, this.white);
+    const { units, map, ends, nEnds } = this.white;
+    if (nEnds === 0) return undefined;
+    const len = input.length;
+    if (this.cover.length < len) this.cover = new Int32Array(len);
+    const cover = this.cover.fill(-1, 0, len);
+    const lastEnd = this.whiteLastEnd.fill(0);
+    let any = false;
+    for (let j = 0; j < nEnds; j++) {
+      const e = ends[j];
+      const list = this.whiteByLast.get(units[e]);
+      if (!list) continue;
+      for (const i of list) {
+        const term = this.whitelistTerms[i];
+        const s = e - term.length + 1;
+        if (s < lastEnd[i]) continue;
+        let k = 0;
+        while (k < term.length && term[k] === units[s + k]) k++;
+        if (k < term.length) continue;
+        lastEnd[i] = e + 1;
+        let origEnd = map[e];
+        if (origEnd < len - 1 && isHigh(input.charCodeAt(origEnd)) && isLow(input.charCodeAt(origEnd + 1))) origEnd++;
+        const lower = map[s];
+        if (origEnd > cover[lower]) cover[lower] = origEnd;
+        any = true;
+      }
+    }
+    return any ? cover : undefined;
+  }
+}
+
+/** In place, ascending; linear on the candidate lists, which are sorted up to a term's few lengths. */
+function sortNearlySorted(a: number[]): void {
+  for (let i = 1; i < a.length; i++) {
+    const v = a[i];
+    let j = i - 1;
+    while (j >= 0 && a[j] > v) {
+      a[j + 1] = a[j];
+      j--;
+    }
+    a[j + 1] = v;
+  }
+}
+
+const isHigh = (c: number): boolean => c >= 0xd800 && c <= 0xdbff;
+const isLow = (c: number): boolean => c >= 0xdc00 && c <= 0xdfff;
