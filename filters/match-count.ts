@@ -99,6 +99,16 @@ function compileTerm(p: ParsedPattern): Term {
   };
 }
 
+/** Every unit sequence a term can match: one per choice of optional atoms taken or skipped (ANY for `.`). */
+function paths(term: Term): number[][] {
+  let out: number[][] = [[]];
+  for (let i = 0; i < term.atomStart.length; i++) {
+    const atom = Array.from(term.units.subarray(term.atomStart[i], term.atomEnd[i]));
+    out = out.flatMap((p) => (term.optional[i] === 1 ? [[...p, ...atom], p] : [[...p, ...atom]]));
+  }
+  return out.filter((p) => p.length > 0);
+}
+
 /** A transformed text with its map and match ends, filled by a walker (the same fields as `Recorded`). */
 interface Walk {
   units: Uint16Array;
@@ -227,6 +237,12 @@ export class MatchCount {
    */
   private readonly byLast = new Map<number, Int32Array>();
   private readonly anyLast: number[] = [];
+  /**
+   * The same triples per (class of the unit before the last, class of the last unit) in the DFA's classes — one
+   * per path of optional atoms taken or skipped, so a list holds only terms whose match can end with those two
+   * units (a wildcard: under every class). Used for ends after the first unit; an index, not a filter of matches.
+   */
+  private readonly byLastTwo: (Int32Array | undefined)[];
   private readonly blackWalk: (input: string, out: Walk) => void;
   private readonly whiteWalk: (input: string, out: Walk) => void;
   private readonly black: Walk = { units: new Uint16Array(0), map: new Int32Array(0), length: 0, ends: new Int32Array(0), nEnds: 0 };
@@ -262,6 +278,20 @@ export class MatchCount {
       }
     });
     for (const [u, list] of byLast) this.byLast.set(u, Int32Array.from(list));
+    const C = this.automaton.classes;
+    const classOf = this.automaton.classOf;
+    const two: Set<string>[] = Array.from({ length: C * C }, () => new Set());
+    const all = Array.from({ length: C }, (_, c) => c);
+    this.terms.forEach((term, k) => {
+      for (const path of paths(term)) {
+        const l = path.length;
+        const first = path[0] === ANY ? -1 : path[0];
+        const lasts = path[l - 1] === ANY ? all : [classOf[path[l - 1]]];
+        const prevs = l < 2 || path[l - 2] === ANY ? all : [classOf[path[l - 2]]];
+        for (const a of prevs) for (const b of lasts) two[a * C + b].add(`${k},${l},${first}`);
+      }
+    });
+    this.byLastTwo = two.map((set) => (set.size === 0 ? undefined : Int32Array.from([...set].flatMap((x) => x.split(',').map(Number)))));
     // indexOf compares UTF-16 units: each term as one literal of its code points ([...term] keeps lone surrogates).
     this.whitelistTerms = whitelist.map((w) => Uint16Array.from(w, (_, i) => w.charCodeAt(i)));
     this.whiteAutomaton = new TermAutomaton(
@@ -343,8 +373,16 @@ export class MatchCount {
     // Candidate starts per term, from the match ends (a start must show the term's first unit, when fixed).
     const starts = this.starts;
     for (const list of starts) list.length = 0;
+    const { byLastTwo } = this;
+    const classOf = this.automaton.classOf;
+    const C = this.automaton.classes;
     for (let j = 0; j < nEnds; j++) {
       const e = ends[j];
+      if (e > 0) {
+        const list = byLastTwo[classOf[units[e - 1]] * C + classOf[units[e]]];
+        if (list) this.candidates(list, e, starts);
+        continue;
+      }
       const list = this.byLast.get(units[e]);
       if (list) this.candidates(list, e, starts);
       if (this.anyLast.length > 0) this.candidates(this.anyLast, e, starts);

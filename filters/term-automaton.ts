@@ -176,30 +176,6 @@ export class TermAutomaton {
     return this.pending[s] && this.prevWord[s];
   }
 
-  /** The distinct positions of `units[0..n)` at which some term's match ends, ascending, into `out`; how many. */
-  ends(units: Uint16Array, n: number, out: Int32Array): number {
-    this.begin();
-    const classOf = this.classOf;
-    let trans = this.trans;
-    let row = 0;
-    let count = 0;
-    let lastEnd = -1;
-    for (let i = 0; i < n; i++) {
-      const c = classOf[units[i]];
-      let t = trans[row + c];
-      if (t < 0) {
-        t = this.transition(row, c);
-        trans = this.trans;
-      }
-      row = t >> 2;
-      if ((t & 3) === 0) continue;
-      if (t & 1 && i - 1 > lastEnd) out[count++] = lastEnd = i - 1;
-      if (t & 2 && i > lastEnd) out[count++] = lastEnd = i;
-    }
-    if (this.endsAtEnd(row) && n - 1 > lastEnd) out[count++] = n - 1;
-    return count;
-  }
-
   /**
    * Distinct positions of `units[0..n)` at which some term's match ends; stops early once `enough(count)` holds.
    */
