@@ -423,7 +423,7 @@ export class MatchCount {
     let end = -1;
     let covered = -1;
     for (let s = 0; s < len; s++) {
-      if (cover !== undefined && cover[s] > covered) covered = cover[s];
+      if (cover[s] > covered) covered = cover[s];
       const e = reach[s];
       if (e < 0 || covered >= e) continue;
       if (s > end) spans += 1;
@@ -436,20 +436,18 @@ export class MatchCount {
    * RegExpMatcher.getWhitelistedIntervals as, per original index x, the largest upper bound of the intervals whose
    * lower bound is x (-1: none): a match [s, e] is whitelisted (IntervalCollection.query: some interval with
    * lower ≤ s and upper ≥ e) iff the largest cover at or before s is ≥ e.
-   * Undefined when no interval exists. Occurrences come from the whitelist DFA's ends (every occurrence of a term
+   * Occurrences come from the whitelist DFA's ends (every occurrence of a term
    * ends where the DFA reports an end), checked unit by unit; per term, in increasing order, an occurrence is kept
    * when it starts at or after the end of the last one kept — `indexOf(term, lastEnd)`.
    */
-  private whitelistCover(input: string): Int32Array | undefined {
-    if (this.whitelistTerms.length === 0) return undefined;
-    this.whiteWalk(input, this.white);
-    const { units, map, ends, nEnds } = this.white;
-    if (nEnds === 0) return undefined;
+  private whitelistCover(input: string): Int32Array {
     const len = input.length;
     if (this.cover.length < len) this.cover = new Int32Array(len);
     const cover = this.cover.fill(-1, 0, len);
+    if (this.whitelistTerms.length === 0) return cover;
+    this.whiteWalk(input, this.white);
+    const { units, map, ends, nEnds } = this.white;
     const lastEnd = this.whiteLastEnd.fill(0);
-    let any = false;
     for (let j = 0; j < nEnds; j++) {
       const e = ends[j];
       const list = this.whiteByLast.get(units[e]);
@@ -466,10 +464,9 @@ export class MatchCount {
         if (origEnd < len - 1 && isHigh(input.charCodeAt(origEnd)) && isLow(input.charCodeAt(origEnd + 1))) origEnd++;
         const lower = map[s];
         if (origEnd > cover[lower]) cover[lower] = origEnd;
-        any = true;
       }
     }
-    return any ? cover : undefined;
+    return cover;
   }
 }
 
