@@ -18,6 +18,11 @@
  * (test/filters/match-bound.test.ts compares them, and the screen's verdicts with `{ reference: true }`).
  * Transformer sets other than a run of stateless stages then obscenity's collapse-duplicates with small integer
  * thresholds take the two-pass form.
+ *
+ * The loop also leaves its transformed units, their original indices and the match ends in reused buffers
+ * (`recorded`): when the bound does not decide, the exact count (filters/match-count.ts) starts from them instead
+ * of transforming and walking the text again (three stores per unit; the bound's cost on the corpus unchanged
+ * within the machine's noise).
  */
 import type { ParsedPattern, TransformerContainer } from 'obscenity';
 import { TermAutomaton } from './term-automaton';
@@ -52,9 +57,8 @@ export class MatchBound {
    * so a text the bound does not decide is not transformed and walked twice.
    */
   recorded?: { units: Uint16Array; map: Int32Array; length: number; ends: Int32Array; nEnds: number };
-  private units = new Uint16Array(0);
-  private map = new Int32Array(0);
-  private ends = new Int32Array(0);
+  /** `recorded`'s one object, updated in place (no allocation per text). */
+  private readonly record = { units: new Uint16Array(0), map: new Int32Array(0), length: 0, ends: new Int32Array(0), nEnds: 0 };
   private readonly automaton: TermAutomaton;
   /**
    * Per BMP input code unit, its image after every stage but collapse-duplicates: DROPPED; −v for an astral image
@@ -108,14 +112,15 @@ export class MatchBound {
     const classOf = automaton.classOf;
     let trans = automaton.table();
     const len = text.length;
-    if (this.units.length < 2 * len) {
-      this.units = new Uint16Array(2 * len);
-      this.map = new Int32Array(2 * len);
-      this.ends = new Int32Array(2 * len + 1);
+    const record = this.record;
+    if (record.units.length < 2 * len) {
+      record.units = new Uint16Array(2 * len);
+      record.map = new Int32Array(2 * len);
+      record.ends = new Int32Array(2 * len + 1);
     }
-    const units = this.units;
-    const map = this.map;
-    const ends = this.ends;
+    const units = record.units;
+    const map = record.map;
+    const ends = record.ends;
     let words = 0;
     let inWord = 0;
     let row = 0;
@@ -186,7 +191,9 @@ export class MatchBound {
     // End of text: a `\b` after the last unit holds when that unit is a word character.
     if (automaton.endsAtEnd(row) && pos - 1 > lastEnd) ends[count++] = pos - 1;
     this.words = words;
-    this.recorded = { units, map, length: pos, ends, nEnds: count };
+    record.length = pos;
+    record.nEnds = count;
+    this.recorded = record;
     return count;
   }
 

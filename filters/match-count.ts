@@ -14,8 +14,9 @@
  *    point, holding the code point's start index; stateful stages fresh per text, as `resetAll` leaves them).
  * 2. Every match of every term's RegExp ends at a position where the DFA of filters/term-automaton.ts reports a
  *    match end (it recognises exactly the union of the terms' languages with the same `\b` rules, counting every
- *    match, not only the leftmost ones). A match of term k ending at e has one of k's possible lengths, and its
- *    last unit is one k's last node can produce; so its start is among the candidates built from those ends.
+ *    match, not only the leftmost ones). A match of term k ending at e follows one path of k's optional atoms taken
+ *    or skipped, so its length, its first unit and its last two units are that path's: its start is among the
+ *    candidates listed for the classes of units e − 1 and e (byLastTwo) whose first unit is at the start.
  * 3. `String.prototype.matchAll` with a `g` RegExp reports, from lastIndex L (0 first), the match at the least
  *    start s ≥ L at which the RegExp matches, found by backtracking (a greedy `(?:x)?` tries x first), then sets
  *    L to its end (matches are never empty: obscenity rejects patterns that can match the empty string).
@@ -24,15 +25,23 @@
  *    trying the candidate starts in order from L gives the same least start, since every other start fails.
  * 4. A match is dropped when some whitelist interval contains its original [start, end] (`IntervalCollection.query`
  *    with the same intervals: each whitelisted term's `indexOf` occurrences from the previous one's end, over the
- *    whitelist transformers' text, computed only when a match exists).
+ *    whitelist transformers' text — found from the ends a DFA over the whitelist reports, computed only when a
+ *    match exists).
  * 5. Spans are clusters of the kept matches sorted by start, a match starting after the cluster's end opening a
  *    new one (`countSpans`); ties in start order cannot change that count.
  * test/filters/match-count.test.ts compares the count with obscenity's on every SpamAssassin mail and on generated
  * text of terms, near-misses, whitelisted words, leetspeak, look-alikes, separators and surrogates.
+ *
+ * Cost: the screen passes the record MatchBound's fused loop made of the transformed text, so what is left is one
+ * walk of the whitelist transform and DFA over the text (about the bound's own cost), a few candidate starts per
+ * match end and a sweep of the text's indices. On bench:redteam's slow-path records (4,000 characters of random
+ * profanity, near-misses and whitelisted words) the toxicity screen costs ~140 µs of CPU warm (~1.1 ms through
+ * getAllMatches); the benchmark's ratio to the median honest chain went from 65× to 12–13× — not yet the ≤ 5× target:
+ * the bound, the whitelist walk, the matching and deobfuscate's regular expressions each take about a fifth.
  */
 import { SyntaxKind, type ParsedPattern, type TransformerContainer } from 'obscenity';
 import { TermAutomaton } from './term-automaton';
-import { splitTransformers } from './transform';
+import { walker, type Walk } from './transform';
 
 const ANY = -1;
 const isWordUnit = (u: number): boolean => (u >= 48 && u <= 57) || (u >= 65 && u <= 90) || (u >= 97 && u <= 122) || u === 95;
@@ -109,116 +118,6 @@ function paths(term: Term): number[][] {
   return out.filter((p) => p.length > 0);
 }
 
-/** A transformed text with its map and match ends, filled by a walker (the same fields as `Recorded`). */
-interface Walk {
-  units: Uint16Array;
-  map: Int32Array;
-  length: number;
-  ends: Int32Array;
-  nEnds: number;
-}
-
-/**
- * `applyTransformers` for a transformer set, in one loop with the walk of `automaton` over its output: the
- * transformed UTF-16 units, each one's original index (the start of the code point it comes from) and the
- * distinct match ends. The leading stateless stages are composed once per BMP code point; obscenity's
- * collapse-duplicates stage, when it is the only stage after them, is inlined from its thresholds (as in
- * filters/transform.ts); any other stages are called per code point on fresh instances (as `resetAll` leaves them).
- */
-function walker(transformers: readonly TransformerContainer[], automaton: TermAutomaton): (input: string, out: Walk) => void {
-  const { viaSimple, rest, collapse: shape } = splitTransformers(transformers);
-  const bmp = new Int32Array(0x10000);
-  for (let c = 0; c < 0x10000; c++) bmp[c] = viaSimple(c); // -1: dropped
-  const astral = new Map<number, number>();
-  const astralImage = (c: number): number => {
-    let v = astral.get(c);
-    if (v === undefined) astral.set(c, (v = viaSimple(c)));
-    return v;
-  };
-  const thresholds = new Float64Array(0x10000).fill(shape?.defaultThreshold ?? 0);
-  if (shape) for (const [ch, t] of shape.customThresholds) if (ch < 0x10000) thresholds[ch] = t;
-  const astralThreshold = (v: number): number => shape?.customThresholds.get(v) ?? shape?.defaultThreshold ?? 0;
-  const classOf = automaton.classOf;
-  return (input, out) => {
-    const stages = shape ? [] : (rest.map((t) => ('factory' in t ? t.factory() : t)) as { transform(c: number): number | undefined }[]);
-    const len = input.length;
-    if (out.units.length < 2 * len) {
-      out.units = new Uint16Array(2 * len);
-      out.map = new Int32Array(2 * len);
-      out.ends = new Int32Array(2 * len + 1);
-    }
-    const { units, map, ends } = out;
-    automaton.begin();
-    let trans = automaton.table();
-    let row = 0;
-    let nEnds = 0;
-    let lastEnd = -1;
-    let n = 0;
-    let last = -1;
-    let remaining = -1;
-    for (let i = 0; i < len; ) {
-      const at = i;
-      let c = input.charCodeAt(i++);
-      if (c >= 0xd800 && c <= 0xdbff && i < len) {
-        const d = input.charCodeAt(i);
-        if (d >= 0xdc00 && d <= 0xdfff) {
-          i++;
-          c = (c - 0xd800) * 0x400 + (d - 0xdc00) + 0x10000;
-        }
-      }
-      let w: number | undefined = c < 0x10000 ? bmp[c] : astralImage(c);
-      if (w < 0) continue;
-      if (shape) {
-        // CollapseDuplicatesTransformer.transform
-        if (w === last) {
-          if (remaining-- <= 0) continue;
-        } else {
-          const threshold = w < 0x10000 ? thresholds[w] : astralThreshold(w);
-          remaining = threshold - 1;
-          last = w;
-          if (!(threshold > 0)) continue;
-        }
-      } else {
-        for (let j = 0; j < stages.length && w !== undefined; j++) w = stages[j].transform(w);
-        if (w === undefined) continue;
-      }
-      if (w < 0x10000) {
-        units[n] = w;
-        map[n] = at;
-        let t = trans[row + classOf[w]];
-        if (t < 0) {
-          t = automaton.transition(row, classOf[w]);
-          trans = automaton.table();
-        }
-        row = t >> 2;
-        if ((t & 1) !== 0 && n - 1 > lastEnd) ends[nEnds++] = lastEnd = n - 1;
-        if ((t & 2) !== 0 && n > lastEnd) ends[nEnds++] = lastEnd = n;
-        n++;
-        continue;
-      }
-      // An astral image: two units, two steps.
-      const hi = 0xd800 + ((w - 0x10000) >> 10);
-      const lo = 0xdc00 + ((w - 0x10000) & 0x3ff);
-      for (const u of [hi, lo]) {
-        units[n] = u;
-        map[n] = at;
-        let t = trans[row + classOf[u]];
-        if (t < 0) {
-          t = automaton.transition(row, classOf[u]);
-          trans = automaton.table();
-        }
-        row = t >> 2;
-        if ((t & 1) !== 0 && n - 1 > lastEnd) ends[nEnds++] = lastEnd = n - 1;
-        if ((t & 2) !== 0 && n > lastEnd) ends[nEnds++] = lastEnd = n;
-        n++;
-      }
-    }
-    if (automaton.endsAtEnd(row) && n - 1 > lastEnd) ends[nEnds++] = n - 1;
-    out.length = n;
-    out.nEnds = nEnds;
-  };
-}
-
 /** A transformed text with its map to original indices and its match ends (MatchBound.recorded). */
 export interface Recorded {
   readonly units: Uint16Array;
@@ -243,7 +142,8 @@ export class MatchCount {
    * units (a wildcard: under every class). Used for ends after the first unit; an index, not a filter of matches.
    */
   private readonly byLastTwo: (Int32Array | undefined)[];
-  private readonly blackWalk: (input: string, out: Walk) => void;
+  /** Built on first use: the screen passes MatchBound's record instead (the tables are ~0.75 MB). */
+  private blackWalk?: (input: string, out: Walk) => void;
   private readonly whiteWalk: (input: string, out: Walk) => void;
   private readonly black: Walk = { units: new Uint16Array(0), map: new Int32Array(0), length: 0, ends: new Int32Array(0), nEnds: 0 };
   private readonly white: Walk = { units: new Uint16Array(0), map: new Int32Array(0), length: 0, ends: new Int32Array(0), nEnds: 0 };
@@ -262,7 +162,7 @@ export class MatchCount {
   constructor(
     patterns: readonly ParsedPattern[],
     whitelist: readonly string[],
-    blacklistTransformers: readonly TransformerContainer[],
+    private readonly blacklistTransformers: readonly TransformerContainer[],
     whitelistTransformers: readonly TransformerContainer[],
   ) {
     this.terms = patterns.map(compileTerm);
@@ -307,7 +207,6 @@ export class MatchCount {
       this.whiteByLast.set(u, [...(this.whiteByLast.get(u) ?? []), i]);
     });
     this.whiteLastEnd = new Int32Array(whitelist.length);
-    this.blackWalk = walker(blacklistTransformers, this.automaton);
     this.whiteWalk = walker(whitelistTransformers, this.whiteAutomaton);
   }
 
@@ -363,6 +262,7 @@ export class MatchCount {
   count(input: string, recorded?: Recorded): number {
     let rec = recorded;
     if (!rec) {
+      this.blackWalk ??= walker(this.blacklistTransformers, this.automaton);
       this.blackWalk(input, this.black);
       rec = this.black;
     }

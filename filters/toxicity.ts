@@ -19,15 +19,18 @@
  * below the thresholds means no `toxic_language` reason, exactly; otherwise the exact count decides — obscenity's
  * span count computed only where a term matches, from the bound's record of the transformed text and its match ends
  * (filters/match-count.ts; `getAllMatches` over a 4,000-character flood of profanity and near-misses cost ~0.9–1.4
- * ms, 49× the median honest record's chain in bench:redteam's dos slow-path family). The
+ * ms, 49–65× the median honest record's chain in bench:redteam's dos slow-path family). The
  * transformers, the walk of the DFA (built in full once per process) and the word count are one loop without
  * allocation (filters/match-bound.ts), ~5 ns per character whatever the text: ~16 µs for the median mail (1,269
  * chars) and ~150 µs for 20,000 characters of fresh tokens (npm run bench:screens, 2 cores; the transform into a
  * buffer then a lazily built DFA took ~28 and ~350 µs, the bound as one alternation then one regular expression per
  * term ~61 and ~1,700 µs). In the sidecar a text is cut to TEXT_READ_CHARS (4,000) at ingest: bench:redteam's dos
  * family measures this screen at 2.6–2.9× the median honest record's whole chain (4.7–4.9× before the fused loop;
- * target ≤ 5×, issue 10). Same verdicts as `{ reference: true }` (the old path; test/filters/content.test.ts,
- * test/filters/match-bound.test.ts and bench/screen.ts compare them).
+ * target ≤ 5×, issue 10). A record the bound does not decide — a flood of profanity, near-misses and whitelisted
+ * words — costs the exact count on top: 12–13× the median chain in bench:redteam's dos slow-path family (65× with
+ * getAllMatches on the same run; target ≤ 5×, not met yet). Same verdicts as `{ reference: true }` (the old path;
+ * test/filters/content.test.ts, test/filters/match-bound.test.ts, test/filters/match-count.test.ts and
+ * bench/screen.ts compare them).
  */
 import {
   RegExpMatcher,
