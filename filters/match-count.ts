@@ -36,7 +36,7 @@
  * walk of the whitelist transform and DFA over the text (about the bound's own cost), a few candidate starts per
  * match end and a sweep of the text's indices. On bench:redteam's slow-path records (4,000 characters of random
  * profanity, near-misses and whitelisted words) the toxicity screen costs ~140 µs of CPU warm (~1.1 ms through
- * getAllMatches); the benchmark's ratio to the median honest chain went from 65× to 12–13× — not yet the ≤ 5× target:
+ * getAllMatches); the benchmark's ratio to the median honest chain went from 58–65× to 8–13× — not yet the ≤ 5× target:
  * the bound, the whitelist walk, the matching and deobfuscate's regular expressions each take about a fifth.
  */
 import { SyntaxKind, type ParsedPattern, type TransformerContainer } from 'obscenity';

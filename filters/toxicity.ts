@@ -27,7 +27,7 @@
  * term ~61 and ~1,700 µs). In the sidecar a text is cut to TEXT_READ_CHARS (4,000) at ingest: bench:redteam's dos
  * family measures this screen at 2.6–2.9× the median honest record's whole chain (4.7–4.9× before the fused loop;
  * target ≤ 5×, issue 10). A record the bound does not decide — a flood of profanity, near-misses and whitelisted
- * words — costs the exact count on top: 12–13× the median chain in bench:redteam's dos slow-path family (65× with
+ * words — costs the exact count on top: 8–13× the median chain in bench:redteam's dos slow-path family (58–65× with
  * getAllMatches on the same run; target ≤ 5×, not met yet). Same verdicts as `{ reference: true }` (the old path;
  * test/filters/content.test.ts, test/filters/match-bound.test.ts, test/filters/match-count.test.ts and
  * bench/screen.ts compare them).
