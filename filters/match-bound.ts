@@ -18,6 +18,11 @@
  * (test/filters/match-bound.test.ts compares them, and the screen's verdicts with `{ reference: true }`).
  * Transformer sets other than a run of stateless stages then obscenity's collapse-duplicates with small integer
  * thresholds take the two-pass form.
+ *
+ * The loop also leaves its transformed units, their original indices and the match ends in reused buffers
+ * (`recorded`): when the bound does not decide, the exact count (filters/match-count.ts) starts from them instead
+ * of transforming and walking the text again (three stores per unit; the bound's cost on the corpus unchanged
+ * within the machine's noise).
  */
 import type { ParsedPattern, TransformerContainer } from 'obscenity';
 import { TermAutomaton } from './term-automaton';
@@ -45,6 +50,15 @@ export function countWords(t: string): number {
 export class MatchBound {
   /** Words in the text of the last `count` call. */
   words = 0;
+  /**
+   * The fused loop's record of the last `count` call (undefined after the two-pass form): the transformed text's
+   * UTF-16 units and each one's original index (RegExpMatcher.applyTransformers' map: the start of the code point
+   * it comes from), and the distinct match ends, ascending — what filters/match-count.ts needs for the exact count,
+   * so a text the bound does not decide is not transformed and walked twice.
+   */
+  recorded?: { units: Uint16Array; map: Int32Array; length: number; ends: Int32Array; nEnds: number };
+  /** `recorded`'s one object, updated in place (no allocation per text). */
+  private readonly record = { units: new Uint16Array(0), map: new Int32Array(0), length: 0, ends: new Int32Array(0), nEnds: 0 };
   private readonly automaton: TermAutomaton;
   /**
    * Per BMP input code unit, its image after every stage but collapse-duplicates: DROPPED; −v for an astral image
@@ -98,6 +112,15 @@ export class MatchBound {
     const classOf = automaton.classOf;
     let trans = automaton.table();
     const len = text.length;
+    const record = this.record;
+    if (record.units.length < 2 * len) {
+      record.units = new Uint16Array(2 * len);
+      record.map = new Int32Array(2 * len);
+      record.ends = new Int32Array(2 * len + 1);
+    }
+    const units = record.units;
+    const map = record.map;
+    const ends = record.ends;
     let words = 0;
     let inWord = 0;
     let row = 0;
@@ -107,6 +130,7 @@ export class MatchBound {
     let last = DROPPED; // collapse-duplicates: the last kept image (packed) and copies still allowed
     let remaining = -1;
     for (let i = 0; i < len; ) {
+      const at = i;
       const c = text.charCodeAt(i++);
       const word = c > 32 ? 1 : WORD_UNIT[c];
       words += word & ~inWord;
@@ -130,8 +154,10 @@ export class MatchBound {
         if (!(threshold > 0)) continue;
       }
       let k: number;
-      if (p >= 0) k = p & 255;
-      else {
+      if (p >= 0) {
+        k = p & 255;
+        units[pos] = (p >> 8) & 0xffff;
+      } else {
         // An astral image is two code units for the DFA: the high surrogate's step here, the low one's below.
         const w = -p - 0x10000;
         k = classOf[0xd800 + (w >> 10)];
@@ -141,17 +167,15 @@ export class MatchBound {
           trans = automaton.table();
         }
         row = t >> 2;
-        if ((t & 1) !== 0 && pos - 1 > lastEnd) {
-          lastEnd = pos - 1;
-          count += 1;
-        }
-        if ((t & 2) !== 0 && pos > lastEnd) {
-          lastEnd = pos;
-          count += 1;
-        }
+        if ((t & 1) !== 0 && pos - 1 > lastEnd) ends[count++] = lastEnd = pos - 1;
+        if ((t & 2) !== 0 && pos > lastEnd) ends[count++] = lastEnd = pos;
+        units[pos] = 0xd800 + (w >> 10);
+        map[pos] = at;
         pos += 1;
         k = classOf[0xdc00 + (w & 0x3ff)];
+        units[pos] = 0xdc00 + (w & 0x3ff);
       }
+      map[pos] = at;
       let t = trans[row + k];
       if (t < 0) {
         t = automaton.transition(row, k); // only when the DFA could not be completed
@@ -159,24 +183,22 @@ export class MatchBound {
       }
       row = t >> 2;
       if ((t & 3) !== 0) {
-        if ((t & 1) !== 0 && pos - 1 > lastEnd) {
-          lastEnd = pos - 1;
-          count += 1;
-        }
-        if ((t & 2) !== 0 && pos > lastEnd) {
-          lastEnd = pos;
-          count += 1;
-        }
+        if ((t & 1) !== 0 && pos - 1 > lastEnd) ends[count++] = lastEnd = pos - 1;
+        if ((t & 2) !== 0 && pos > lastEnd) ends[count++] = lastEnd = pos;
       }
       pos += 1;
     }
     // End of text: a `\b` after the last unit holds when that unit is a word character.
-    if (automaton.endsAtEnd(row) && pos - 1 > lastEnd) count += 1;
+    if (automaton.endsAtEnd(row) && pos - 1 > lastEnd) ends[count++] = pos - 1;
     this.words = words;
+    record.length = pos;
+    record.nEnds = count;
+    this.recorded = record;
     return count;
   }
 
   private countTwoPass(text: string): number {
+    this.recorded = undefined;
     const { units, length } = (this.twoPass as NonNullable<MatchBound['twoPass']>)(text);
     this.words = countWords(text);
     return this.automaton.countEnds(units, length, () => false);

@@ -16,15 +16,21 @@
  * Cost. obscenity's `getAllMatches` (whitelist pass, per-character transformer pipeline, 119 expressions) costs
  * ~310 µs per SpamAssassin mail. Most texts are decided without it: an upper bound on its span count (the distinct
  * end positions of term matches in the same transformed text, whitelist ignored, filters/term-automaton.ts) that is
- * below the thresholds means no `toxic_language` reason, exactly; otherwise `getAllMatches` decides as before. The
+ * below the thresholds means no `toxic_language` reason, exactly; otherwise the exact count decides — obscenity's
+ * span count computed only where a term matches, from the bound's record of the transformed text and its match ends
+ * (filters/match-count.ts; `getAllMatches` over a 4,000-character flood of profanity and near-misses cost ~0.9–1.4
+ * ms, 49–65× the median honest record's chain in bench:redteam's dos slow-path family). The
  * transformers, the walk of the DFA (built in full once per process) and the word count are one loop without
  * allocation (filters/match-bound.ts), ~5 ns per character whatever the text: ~16 µs for the median mail (1,269
  * chars) and ~150 µs for 20,000 characters of fresh tokens (npm run bench:screens, 2 cores; the transform into a
  * buffer then a lazily built DFA took ~28 and ~350 µs, the bound as one alternation then one regular expression per
  * term ~61 and ~1,700 µs). In the sidecar a text is cut to TEXT_READ_CHARS (4,000) at ingest: bench:redteam's dos
  * family measures this screen at 2.6–2.9× the median honest record's whole chain (4.7–4.9× before the fused loop;
- * target ≤ 5×, issue 10). Same verdicts as `{ reference: true }` (the old path; test/filters/content.test.ts,
- * test/filters/match-bound.test.ts and bench/screen.ts compare them).
+ * target ≤ 5×, issue 10). A record the bound does not decide — a flood of profanity, near-misses and whitelisted
+ * words — costs the exact count on top: 8–13× the median chain in bench:redteam's dos slow-path family (58–65× with
+ * getAllMatches on the same run; target ≤ 5×, not met yet). Same verdicts as `{ reference: true }` (the old path;
+ * test/filters/content.test.ts, test/filters/match-bound.test.ts, test/filters/match-count.test.ts and
+ * bench/screen.ts compare them).
  */
 import {
   RegExpMatcher,
@@ -41,6 +47,7 @@ import type { RawMessage, TrainingRecord } from '../core/record';
 import { ACCEPT, type Detector, type Reason, type Verdict } from './types';
 import { deobfuscate } from './deobfuscate';
 import { MatchBound, countWords } from './match-bound';
+import { MatchCount } from './match-count';
 
 export interface ToxicitySettings {
   readonly minMatches: number;
@@ -113,6 +120,18 @@ function englishBound(): MatchBound {
   return sharedBound;
 }
 
+let sharedCount: MatchCount | undefined;
+function englishCount(): MatchCount {
+  const dataset = englishDataset.build();
+  sharedCount ??= new MatchCount(
+    dataset.blacklistedTerms.map((t) => t.pattern),
+    dataset.whitelistedTerms ?? [],
+    englishRecommendedTransformers.blacklistMatcherTransformers ?? [],
+    englishRecommendedTransformers.whitelistMatcherTransformers ?? [],
+  );
+  return sharedCount;
+}
+
 export interface ToxicityOptions {
   /** Always run obscenity's matcher (no upper-bound shortcut): the reference the fast path must agree with. */
   readonly reference?: boolean;
@@ -123,6 +142,7 @@ export class ToxicityDetector implements Detector {
   readonly scope = 'record' as const;
   private readonly english = englishMatcher();
   private readonly bound?: MatchBound;
+  private readonly exact?: MatchCount;
   private readonly operator?: RegExpMatcher;
   private readonly labels?: ReadonlySet<number>;
 
@@ -138,7 +158,10 @@ export class ToxicityDetector implements Detector {
       });
     }
     if (settings.labels) this.labels = new Set(settings.labels);
-    if (!options.reference) this.bound = englishBound();
+    if (!options.reference) {
+      this.bound = englishBound();
+      this.exact = englishCount();
+    }
   }
 
   /** The scanned text: the first maxChars characters, spaced and masked letters undone (filters/deobfuscate.ts). */
@@ -175,7 +198,7 @@ export class ToxicityDetector implements Detector {
     const bound = this.bound?.count(t);
     const words = this.bound ? this.bound.words : countWords(t);
     const decided = bound !== undefined && !this.toxicEnough(bound, words);
-    const toxic = decided ? 0 : countSpans(this.english.getAllMatches(t));
+    const toxic = decided ? 0 : this.exact ? this.exact.count(t, this.bound?.recorded) : countSpans(this.english.getAllMatches(t));
     const density = (100 * toxic) / Math.max(1, words);
     const reasons: Reason[] = [];
     if (blocked >= 1) {

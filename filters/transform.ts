@@ -4,9 +4,11 @@
  * `RegExpMatcher`'s `TransformerSet.applyTo` (test/filters/content.test.ts compares them on the corpus), without
  * its per-character index map, iterator objects and string concatenation: the leading stateless transformers are
  * composed once per code point; the stateful ones that follow run per character, each only on characters the
- * earlier ones kept.
+ * earlier ones kept. `walker` is the same transform with obscenity's index map and a TermAutomaton walk in one loop,
+ * for the toxicity screen's exact count (filters/match-count.ts).
  */
 import type { TransformerContainer } from 'obscenity';
+import type { TermAutomaton } from './term-automaton';
 
 /** The fields of obscenity's CollapseDuplicatesTransformer (not exported) that define its behaviour. */
 interface CollapseShape {
@@ -151,4 +153,114 @@ function transformGeneric(input: string, out: Uint16Array, table: Int32Array, st
     if (w !== undefined) n = put(out, n, w);
   }
   return n;
+}
+
+/** A transformed text with its map and match ends, filled by a walker (the same fields as `Recorded`). */
+export interface Walk {
+  units: Uint16Array;
+  map: Int32Array;
+  length: number;
+  ends: Int32Array;
+  nEnds: number;
+}
+
+/**
+ * `applyTransformers` for a transformer set, in one loop with the walk of `automaton` over its output: the
+ * transformed UTF-16 units, each one's original index (the start of the code point it comes from) and the
+ * distinct match ends. The leading stateless stages are composed once per BMP code point; obscenity's
+ * collapse-duplicates stage, when it is the only stage after them, is inlined from its thresholds (as in
+ * filters/transform.ts); any other stages are called per code point on fresh instances (as `resetAll` leaves them).
+ */
+export function walker(transformers: readonly TransformerContainer[], automaton: TermAutomaton): (input: string, out: Walk) => void {
+  const { viaSimple, rest, collapse: shape } = splitTransformers(transformers);
+  const bmp = new Int32Array(0x10000);
+  for (let c = 0; c < 0x10000; c++) bmp[c] = viaSimple(c); // -1: dropped
+  const astral = new Map<number, number>();
+  const astralImage = (c: number): number => {
+    let v = astral.get(c);
+    if (v === undefined) astral.set(c, (v = viaSimple(c)));
+    return v;
+  };
+  const thresholds = new Float64Array(0x10000).fill(shape?.defaultThreshold ?? 0);
+  if (shape) for (const [ch, t] of shape.customThresholds) if (ch < 0x10000) thresholds[ch] = t;
+  const astralThreshold = (v: number): number => shape?.customThresholds.get(v) ?? shape?.defaultThreshold ?? 0;
+  const classOf = automaton.classOf;
+  return (input, out) => {
+    const stages = shape ? [] : (rest.map((t) => ('factory' in t ? t.factory() : t)) as { transform(c: number): number | undefined }[]);
+    const len = input.length;
+    if (out.units.length < 2 * len) {
+      out.units = new Uint16Array(2 * len);
+      out.map = new Int32Array(2 * len);
+      out.ends = new Int32Array(2 * len + 1);
+    }
+    const { units, map, ends } = out;
+    automaton.begin();
+    let trans = automaton.table();
+    let row = 0;
+    let nEnds = 0;
+    let lastEnd = -1;
+    let n = 0;
+    let last = -1;
+    let remaining = -1;
+    for (let i = 0; i < len; ) {
+      const at = i;
+      let c = input.charCodeAt(i++);
+      if (c >= 0xd800 && c <= 0xdbff && i < len) {
+        const d = input.charCodeAt(i);
+        if (d >= 0xdc00 && d <= 0xdfff) {
+          i++;
+          c = (c - 0xd800) * 0x400 + (d - 0xdc00) + 0x10000;
+        }
+      }
+      let w: number | undefined = c < 0x10000 ? bmp[c] : astralImage(c);
+      if (w < 0) continue;
+      if (shape) {
+        // CollapseDuplicatesTransformer.transform
+        if (w === last) {
+          if (remaining-- <= 0) continue;
+        } else {
+          const threshold = w < 0x10000 ? thresholds[w] : astralThreshold(w);
+          remaining = threshold - 1;
+          last = w;
+          if (!(threshold > 0)) continue;
+        }
+      } else {
+        for (let j = 0; j < stages.length && w !== undefined; j++) w = stages[j].transform(w);
+        if (w === undefined) continue;
+      }
+      if (w < 0x10000) {
+        units[n] = w;
+        map[n] = at;
+        let t = trans[row + classOf[w]];
+        if (t < 0) {
+          t = automaton.transition(row, classOf[w]);
+          trans = automaton.table();
+        }
+        row = t >> 2;
+        if ((t & 1) !== 0 && n - 1 > lastEnd) ends[nEnds++] = lastEnd = n - 1;
+        if ((t & 2) !== 0 && n > lastEnd) ends[nEnds++] = lastEnd = n;
+        n++;
+        continue;
+      }
+      // An astral image: two units, two steps.
+      const hi = 0xd800 + ((w - 0x10000) >> 10);
+      const lo = 0xdc00 + ((w - 0x10000) & 0x3ff);
+      for (const u of [hi, lo]) {
+        units[n] = u;
+        map[n] = at;
+        let t = trans[row + classOf[u]];
+        if (t < 0) {
+          t = automaton.transition(row, classOf[u]);
+          trans = automaton.table();
+        }
+        row = t >> 2;
+        if ((t & 1) !== 0 && n - 1 > lastEnd) ends[nEnds++] = lastEnd = n - 1;
+        if ((t & 2) !== 0 && n > lastEnd) ends[nEnds++] = lastEnd = n;
+        n++;
+      }
+    }
+    if (automaton.endsAtEnd(row) && n - 1 > lastEnd) ends[nEnds++] = n - 1;
+    out.length = n;
+    out.nEnds = nEnds;
+  };
 }
