@@ -8,7 +8,8 @@
  * strings; on a 4,000-character text of profanity and near-misses that is ~0.9–1.4 ms, 49× the median honest
  * record's whole screening chain (issue 10). Here the work is proportional to the places where some term matches.
  *
- * Exactness, step by step against RegExpMatcher.getAllMatches (obscenity 0.4.x):
+ * Exactness, step by step against RegExpMatcher.getAllMatches (obscenity 0.4.6, pinned exactly in package.json
+ * because this argument follows its internals; the tests below compare with it and fail on a divergence):
  * 1. The transformed text and its map to original indices are `applyTransformers`' (same stages in the same
  *    order per code point as CharacterIterator reads them, one map entry per UTF-16 unit of each output code
  *    point, holding the code point's start index; stateful stages fresh per text, as `resetAll` leaves them).
