@@ -77,7 +77,7 @@ async function main(): Promise<void> {
     '',
     `\`npm run bench:screens\` — ${new Date().toISOString()}, ${os.cpus().length} cores, ${backend} backend, Node ${process.version}, ${((Date.now() - started) / 1000).toFixed(0)} s.`,
     '',
-    `Best of ${ROUNDS} rounds of ${CALLS} calls per record and screen (µs), and its ratio to the median training mail's whole chain in the same configuration. The 20,000-character records are what MAX_TEXT_CHARS admits by default.`,
+    `Best of ${ROUNDS} rounds of ${CALLS} calls per record and screen (µs), and its ratio to the median training mail's whole chain in the same configuration. The 20,000-character records are what MAX_TEXT_CHARS admits by default, fed to the screens whole: the sidecar itself reads only a text's first TEXT_READ_CHARS (4,000) characters, so these rows bound a configuration that raises it.`,
     '',
   ];
   const out = [...head, ...lines].join('\n');
