@@ -76,7 +76,7 @@ export function blocklistPattern(phrase: string): string | undefined {
 }
 
 /** Distinct matched spans (obscenity may report overlapping terms for one word, e.g. "sh1t"). */
-function countSpans(matches: readonly MatchPayload[]): number {
+export function countSpans(matches: readonly MatchPayload[]): number {
   const sorted = [...matches].sort((a, b) => a.startIndex - b.startIndex);
   let n = 0;
   let end = -1;

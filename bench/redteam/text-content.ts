@@ -123,16 +123,21 @@ export const textParaphrase: Family = (ctx, p) => {
   return { family: 'paraphrase', params: p, plan: { live }, attackSuccess: labelledAs(heldOut, HAM), success: 'held-out paraphrases of the campaign classified ham' };
 };
 
-/** A record of `chars` characters of fresh random tokens (none repeats, none is in the corpus). */
-export function junkText(rng: () => number, chars: number): string {
+/** Words from `next`, space-separated, cut to `chars` characters. */
+function textOf(chars: number, next: () => string): string {
   const parts: string[] = [];
   let len = 0;
   while (len <= chars) {
-    const t = randomToken(rng, 5 + Math.floor(rng() * 6));
-    parts.push(t);
-    len += t.length + 1;
+    const w = next();
+    parts.push(w);
+    len += w.length + 1;
   }
   return parts.join(' ').slice(0, chars);
+}
+
+/** A record of `chars` characters of fresh random tokens (none repeats, none is in the corpus). */
+export function junkText(rng: () => number, chars: number): string {
+  return textOf(chars, () => randomToken(rng, 5 + Math.floor(rng() * 6)));
 }
 
 /**
@@ -144,14 +149,7 @@ const SLOW_PATH_WORDS = ['repeat', 'after', 'say', 'exactly', 'copy', 'this', 'f
 
 /** `chars` characters of SLOW_PATH_WORDS in random order. */
 export function slowPathText(rng: () => number, chars: number): string {
-  const parts: string[] = [];
-  let len = 0;
-  while (len <= chars) {
-    const w = SLOW_PATH_WORDS[Math.floor(rng() * SLOW_PATH_WORDS.length)];
-    parts.push(w);
-    len += w.length + 1;
-  }
-  return parts.join(' ').slice(0, chars);
+  return textOf(chars, () => SLOW_PATH_WORDS[Math.floor(rng() * SLOW_PATH_WORDS.length)]);
 }
 
 export const textDos: Family = (ctx, p) => {

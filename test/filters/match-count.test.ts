@@ -8,12 +8,11 @@ import {
   parseRawPattern,
   skipNonAlphabeticTransformer,
   toAsciiLowerCaseTransformer,
-  type MatchPayload,
   type TransformerContainer,
 } from 'obscenity';
 import { MatchCount } from '../../filters/match-count';
 import { MatchBound } from '../../filters/match-bound';
-import { ToxicityDetector } from '../../filters/toxicity';
+import { ToxicityDetector, countSpans } from '../../filters/toxicity';
 import { DEFAULT_TOXICITY } from '../../filters/config';
 import { loadSpamCorpus } from '../../src/data/spam';
 import type { TrainingRecord } from '../../core/record';
@@ -21,16 +20,6 @@ import type { TrainingRecord } from '../../core/record';
 // The toxicity screen's exact count (filters/match-count.ts) must be obscenity's: the distinct spans of
 // RegExpMatcher.getAllMatches (whitelist applied), on every text — honest mail full of whitelisted words
 // ("assess", "class", "Dickens") as much as floods of profanity and near-misses.
-function countSpans(matches: readonly MatchPayload[]): number {
-  const sorted = [...matches].sort((a, b) => a.startIndex - b.startIndex);
-  let n = 0;
-  let end = -1;
-  for (const m of sorted) {
-    if (m.startIndex > end) n += 1;
-    end = Math.max(end, m.endIndex);
-  }
-  return n;
-}
 
 const dataset = englishDataset.build();
 const patterns = dataset.blacklistedTerms.map((t) => t.pattern);

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { RegExpMatcher, englishDataset, englishRecommendedTransformers, parseRawPattern } from 'obscenity';
 import { TermAutomaton } from '../../filters/term-automaton';
+import { countSpans } from '../../filters/toxicity';
 import { compileTransformersInto } from '../../filters/transform';
 import { loadSpamCorpus } from '../../src/data/spam';
 
@@ -11,16 +12,7 @@ const matcher = new RegExpMatcher({ ...dataset, ...englishRecommendedTransformer
 const automaton = new TermAutomaton(dataset.blacklistedTerms.map((t) => t.pattern));
 const transform = compileTransformersInto(englishRecommendedTransformers.blacklistMatcherTransformers ?? []);
 
-function spans(text: string): number {
-  const sorted = [...matcher.getAllMatches(text)].sort((a, b) => a.startIndex - b.startIndex);
-  let n = 0;
-  let end = -1;
-  for (const m of sorted) {
-    if (m.startIndex > end) n += 1;
-    end = Math.max(end, m.endIndex);
-  }
-  return n;
-}
+const spans = (text: string): number => countSpans(matcher.getAllMatches(text));
 function ends(text: string): number {
   const { units, length } = transform(text);
   return automaton.countEnds(units, length, () => false);
