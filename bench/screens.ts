@@ -1,9 +1,10 @@
 /**
  * Per-record cost of each per-record screen on the records issue 10 item 5 is about: the median SpamAssassin mail,
- * a 20,000-character record of fresh random tokens (bench:redteam's `dos` family) and a 20,000-character record of
- * one repeated token, each as a ratio to the median mail's whole chain (target ≤ 5× for every screen). The chains
- * are the sidecar's own (src/screens.ts from the config loader's defaults: trust, echo, toxicity; and with
- * CANARY_FILE = 200 held-out mails, which adds the witness as in bench:redteam's defaults+gate). Not a test:
+ * a 20,000-character record of fresh random tokens (bench:redteam's `dos` family), a 20,000-character record of
+ * one repeated token and 4,000 characters of the dos family's slow-path words, each as a ratio to the median mail's
+ * whole chain (target ≤ 5× for every screen). The chains are the sidecar's own (src/screens.ts from the config
+ * loader's defaults: trust, echo, toxicity; with CANARY_FILE = 200 held-out mails, which adds the witness as in
+ * bench:redteam's defaults+gate; and with an operator blocklist for toxicity). Not a test:
  * prints numbers and writes bench/results/screens.md. Timing: best of 15 rounds of 20 calls per record (the
  * machine is shared; a median of one pass is dominated by GC pauses, bench/redteam/harness.ts).
  */
@@ -18,7 +19,7 @@ import { createLogger } from '../src/logger';
 import { createScreens } from '../src/screens';
 import { buildWitness } from '../src/witness';
 import { createLearner } from '../middleware/build';
-import { junkText } from './redteam/text-content';
+import { junkText, slowPathText } from './redteam/text-content';
 import { textData } from './redteam/data';
 import type { RawMessage, TrainingRecord } from '../core/record';
 
@@ -55,21 +56,31 @@ async function main(): Promise<void> {
     [`median mail (${(median.text as string).length} chars)`, { id: 'm', source: 's', ts: 0, label: 0, text: median.text }],
     ['20,000 chars of fresh tokens', { id: 'f', source: 's', ts: 0, label: 0, text: junkText(rng, 20_000) }],
     ['20,000 chars of one repeated token', { id: 'r', source: 's', ts: 0, label: 0, text: 'qzxvbn '.repeat(3000).slice(0, 20_000) }],
+    // What the sidecar reads of bench:redteam's dos slow-path records (TEXT_READ_CHARS of them).
+    ['4,000 chars of profanity, near-misses and echo\'s words', { id: 'p', source: 's', ts: 0, label: 0, text: slowPathText(rng, 4_000) }],
   ];
   const lines: string[] = [];
   const base = { KAFKA_BROKERS: '127.0.0.1:1', LOG_LEVEL: 'silent' };
-  for (const [name, env] of [
+  const configs = [
     ['defaults', base],
     ['defaults+gate (witness on)', { ...base, CANARY_FILE: data.canaryFile }],
-  ] as const) {
-    const chain = await chainFor(loadConfig(env));
+    // An operator blocklist adds a second bound (and exact count) over the text with punctuation blanked.
+    ['defaults with a toxicity blocklist of three phrases', { ...base, SCREENS_CONFIG: JSON.stringify({ toxicity: { blocklist: ['kill all', 'repeat after me', 'buy followers'] } }) }],
+  ] as const;
+  const chains = [];
+  for (const [, env] of configs) chains.push(await chainFor(loadConfig(env)));
+  // Warm every chain on every record before timing any: the first configuration timed otherwise paid for the JIT
+  // and the shared tables (its median-mail toxicity read 33 µs, the next configuration's 18 µs, same code).
+  for (let round = 0; round < 3; round++) for (const chain of chains) for (const [, r] of records) for (const d of chain.detectors) best(() => d.screen(r, raw));
+  for (const [k, [name]] of configs.entries()) {
+    const chain = chains[k];
     // A fresh source each call would grow trust's registry; one source keeps every call the same work.
     const table = records.map(([label, r]) => ({ label, us: chain.detectors.map((d) => best(() => d.screen(r, raw))) }));
     const whole = table[0].us.reduce((a, b) => a + b, 0);
     const names = chain.detectors.map((d) => d.name);
     lines.push(`### ${name}`, '', `| record | ${names.map((n) => `${n} µs (×)`).join(' | ')} |`, `|---|${names.map(() => '---|').join('')}`);
     for (const row of table) lines.push(`| ${row.label} | ${row.us.map((u) => `${u.toFixed(1)} (${(u / whole).toFixed(2)}×)`).join(' | ')} |`);
-    lines.push('', `Median mail's whole chain: ${whole.toFixed(1)} µs; worst screen on the 20,000-character records: ${Math.max(...table.slice(1).flatMap((r) => r.us)).toFixed(1)} µs = ${(Math.max(...table.slice(1).flatMap((r) => r.us)) / whole).toFixed(2)}× (target ≤ 5×).`, '');
+    lines.push('', `Median mail's whole chain: ${whole.toFixed(1)} µs; worst screen on the long records: ${Math.max(...table.slice(1).flatMap((r) => r.us)).toFixed(1)} µs = ${(Math.max(...table.slice(1).flatMap((r) => r.us)) / whole).toFixed(2)}× (target ≤ 5×).`, '');
   }
   rmSync(path.dirname(data.canaryFile), { recursive: true, force: true });
   const head = [

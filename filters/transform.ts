@@ -181,9 +181,13 @@ export function walker(transformers: readonly TransformerContainer[], automaton:
     if (v === undefined) astral.set(c, (v = viaSimple(c)));
     return v;
   };
-  const thresholds = new Float64Array(0x10000).fill(shape?.defaultThreshold ?? 0);
-  if (shape) for (const [ch, t] of shape.customThresholds) if (ch < 0x10000) thresholds[ch] = t;
-  const astralThreshold = (v: number): number => shape?.customThresholds.get(v) ?? shape?.defaultThreshold ?? 0;
+  // Thresholds as int32 so the run counter stays a small integer: an unbounded threshold (the whitelist's
+  // Infinity, "never collapse") becomes 2^31 − 1, more copies than any text has; a fractional one keeps
+  // ⌈threshold⌉ copies in CollapseDuplicatesTransformer (remaining = threshold − 1, kept while remaining-- > 0).
+  const asInt = (t: number): number => (t > 0x7ffffffe ? 0x7fffffff : t > 0 ? Math.ceil(t) : 0);
+  const thresholds = new Int32Array(0x10000).fill(asInt(shape?.defaultThreshold ?? 0));
+  if (shape) for (const [ch, t] of shape.customThresholds) if (ch < 0x10000) thresholds[ch] = asInt(t);
+  const astralThreshold = (v: number): number => asInt(shape?.customThresholds.get(v) ?? shape?.defaultThreshold ?? 0);
   const classOf = automaton.classOf;
   return (input, out) => {
     const stages = shape ? [] : (rest.map((t) => ('factory' in t ? t.factory() : t)) as { transform(c: number): number | undefined }[]);

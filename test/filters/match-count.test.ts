@@ -166,3 +166,48 @@ describe('the toxicity screen with the exact count gives the reference verdicts'
     expect(quarantined).toBeLessThan(580);
   });
 });
+
+describe('the operator blocklist through the bound and the exact count gives obscenity\'s count', () => {
+  // Phrases as operators write them (multi-word, with a placeholder, a single short word), in text that spells
+  // them with leetspeak, look-alikes, runs of letters, punctuation around and inside, and as parts of longer words;
+  // "kill" inside "kill all": two match ends, one span.
+  const phrases = ['kill all', 'kill', 'gas the [x]', 'nazi', 'repeat after me', 'heil'];
+  const WORDS = ['kill', 'k1ll', 'KILL', 'kiill', 'all', 'a11', 'alll', 'gas', 'g@s', 'the', 'th3', 'x', 'nazi', 'n4zi', 'nazis', 'ｎａｚｉ',
+    'repeat', 'after', 'me', 'heil', 'heill', 'h3il', 'skill', 'allow', 'killall', 'hello', 'the', 'and'];
+  const glue = [' ', '  ', '(', ')', '!', '?', '.', ',', '"', '-', '*', '', '\n', ': '];
+  const blockText = fc.array(fc.tuple(fc.constantFrom(...WORDS), fc.constantFrom(...glue)), { maxLength: 40 }).map((p) => p.map(([w, g]) => w + g).join(''));
+  const raw = { topic: 't', partition: 0, offset: '0', key: null, value: null };
+  const rec = (t: string): TrainingRecord => ({ id: 'x', source: 's', label: 0, text: t });
+
+  it('on generated text: the same verdicts, phrase counts included', () => {
+    const settings = { ...DEFAULT_TOXICITY, blocklist: phrases };
+    const fast = new ToxicityDetector(settings);
+    const ref = new ToxicityDetector(settings, { reference: true });
+    let blocked = 0;
+    fc.assert(
+      fc.property(fc.oneof(blockText, text), (t) => {
+        const v = ref.screen(rec(t), raw as never);
+        if (v.kind === 'quarantine' && v.reasons.some((r) => r.code === 'blocklisted_phrase')) blocked += 1;
+        expect(fast.screen(rec(t), raw as never)).toEqual(v);
+      }),
+      { numRuns: 1500, seed: 41 },
+    );
+    // Both sides reached: blocked and not.
+    expect(blocked).toBeGreaterThan(150);
+    expect(blocked).toBeLessThan(1350);
+  });
+
+  it('on every SpamAssassin mail', () => {
+    const settings = { ...DEFAULT_TOXICITY, blocklist: ['click here', 'free', 'money back'] };
+    const fast = new ToxicityDetector(settings);
+    const ref = new ToxicityDetector(settings, { reference: true });
+    let blocked = 0;
+    // Every third mail (obscenity's matcher over all 6,046 takes ~14 s).
+    for (const { text: t } of loadSpamCorpus().filter((_, i) => i % 3 === 0)) {
+      const v = ref.screen(rec(t), raw as never);
+      if (v.kind === 'quarantine' && v.reasons.some((r) => r.code === 'blocklisted_phrase')) blocked += 1;
+      expect(fast.screen(rec(t), raw as never)).toEqual(v);
+    }
+    expect(blocked).toBeGreaterThan(150);
+  });
+});
