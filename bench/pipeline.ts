@@ -10,7 +10,10 @@
  * Same records (SpamAssassin mails), same model, trainer settings and backend. Writes
  * bench/results/pipeline.json (or pipeline-plain.json with --plain).
  * Flags: --json (print only the JSON), --records N (default: all 6,046 mails), --plain (DP_ENABLED=false),
- * --source-clip on|off (SOURCE_CLIP; default: the config default, on).
+ * --source-clip on|off (SOURCE_CLIP; default: the config default, on), --crafted slow-path|below-threshold (every
+ * record's text replaced by TEXT_READ_CHARS characters of bench:redteam's dos text of that mode, labelled ham: the
+ * throughput a stream made only of the costliest records to screen gets; use with --records 800 or fewer — the
+ * local broker keeps ~5 MB per partition; writes pipeline-crafted-<mode>.json).
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
@@ -23,7 +26,9 @@ import { startLocalBroker } from '../src/dev/broker';
 import { createKafka, createProducer } from '../src/ingest/client';
 import { buildModel, featurizerFor } from '../middleware/build';
 import { TfjsLearner } from '../middleware/learner';
-import { loadSpamCorpus } from '../src/data/spam';
+import seedrandom from 'seedrandom';
+import { HAM, loadSpamCorpus } from '../src/data/spam';
+import { belowThresholdText, slowPathText } from './redteam/text-content';
 import { parseRecord } from '../filters/schema';
 import { createMetrics } from '../src/metrics';
 import { createScreens } from '../src/screens';
@@ -35,6 +40,8 @@ const json = args.includes('--json');
 const nArg = args.indexOf('--records');
 const plain = args.includes('--plain');
 const sourceClip = args.includes('--source-clip') ? args[args.indexOf('--source-clip') + 1] : undefined;
+const craftedMode = args.includes('--crafted') ? args[args.indexOf('--crafted') + 1] : undefined;
+if (craftedMode !== undefined && craftedMode !== 'slow-path' && craftedMode !== 'below-threshold') throw new Error('--crafted takes slow-path or below-threshold');
 const modeEnv = { DP_ENABLED: plain ? 'false' : 'true', ...(sourceClip ? { SOURCE_CLIP: sourceClip } : {}) };
 const say = (s: string) => json || process.stderr.write(`${s}\n`);
 
@@ -42,9 +49,15 @@ async function main() {
   const backend = await initTf();
   const mails = loadSpamCorpus();
   const n = nArg >= 0 ? Math.min(Number(args[nArg + 1]), mails.length) : mails.length;
-  const records = mails.slice(0, n).map((m, i) => ({ id: `bench-${i}`, source: `user-${i % 300}`, label: m.label, text: m.text }));
-  const values = records.map((r) => JSON.stringify(r));
   const config = loadConfig({ KAFKA_BROKERS: '127.0.0.1:1', LOG_LEVEL: 'warn', ...modeEnv });
+  const rng = seedrandom('bench-crafted');
+  const craft = craftedMode === 'slow-path' ? slowPathText : belowThresholdText;
+  const records = mails.slice(0, n).map((m, i) => ({
+    id: `bench-${i}`,
+    source: `user-${i % 300}`,
+    ...(craftedMode ? { label: HAM, text: craft(rng, config.limits.textReadChars) } : { label: m.label, text: m.text }),
+  }));
+  const values = records.map((r) => JSON.stringify(r));
   const batch = config.training.batchSize;
 
   // 1. Bare training: the same model and trainer, the same records, no Kafka, no screen, no checkpoint.
@@ -103,7 +116,8 @@ async function main() {
   await broker.stop();
 
   const result = {
-    command: `npm run bench${nArg >= 0 || plain ? ' --' : ''}${nArg >= 0 ? ` --records ${n}` : ''}${plain ? ' --plain' : ''}`,
+    command: `npm run bench${nArg >= 0 || plain || craftedMode ? ' --' : ''}${nArg >= 0 ? ` --records ${n}` : ''}${plain ? ' --plain' : ''}${craftedMode ? ` --crafted ${craftedMode}` : ''}`,
+    texts: craftedMode ? `every text replaced by ${config.limits.textReadChars} characters of bench:redteam's dos ${craftedMode} text, labelled ham` : 'SpamAssassin mails',
     training: config.privacy ? `DP-SGD (q=${config.privacy.sampleRate}, σ=${config.privacy.noiseMultiplier}, W=${config.privacy.window}, a step per ${config.privacy.stepEveryRecords} records)` : `plain SGD, batch ${batch}`,
     screens: config.screens.enabled,
     date: new Date().toISOString(),
@@ -123,13 +137,14 @@ async function main() {
     rssMB: Math.round(rss / 1024 / 1024),
     note: 'pipeline time runs from the first handled record to the final durable checkpoint; group join (≈3 s) excluded',
   };
-  writeFileSync(path.join(__dirname, 'results', plain ? 'pipeline-plain.json' : 'pipeline.json'), `${JSON.stringify(result, null, 2)}\n`);
+  const file = craftedMode ? `pipeline-crafted-${craftedMode}` : plain ? 'pipeline-plain' : 'pipeline';
+  writeFileSync(path.join(__dirname, 'results', `${file}.json`), `${JSON.stringify(result, null, 2)}\n`);
   if (json) process.stdout.write(`${JSON.stringify(result)}\n`);
   else {
     say(`pipeline (Kafka → screen → train → checkpoint): ${result.pipelineRecordsPerSec} records/s`);
     say(`bare training:                                  ${result.bareRecordsPerSec} records/s`);
     say(`pipeline / bare: ${result.ratio}   (screen ${result.screenMicrosPerRecord} µs/record, train ${result.trainMicrosPerRecord} µs/record)`);
-    say(`${result.training}; backend ${backend}, ${result.cores} cores; written to bench/results/${plain ? 'pipeline-plain' : 'pipeline'}.json`);
+    say(`${result.training}; backend ${backend}, ${result.cores} cores; written to bench/results/${file}.json`);
   }
 }
 

@@ -1,7 +1,7 @@
 /**
  * Per-record cost of each per-record screen on the records issue 10 item 5 is about: the median SpamAssassin mail,
  * a 20,000-character record of fresh random tokens (bench:redteam's `dos` family), a 20,000-character record of
- * one repeated token and 4,000 characters of the dos family's slow-path words, each as a ratio to the median mail's
+ * one repeated token and 4,000 characters of the dos family's slow-path and below-threshold text, each as a ratio to the median mail's
  * whole chain (target ≤ 5× for every screen). The chains are the sidecar's own (src/screens.ts from the config
  * loader's defaults: trust, echo, toxicity; with CANARY_FILE = 200 held-out mails, which adds the witness as in
  * bench:redteam's defaults+gate; and with an operator blocklist for toxicity). Not a test:
@@ -19,7 +19,7 @@ import { createLogger } from '../src/logger';
 import { createScreens } from '../src/screens';
 import { buildWitness } from '../src/witness';
 import { createLearner } from '../middleware/build';
-import { junkText, slowPathText } from './redteam/text-content';
+import { belowThresholdText, junkText, slowPathText } from './redteam/text-content';
 import { textData } from './redteam/data';
 import type { RawMessage, TrainingRecord } from '../core/record';
 
@@ -58,6 +58,8 @@ async function main(): Promise<void> {
     ['20,000 chars of one repeated token', { id: 'r', source: 's', ts: 0, label: 0, text: 'qzxvbn '.repeat(3000).slice(0, 20_000) }],
     // What the sidecar reads of bench:redteam's dos slow-path records (TEXT_READ_CHARS of them).
     ['4,000 chars of profanity, near-misses and echo\'s words', { id: 'p', source: 's', ts: 0, label: 0, text: slowPathText(rng, 4_000) }],
+    // …and of its below-threshold records: whitelisted words with terms inside, profanity just under the density.
+    ['4,000 chars of whitelisted words, profanity under the density', { id: 'b', source: 's', ts: 0, label: 0, text: belowThresholdText(rng, 4_000) }],
   ];
   const lines: string[] = [];
   const base = { KAFKA_BROKERS: '127.0.0.1:1', LOG_LEVEL: 'silent' };

@@ -96,6 +96,8 @@ export const FAMILIES: readonly FamilySpec[] = [
       { share: 0.01, chars: 20000 },
       // The attacker who has read filters/: the words that make echo and toxicity do the most work.
       { share: 0.01, chars: 20000, mode: 'slow-path' },
+      // …and who has read filters/match-count.ts: every word a match end, no early verdict.
+      { share: 0.01, chars: 20000, mode: 'below-threshold' },
     ],
   },
   {

@@ -9,7 +9,9 @@
  *               agreement falls below the near-duplicate bar); or abuse in confusable letters (a Cyrillic "е" in
  *               "rеpeat after me") with profanity after the first 2,000 characters — what the abuse screens miss.
  *   dos         records of fresh random tokens up to MAX_TEXT_CHARS: screening cost and checkpoint growth; with
- *               `mode: slow-path`, text made of the words that send echo and toxicity down their slow paths.
+ *               `mode: slow-path`, text made of the words that send echo and toxicity down their slow paths; with
+ *               `mode: below-threshold`, whitelisted words that contain terms and profanity just under the density
+ *               threshold (toxicity's exact count cannot stop early).
  */
 import seedrandom from 'seedrandom';
 import { fnv1a, tokenize } from '../../middleware/featurize';
@@ -152,15 +154,29 @@ export function slowPathText(rng: () => number, chars: number): string {
   return textOf(chars, () => SLOW_PATH_WORDS[Math.floor(rng() * SLOW_PATH_WORDS.length)]);
 }
 
+/**
+ * Words of obscenity's whitelist that contain a term ("assess", "Dickens", "shitake": the bound counts them, the
+ * whitelist then drops them), echo's literals, and one real profanity every 55 words — 1.8 per 100, under the
+ * default density of 2: for the attacker who has read filters/match-count.ts, a text the exact count cannot
+ * decide from its first matches (no early quarantine) while every word is a match end to examine.
+ */
+const BELOW_THRESHOLD_WORDS = ['assess', 'asset', 'assassin', 'analysis', 'analog', 'tetanus', 'uranus', 'Dickens', 'shitake', 'cuckoo', 'snigger', 'rapper', 'Montenegro', 'stoneground', 'turducken', 'kung fu', 'repeat', 'after', 'say', 'exactly', 'copy', 'this'];
+
+/** `chars` characters of BELOW_THRESHOLD_WORDS in random order, every 55th word a profanity. */
+export function belowThresholdText(rng: () => number, chars: number): string {
+  let i = 0;
+  return textOf(chars, () => (++i % 55 === 0 ? 'fuck' : BELOW_THRESHOLD_WORDS[Math.floor(rng() * BELOW_THRESHOLD_WORDS.length)]));
+}
+
 export const textDos: Family = (ctx, p) => {
   const rng = seedrandom(`${ctx.seed}/dos`);
   const names = accounts('dos', 20);
   const chars = Math.min(num(p, 'chars'), ctx.config.limits.maxTextChars);
-  const slow = p.mode === 'slow-path';
+  const crafted = p.mode === 'slow-path' ? slowPathText : p.mode === 'below-threshold' ? belowThresholdText : undefined;
   const live: AttackDraft[] = Array.from({ length: attackCount(num(p, 'share'), ctx.clean.length) }, () => ({
     source: pick(names, rng),
-    // Slow-path text is labelled ham: the abuse screens pass a record labelled spam without reading it.
-    example: (slow ? { label: HAM, text: slowPathText(rng, chars) } : { label: rng() < 0.5 ? HAM : SPAM, text: junkText(rng, chars) }) as Example,
+    // Crafted text is labelled ham: the abuse screens pass a record labelled spam without reading it.
+    example: (crafted ? { label: HAM, text: crafted(rng, chars) } : { label: rng() < 0.5 ? HAM : SPAM, text: junkText(rng, chars) }) as Example,
   }));
   return { family: 'dos', params: p, plan: { live }, success: '— (the goal is cost and state)' };
 };
