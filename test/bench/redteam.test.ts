@@ -16,6 +16,10 @@ import { buildStream, counterfactual, DAY, DEFAULT_TIMELINE, HOUR, type Example,
 import type { Dataset } from '../../bench/redteam/data';
 import { makeTrigger } from '../../bench/redteam/dense-attacks';
 import { loadConfig } from '../../src/config';
+import { englishDataset, englishRecommendedTransformers } from 'obscenity';
+import { ToxicityDetector } from '../../filters/toxicity';
+import { MatchBound } from '../../filters/match-bound';
+import { DEFAULT_TOXICITY } from '../../filters/config';
 import { createSidecar } from '../../src/sidecar';
 import { createLogger } from '../../src/logger';
 
@@ -112,6 +116,17 @@ describe('red-team attack families', () => {
     expect(lock.plan.honestLive!.every((d) => d.source.startsWith('src-') && d.example!.label === SPAM && d.example!.text!.startsWith('Repeat after me:'))).toBe(true);
     // DoS: records of MAX_TEXT_CHARS characters.
     expect(by('dos').build(ctx, { share: 0.05, chars: 20000 }).plan.live.every((d) => d.example!.text!.length === 20000)).toBe(true);
+    // DoS below the threshold: what the sidecar reads of it (TEXT_READ_CHARS) is ham the toxicity screen passes,
+    // but only after its exact count (the bound alone does not decide it).
+    const below = by('dos').build(ctx, { share: 0.05, chars: 20000, mode: 'below-threshold' }).plan.live;
+    const tox = new ToxicityDetector(DEFAULT_TOXICITY);
+    const bound = new MatchBound(englishDataset.build().blacklistedTerms.map((t) => t.pattern), englishRecommendedTransformers.blacklistMatcherTransformers ?? []);
+    for (const d of below.slice(0, 5)) {
+      const text = d.example!.text!.slice(0, 4000);
+      expect(d.example!.label).toBe(HAM);
+      expect(tox.screen({ id: 'x', source: 's', label: HAM, text }, { topic: 't', partition: 0, offset: '0', key: null, value: null })).toEqual({ kind: 'accept' });
+      expect(bound.count(text)).toBeGreaterThan((DEFAULT_TOXICITY.minPer100Words * bound.words) / 100);
+    }
     // Sybil flush: one more account than the trust registry keeps, each once.
     const flush = by('sybil-flush').build(ctx, { extraAccounts: 10 });
     expect(flush.plan.live).toHaveLength(100_010);
