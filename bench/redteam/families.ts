@@ -96,7 +96,7 @@ export const FAMILIES: readonly FamilySpec[] = [
       { share: 0.01, chars: 20000 },
       // The attacker who has read filters/: the words that make echo and toxicity do the most work.
       { share: 0.01, chars: 20000, mode: 'slow-path' },
-      // …and who has read filters/match-count.ts: every word a match end, no early verdict.
+      // …and who has read filters/match-count.ts: every word a match end, the verdict still "pass".
       { share: 0.01, chars: 20000, mode: 'below-threshold' },
     ],
   },

@@ -157,8 +157,9 @@ export function slowPathText(rng: () => number, chars: number): string {
 /**
  * Words of obscenity's whitelist that contain a term ("assess", "Dickens", "shitake": the bound counts them, the
  * whitelist then drops them), echo's literals, and one real profanity every 55 words — 1.8 per 100, under the
- * default density of 2: for the attacker who has read filters/match-count.ts, a text the exact count cannot
- * decide from its first matches (no early quarantine) while every word is a match end to examine.
+ * default density of 2: for the attacker who has read filters/match-count.ts, a text on which the bound never
+ * decides, every word is a match end for the exact count to examine, and the verdict is still "pass" (no count
+ * that stops once the thresholds are met could stop early on it).
  */
 const BELOW_THRESHOLD_WORDS = ['assess', 'asset', 'assassin', 'analysis', 'analog', 'tetanus', 'uranus', 'Dickens', 'shitake', 'cuckoo', 'snigger', 'rapper', 'Montenegro', 'stoneground', 'turducken', 'kung fu', 'repeat', 'after', 'say', 'exactly', 'copy', 'this'];
 
